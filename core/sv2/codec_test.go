@@ -1,0 +1,371 @@
+package sv2
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// equateEmpty treats nil and empty slices alike (decoders return nil for empty
+// fields) and a NaN F32 as equal to itself.
+var equateEmpty = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateNaNs()}
+
+func sampleName(i int, m Message) string { return fmt.Sprintf("%d/%s", i, Info(m).Name) }
+
+func TestEveryMessageHasASample(t *testing.T) {
+	seen := map[uint8]bool{}
+	for _, m := range samples() {
+		seen[m.MsgType()] = true
+	}
+	for _, info := range Messages() {
+		if !seen[info.Type] {
+			t.Errorf("no sample of %s (0x%02x)", info.Name, info.Type)
+		}
+	}
+	if got := len(Messages()); got != 41 {
+		t.Errorf("registry has %d messages, §8 lists 41 (5 common, 21 mining, 8 job declaration, 7 template distribution)", got)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, info := range Messages() {
+		m := info.New()
+		if m.MsgType() != info.Type {
+			t.Errorf("%s: New().MsgType() = 0x%02x, want 0x%02x", info.Name, m.MsgType(), info.Type)
+		}
+		_, isChan := m.(ChannelMessage)
+		if isChan != info.ChannelMsg {
+			t.Errorf("%s: implements ChannelMessage = %t, §8 channel_msg = %t", info.Name, isChan, info.ChannelMsg)
+		}
+		got, ok := Lookup(0, info.Type)
+		if !ok || got.Name != info.Name {
+			t.Errorf("Lookup(0, 0x%02x) = %q, %t", info.Type, got.Name, ok)
+		}
+		if got, ok := Lookup(ChannelMsgBit, info.Type); !ok || got.Name != info.Name {
+			t.Errorf("Lookup ignores the channel_msg bit: got %q, %t", got.Name, ok)
+		}
+		if _, ok := Lookup(0x4001, info.Type); ok {
+			t.Errorf("Lookup(0x4001, 0x%02x) found a core message", info.Type)
+		}
+	}
+	// The two SetNewPrevHash messages are distinct types.
+	a, _ := Lookup(0, 0x20)
+	b, _ := Lookup(0, 0x72)
+	if reflect.TypeOf(a.New()) == reflect.TypeOf(b.New()) || a.Protocol != ProtocolMining || b.Protocol != ProtocolTemplateDistribution {
+		t.Errorf("SetNewPrevHash 0x20 and 0x72 must be distinct: %T (%v), %T (%v)", a.New(), a.Protocol, b.New(), b.Protocol)
+	}
+	for _, mt := range []uint8{0x05, 0x1e, 0x26, 0x52, 0x61, 0x77, 0xff} {
+		if _, ok := Lookup(0, mt); ok {
+			t.Errorf("Lookup(0, 0x%02x) found a message; §8 has none", mt)
+		}
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for i, m := range samples() {
+		t.Run(sampleName(i, m), func(t *testing.T) {
+			enc, err := Encode(m)
+			if err != nil {
+				t.Fatalf("encode: %v", err)
+			}
+			got := Info(m).New()
+			if err := got.DecodePayload(enc); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if diff := cmp.Diff(m, got, equateEmpty); diff != "" {
+				t.Errorf("encode → decode changed the message (-want +got):\n%s", diff)
+			}
+			again, err := Encode(got)
+			if err != nil {
+				t.Fatalf("re-encode: %v", err)
+			}
+			if !bytes.Equal(enc, again) {
+				t.Errorf("decode → encode changed the bytes:\n first %x\nsecond %x", enc, again)
+			}
+			// A whole frame round-trips too, with the §8 channel_msg bit.
+			frame, err := AppendFrame([]byte("prefix"), m)
+			if err != nil {
+				t.Fatalf("AppendFrame: %v", err)
+			}
+			if !bytes.HasPrefix(frame, []byte("prefix")) {
+				t.Fatalf("AppendFrame lost what dst held")
+			}
+			h, fm, err := DecodeFrame(frame[len("prefix"):])
+			if err != nil {
+				t.Fatalf("DecodeFrame: %v", err)
+			}
+			if h.ChannelMsg() != Info(m).ChannelMsg || h.Extension() != 0 || h.MsgType != m.MsgType() || int(h.Length) != len(enc) {
+				t.Errorf("header %+v for %s (payload %d bytes)", h, Info(m).Name, len(enc))
+			}
+			if diff := cmp.Diff(m, fm, equateEmpty); diff != "" {
+				t.Errorf("frame round trip (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func fieldNames(m Message) []string {
+	var names []string
+	for _, f := range Fields(m) {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// Every prefix of a valid payload is an error that names a field of the message, never a panic.
+func TestTruncationAtEveryOffset(t *testing.T) {
+	for i, m := range samples() {
+		enc, err := Encode(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := fieldNames(m)
+		before := Info(m).New()
+		for n := range len(enc) {
+			got := Info(m).New()
+			err := got.DecodePayload(enc[:n])
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, ErrTruncated) {
+				t.Fatalf("%s: payload cut to %d of %d bytes: err = %v, want a truncation DecodeError", sampleName(i, m), n, len(enc), err)
+			}
+			if de.Message != Info(m).Name || !slices.Contains(names, de.Field) {
+				t.Fatalf("%s: cut to %d: error names %q.%q, not a field of the message (%v)", sampleName(i, m), n, de.Message, de.Field, names)
+			}
+			if diff := cmp.Diff(before, got); diff != "" {
+				t.Fatalf("%s: failed decode modified the message:\n%s", sampleName(i, m), diff)
+			}
+		}
+	}
+}
+
+func TestTrailingBytesRejected(t *testing.T) {
+	for i, m := range samples() {
+		enc, _ := Encode(m)
+		err := Info(m).New().DecodePayload(append(enc, 0))
+		if !errors.Is(err, ErrTrailingBytes) {
+			t.Errorf("%s: one extra byte: err = %v, want ErrTrailingBytes", sampleName(i, m), err)
+		}
+	}
+	frame, _ := AppendFrame(nil, &SetTarget{ChannelID: 1})
+	if _, _, err := DecodeFrame(append(frame, 1, 2)); !errors.Is(err, ErrTrailingBytes) {
+		t.Errorf("frame with two extra bytes: err = %v, want ErrTrailingBytes", err)
+	}
+	if _, _, err := DecodeFrame(frame[:len(frame)-1]); !errors.Is(err, ErrTruncated) {
+		t.Errorf("frame one byte short: err = %v, want ErrTruncated", err)
+	}
+}
+
+func TestLengthOverTypeLimit(t *testing.T) {
+	tests := []struct {
+		name    string
+		m       Message
+		payload []byte
+		field   string
+		err     error
+	}{
+		{"B0_32 of 33", &SetExtranoncePrefix{}, append([]byte{1, 0, 0, 0, 33}, make([]byte, 33)...), "extranonce_prefix", ErrTooLong},
+		{"OPTION of 2", &NewMiningJob{}, append([]byte{1, 0, 0, 0, 2, 0, 0, 0, 2}, make([]byte, 44)...), "min_ntime", ErrInvalid},
+		// Declared lengths larger than the input are refused before anything is allocated for them.
+		{"B0_64K claims 65535", &SubmitSolution{}, []byte{7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0xff, 0xff, 1}, "coinbase_tx", ErrTruncated},
+		{"SEQ0_255[U256] claims 255", &NewTemplate{}, nil, "merkle_path", ErrTruncated},
+		{"SEQ0_64K[U256] claims 65535", &DeclareMiningJob{}, []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2}, "wtxid_list", ErrTruncated},
+		{"SEQ0_64K[B0_16M] claims 65535", &ProvideMissingTransactionsSuccess{}, []byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff}, "transaction_list", ErrTruncated},
+		{"B0_16M element claims 16M", &ProvideMissingTransactionsSuccess{}, []byte{1, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 1, 2, 3}, "transaction_list", ErrTruncated},
+	}
+	// A NewTemplate whose merkle path claims 255 hashes but carries one.
+	nt, _ := Encode(&NewTemplate{MerklePath: path(1)})
+	nt[len(nt)-33] = 255
+	tests[3].payload = nt
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var err error
+			allocated := bytesAllocated(func() { err = tt.m.DecodePayload(tt.payload) })
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, tt.err) || de.Field != tt.field {
+				t.Fatalf("err = %v, want %v on field %s", err, tt.err, tt.field)
+			}
+			if allocated > 4096 {
+				t.Errorf("decoding %d bytes of bad input allocated %d bytes", len(tt.payload), allocated)
+			}
+		})
+	}
+}
+
+func bytesAllocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+func TestEncodeRejectsValuesOverLimits(t *testing.T) {
+	long := string(make([]byte, 256))
+	tests := []struct {
+		m     Message
+		field string
+	}{
+		{&SetupConnection{Vendor: long}, "vendor"},
+		{&OpenMiningChannelError{ErrorCode: long}, "error_code"},
+		{&SetExtranoncePrefix{ExtranoncePrefix: make([]byte, 33)}, "extranonce_prefix"},
+		{&DeclareMiningJobSuccess{NewMiningJobToken: make([]byte, 256)}, "new_mining_job_token"},
+		{&SubmitSolution{CoinbaseTx: make([]byte, 65536)}, "coinbase_tx"},
+		{&NewExtendedMiningJob{MerklePath: make([]U256, 256)}, "merkle_path"},
+		{&SetGroupChannel{ChannelIDs: make([]uint32, 65536)}, "channel_ids"},
+		{&ProvideMissingTransactionsSuccess{TransactionList: [][]byte{make([]byte, 1<<24)}}, "transaction_list"},
+	}
+	for _, tt := range tests {
+		dst := []byte("keep")
+		out, err := tt.m.AppendPayload(dst)
+		var ee *EncodeError
+		if !errors.As(err, &ee) || !errors.Is(err, ErrTooLong) || ee.Field != tt.field {
+			t.Errorf("%s: err = %v, want ErrTooLong on %s", Info(tt.m).Name, err, tt.field)
+		}
+		if string(out) != "keep" {
+			t.Errorf("%s: failed encode returned %q, want dst unchanged", Info(tt.m).Name, out)
+		}
+	}
+	if _, err := AppendFrame(nil, &Unknown{Type: 0x99, Payload: make([]byte, MaxPayloadSize+1)}); !errors.Is(err, ErrTooLong) {
+		t.Errorf("frame over U24: err = %v, want ErrTooLong", err)
+	}
+}
+
+// STR0_255 is an unconstrained byte sequence: non-UTF-8 bytes survive, and
+// FieldsJSON still produces valid JSON.
+func TestNonUTF8Strings(t *testing.T) {
+	m := &SetupConnection{Vendor: "\xff\xfeok", DeviceID: "plain"}
+	enc, _ := Encode(m)
+	var got SetupConnection
+	if err := got.DecodePayload(enc); err != nil {
+		t.Fatal(err)
+	}
+	if got.Vendor != "\xff\xfeok" {
+		t.Errorf("vendor = %q, want the raw bytes", got.Vendor)
+	}
+	js := FieldsJSON(&got)
+	if !json.Valid(js) {
+		t.Fatalf("invalid JSON: %s", js)
+	}
+	if names := NonUTF8Fields(&got); !slices.Equal(names, []string{"vendor"}) {
+		t.Errorf("NonUTF8Fields = %v, want [vendor]", names)
+	}
+}
+
+func TestBoolReadsOnlyTheLowBit(t *testing.T) {
+	enc, _ := Encode(&NewTemplate{})
+	for b, want := range map[byte]bool{0: false, 1: true, 2: false, 3: true, 0xfe: false, 0xff: true} {
+		enc[8] = b // future_template
+		var m NewTemplate
+		if err := m.DecodePayload(enc); err != nil || m.FutureTemplate != want {
+			t.Errorf("BOOL byte 0x%02x: got %t, %v; want %t", b, m.FutureTemplate, err, want)
+		}
+	}
+}
+
+func TestPrimitives(t *testing.T) {
+	w := writer{msg: "test"}
+	w.u24("u24", 0x123456)
+	w.f32(1.5)
+	pk := Pubkey{1, 2, 3}
+	w.pubkey(&pk)
+	sig := Signature{9: 9, 63: 63}
+	w.signature(&sig)
+	w.u24("too big", 1<<24)
+	if !errors.Is(w.err, ErrTooLong) {
+		t.Errorf("U24 of 2^24: err = %v", w.err)
+	}
+	want := "563412" + "0000c03f"
+	if got := fmt.Sprintf("%x", w.b[:7]); got != want {
+		t.Errorf("U24+F32 = %s, want %s", got, want)
+	}
+	r := reader{b: w.b, msg: "test"}
+	if v := r.u24("u24"); v != 0x123456 {
+		t.Errorf("u24 = %x", v)
+	}
+	if v := r.f32("f32"); v != 1.5 {
+		t.Errorf("f32 = %v", v)
+	}
+	if v := r.pubkey("pk"); v != pk {
+		t.Errorf("pubkey = %v", v)
+	}
+	if v := r.signature("sig"); v != sig {
+		t.Errorf("signature = %v", v)
+	}
+	if err := r.done(); err != nil {
+		t.Errorf("done: %v", err)
+	}
+	r = reader{b: []byte{1, 2}, msg: "test"}
+	r.signature("sig")
+	if !errors.Is(r.err, ErrTruncated) {
+		t.Errorf("short signature: %v", r.err)
+	}
+}
+
+func TestUnknownMessages(t *testing.T) {
+	tests := []struct {
+		name string
+		h    Header
+	}{
+		{"reserved core type", Header{MsgType: 0x1e, ExtensionType: ChannelMsgBit}},
+		{"unassigned core type", Header{MsgType: 0x99}},
+		{"extension message", Header{ExtensionType: 0x0001, MsgType: 0x00}},
+		{"experimental extension channel message", Header{ExtensionType: 0x4002 | ChannelMsgBit, MsgType: 0x1a}},
+	}
+	for _, tt := range tests {
+		payload := []byte{5, 0, 0, 0, 0xaa}
+		tt.h.Length = uint32(len(payload))
+		m, err := Decode(tt.h, payload)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		u, ok := m.(*Unknown)
+		if !ok {
+			t.Fatalf("%s: got %T, want *Unknown", tt.name, m)
+		}
+		if u.ExtensionType != tt.h.Extension() || u.Type != tt.h.MsgType || u.ChannelMsg != tt.h.ChannelMsg() || !bytes.Equal(u.Payload, payload) {
+			t.Errorf("%s: %+v", tt.name, u)
+		}
+		if u.ChannelMsg && u.Channel() != 5 {
+			t.Errorf("%s: Channel() = %d", tt.name, u.Channel())
+		}
+		// It forwards unchanged.
+		frame, err := AppendFrame(nil, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := append(tt.h.AppendTo(nil), payload...); !bytes.Equal(frame, want) {
+			t.Errorf("%s: forwarded as %x, want %x", tt.name, frame, want)
+		}
+	}
+}
+
+func TestChannelBitMismatch(t *testing.T) {
+	payload, _ := Encode(&SubmitSharesStandard{ChannelID: 1})
+	_, err := Decode(Header{MsgType: MsgTypeSubmitSharesStandard, Length: uint32(len(payload))}, payload)
+	if !errors.Is(err, ErrChannelBit) {
+		t.Errorf("SubmitSharesStandard without channel_msg: err = %v, want ErrChannelBit", err)
+	}
+	payload, _ = Encode(&SetupConnectionSuccess{})
+	_, err = Decode(Header{ExtensionType: ChannelMsgBit, MsgType: MsgTypeSetupConnectionSuccess, Length: uint32(len(payload))}, payload)
+	if !errors.Is(err, ErrChannelBit) {
+		t.Errorf("SetupConnection.Success with channel_msg: err = %v, want ErrChannelBit", err)
+	}
+}
+
+func TestDecodeErrorMessage(t *testing.T) {
+	err := new(SetupConnection).DecodePayload([]byte{0, 2, 0, 2, 0, 0, 0, 0, 0, 9, 'a'})
+	want := "decode SetupConnection.endpoint_host: sv2: truncated: length 9 needs at least 9 bytes, have 1"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\n want %s", err, want)
+	}
+}

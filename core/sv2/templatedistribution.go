@@ -1,0 +1,259 @@
+package sv2
+
+// Template Distribution Protocol message types (§7, §8).
+const (
+	MsgTypeCoinbaseOutputConstraints     uint8 = 0x70
+	MsgTypeNewTemplate                   uint8 = 0x71
+	MsgTypeTemplateSetNewPrevHash        uint8 = 0x72
+	MsgTypeRequestTransactionData        uint8 = 0x73
+	MsgTypeRequestTransactionDataSuccess uint8 = 0x74
+	MsgTypeRequestTransactionDataError   uint8 = 0x75
+	MsgTypeSubmitSolution                uint8 = 0x76
+)
+
+// CoinbaseOutputConstraints tells the template provider how many bytes and sigops the client will
+// add in coinbase outputs (§7.1).
+type CoinbaseOutputConstraints struct {
+	CoinbaseOutputMaxAdditionalSize   uint32 `sv2:"coinbase_output_max_additional_size"`
+	CoinbaseOutputMaxAdditionalSigops uint16 `sv2:"coinbase_output_max_additional_sigops"`
+}
+
+func (*CoinbaseOutputConstraints) MsgType() uint8 { return MsgTypeCoinbaseOutputConstraints }
+
+func (m *CoinbaseOutputConstraints) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "CoinbaseOutputConstraints"}
+	w.u32(m.CoinbaseOutputMaxAdditionalSize)
+	w.u16(m.CoinbaseOutputMaxAdditionalSigops)
+	return w.result(dst)
+}
+
+func (m *CoinbaseOutputConstraints) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "CoinbaseOutputConstraints"}
+	v := CoinbaseOutputConstraints{
+		CoinbaseOutputMaxAdditionalSize:   r.u32("coinbase_output_max_additional_size"),
+		CoinbaseOutputMaxAdditionalSigops: r.u16("coinbase_output_max_additional_sigops"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// NewTemplate is a block template: header version, coinbase fields and outputs, and the merkle
+// path; a future template waits for a TemplateSetNewPrevHash naming it (§7.2).
+type NewTemplate struct {
+	TemplateID               uint64 `sv2:"template_id"`
+	FutureTemplate           bool   `sv2:"future_template"`
+	Version                  uint32 `sv2:"version"`
+	CoinbaseTxVersion        uint32 `sv2:"coinbase_tx_version"`
+	CoinbasePrefix           []byte `sv2:"coinbase_prefix"`
+	CoinbaseTxInputSequence  uint32 `sv2:"coinbase_tx_input_sequence"`
+	CoinbaseTxValueRemaining uint64 `sv2:"coinbase_tx_value_remaining"`
+	CoinbaseTxOutputsCount   uint32 `sv2:"coinbase_tx_outputs_count"`
+	CoinbaseTxOutputs        []byte `sv2:"coinbase_tx_outputs"`
+	CoinbaseTxLocktime       uint32 `sv2:"coinbase_tx_locktime"`
+	MerklePath               []U256 `sv2:"merkle_path"`
+}
+
+func (*NewTemplate) MsgType() uint8 { return MsgTypeNewTemplate }
+
+func (m *NewTemplate) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "NewTemplate"}
+	w.u64(m.TemplateID)
+	w.bool(m.FutureTemplate)
+	w.u32(m.Version)
+	w.u32(m.CoinbaseTxVersion)
+	w.b0_255("coinbase_prefix", m.CoinbasePrefix)
+	w.u32(m.CoinbaseTxInputSequence)
+	w.u64(m.CoinbaseTxValueRemaining)
+	w.u32(m.CoinbaseTxOutputsCount)
+	w.b0_64k("coinbase_tx_outputs", m.CoinbaseTxOutputs)
+	w.u32(m.CoinbaseTxLocktime)
+	w.seqU256("merkle_path", m.MerklePath, 1, MaxSeq0_255)
+	return w.result(dst)
+}
+
+func (m *NewTemplate) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "NewTemplate"}
+	v := NewTemplate{
+		TemplateID:               r.u64("template_id"),
+		FutureTemplate:           r.bool("future_template"),
+		Version:                  r.u32("version"),
+		CoinbaseTxVersion:        r.u32("coinbase_tx_version"),
+		CoinbasePrefix:           r.b0_255("coinbase_prefix"),
+		CoinbaseTxInputSequence:  r.u32("coinbase_tx_input_sequence"),
+		CoinbaseTxValueRemaining: r.u64("coinbase_tx_value_remaining"),
+		CoinbaseTxOutputsCount:   r.u32("coinbase_tx_outputs_count"),
+		CoinbaseTxOutputs:        r.b0_64k("coinbase_tx_outputs"),
+		CoinbaseTxLocktime:       r.u32("coinbase_tx_locktime"),
+		MerklePath:               r.seqU256("merkle_path", 1, MaxSeq0_255),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// TemplateSetNewPrevHash is the Template Distribution Protocol's new block tip for a previously
+// sent template (§7.3); the Mining Protocol message of the same name is SetNewPrevHash.
+type TemplateSetNewPrevHash struct {
+	TemplateID      uint64 `sv2:"template_id"`
+	PrevHash        U256   `sv2:"prev_hash"`
+	HeaderTimestamp uint32 `sv2:"header_timestamp"`
+	NBits           uint32 `sv2:"nBits"`
+	Target          U256   `sv2:"target"`
+}
+
+func (*TemplateSetNewPrevHash) MsgType() uint8 { return MsgTypeTemplateSetNewPrevHash }
+
+func (m *TemplateSetNewPrevHash) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "SetNewPrevHash"}
+	w.u64(m.TemplateID)
+	w.u256(&m.PrevHash)
+	w.u32(m.HeaderTimestamp)
+	w.u32(m.NBits)
+	w.u256(&m.Target)
+	return w.result(dst)
+}
+
+func (m *TemplateSetNewPrevHash) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "SetNewPrevHash"}
+	v := TemplateSetNewPrevHash{
+		TemplateID:      r.u64("template_id"),
+		PrevHash:        r.u256("prev_hash"),
+		HeaderTimestamp: r.u32("header_timestamp"),
+		NBits:           r.u32("nBits"),
+		Target:          r.u256("target"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// RequestTransactionData asks for the transactions of a template (§7.4).
+type RequestTransactionData struct {
+	TemplateID uint64 `sv2:"template_id"`
+}
+
+func (*RequestTransactionData) MsgType() uint8 { return MsgTypeRequestTransactionData }
+
+func (m *RequestTransactionData) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "RequestTransactionData"}
+	w.u64(m.TemplateID)
+	return w.result(dst)
+}
+
+func (m *RequestTransactionData) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "RequestTransactionData"}
+	v := RequestTransactionData{
+		TemplateID: r.u64("template_id"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// RequestTransactionDataSuccess carries a template's transactions, witness-serialized, and any
+// excess data (§7.5).
+type RequestTransactionDataSuccess struct {
+	TemplateID      uint64   `sv2:"template_id"`
+	ExcessData      []byte   `sv2:"excess_data"`
+	TransactionList [][]byte `sv2:"transaction_list"`
+}
+
+func (*RequestTransactionDataSuccess) MsgType() uint8 { return MsgTypeRequestTransactionDataSuccess }
+
+func (m *RequestTransactionDataSuccess) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "RequestTransactionData.Success"}
+	w.u64(m.TemplateID)
+	w.b0_64k("excess_data", m.ExcessData)
+	w.seq0_64kB0_16M("transaction_list", m.TransactionList)
+	return w.result(dst)
+}
+
+func (m *RequestTransactionDataSuccess) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "RequestTransactionData.Success"}
+	v := RequestTransactionDataSuccess{
+		TemplateID:      r.u64("template_id"),
+		ExcessData:      r.b0_64k("excess_data"),
+		TransactionList: r.seq0_64kB0_16M("transaction_list"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// RequestTransactionDataError refuses a RequestTransactionData, for example for an unknown or
+// stale template (§7.6).
+type RequestTransactionDataError struct {
+	TemplateID uint64 `sv2:"template_id"`
+	ErrorCode  string `sv2:"error_code"`
+}
+
+func (*RequestTransactionDataError) MsgType() uint8 { return MsgTypeRequestTransactionDataError }
+
+func (m *RequestTransactionDataError) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "RequestTransactionData.Error"}
+	w.u64(m.TemplateID)
+	w.str0_255("error_code", m.ErrorCode)
+	return w.result(dst)
+}
+
+func (m *RequestTransactionDataError) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "RequestTransactionData.Error"}
+	v := RequestTransactionDataError{
+		TemplateID: r.u64("template_id"),
+		ErrorCode:  r.str0_255("error_code"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
+// SubmitSolution gives the template provider a found block's header fields and full coinbase
+// (BIP141 fields kept) so it can propagate the block (§7.7).
+type SubmitSolution struct {
+	TemplateID      uint64 `sv2:"template_id"`
+	Version         uint32 `sv2:"version"`
+	HeaderTimestamp uint32 `sv2:"header_timestamp"`
+	HeaderNonce     uint32 `sv2:"header_nonce"`
+	CoinbaseTx      []byte `sv2:"coinbase_tx"`
+}
+
+func (*SubmitSolution) MsgType() uint8 { return MsgTypeSubmitSolution }
+
+func (m *SubmitSolution) AppendPayload(dst []byte) ([]byte, error) {
+	w := writer{b: dst, msg: "SubmitSolution"}
+	w.u64(m.TemplateID)
+	w.u32(m.Version)
+	w.u32(m.HeaderTimestamp)
+	w.u32(m.HeaderNonce)
+	w.b0_64k("coinbase_tx", m.CoinbaseTx)
+	return w.result(dst)
+}
+
+func (m *SubmitSolution) DecodePayload(p []byte) error {
+	r := reader{b: p, msg: "SubmitSolution"}
+	v := SubmitSolution{
+		TemplateID:      r.u64("template_id"),
+		Version:         r.u32("version"),
+		HeaderTimestamp: r.u32("header_timestamp"),
+		HeaderNonce:     r.u32("header_nonce"),
+		CoinbaseTx:      r.b0_64k("coinbase_tx"),
+	}
+	if err := r.done(); err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
