@@ -273,41 +273,63 @@ func TestBoolReadsOnlyTheLowBit(t *testing.T) {
 }
 
 func TestPrimitives(t *testing.T) {
-	w := writer{msg: "test"}
-	w.u24("u24", 0x123456)
-	w.f32(1.5)
+	w := NewWriter([]byte("kept"), "test")
+	w.U24("u24", 0x123456)
+	w.F32(1.5)
 	pk := Pubkey{1, 2, 3}
-	w.pubkey(&pk)
+	w.Pubkey(pk)
 	sig := Signature{9: 9, 63: 63}
-	w.signature(&sig)
-	w.u24("too big", 1<<24)
-	if !errors.Is(w.err, ErrTooLong) {
-		t.Errorf("U24 of 2^24: err = %v", w.err)
+	w.Signature(sig)
+	w.Bytes([]byte{0xaa, 0xbb})
+	WriteOption(&w, "opt", Some[uint16](0x0102), func(w *Writer, _ string, v uint16) { w.U16(v) })
+	WriteSeq0_255(&w, "seq", []string{"a", "bc"}, (*Writer).Str0_255)
+	enc, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := "563412" + "0000c03f"
-	if got := fmt.Sprintf("%x", w.b[:7]); got != want {
+	if got, want := fmt.Sprintf("%x", enc[4:11]), "563412"+"0000c03f"; got != want {
 		t.Errorf("U24+F32 = %s, want %s", got, want)
 	}
-	r := reader{b: w.b, msg: "test"}
-	if v := r.u24("u24"); v != 0x123456 {
+	r := NewReader(enc[4:], "test")
+	if v := r.U24("u24"); v != 0x123456 {
 		t.Errorf("u24 = %x", v)
 	}
-	if v := r.f32("f32"); v != 1.5 {
+	if v := r.F32("f32"); v != 1.5 {
 		t.Errorf("f32 = %v", v)
 	}
-	if v := r.pubkey("pk"); v != pk {
+	if v := r.Pubkey("pk"); v != pk {
 		t.Errorf("pubkey = %v", v)
 	}
-	if v := r.signature("sig"); v != sig {
+	if v := r.Signature("sig"); v != sig {
 		t.Errorf("signature = %v", v)
 	}
-	if err := r.done(); err != nil {
-		t.Errorf("done: %v", err)
+	if v := r.Bytes("bytes", 2); !bytes.Equal(v, []byte{0xaa, 0xbb}) {
+		t.Errorf("bytes = %x", v)
 	}
-	r = reader{b: []byte{1, 2}, msg: "test"}
-	r.signature("sig")
-	if !errors.Is(r.err, ErrTruncated) {
-		t.Errorf("short signature: %v", r.err)
+	if v := ReadOption(&r, "opt", (*Reader).U16); v != Some[uint16](0x0102) {
+		t.Errorf("option = %+v", v)
+	}
+	if v := ReadSeq0_255(&r, "seq", 1, (*Reader).Str0_255); !slices.Equal(v, []string{"a", "bc"}) {
+		t.Errorf("seq = %q", v)
+	}
+	if err := r.Done(); err != nil {
+		t.Errorf("Done: %v", err)
+	}
+
+	w = NewWriter([]byte("kept"), "test")
+	w.U8(1)
+	w.U24("big", 1<<24)
+	if out, err := w.Finish(); !errors.Is(err, ErrTooLong) || string(out) != "kept" {
+		t.Errorf("U24 of 2^24: %q, %v; want dst unchanged and ErrTooLong", out, err)
+	}
+	r = NewReader([]byte{1, 2}, "test")
+	r.Signature("sig")
+	if !errors.Is(r.Err(), ErrTruncated) {
+		t.Errorf("short signature: %v", r.Err())
+	}
+	r = NewReader([]byte{3, 0, 0, 0}, "test")
+	if ReadSeq0_255(&r, "seq", 4, (*Reader).U32); !errors.Is(r.Err(), ErrTruncated) {
+		t.Errorf("sequence of 3 U32 in 3 bytes: %v", r.Err())
 	}
 }
 

@@ -27,35 +27,35 @@ type SetupConnection struct {
 func (*SetupConnection) MsgType() uint8 { return MsgTypeSetupConnection }
 
 func (m *SetupConnection) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetupConnection"}
-	w.u8(uint8(m.Protocol))
-	w.u16(m.MinVersion)
-	w.u16(m.MaxVersion)
-	w.u32(m.Flags)
-	w.str0_255("endpoint_host", m.EndpointHost)
-	w.u16(m.EndpointPort)
-	w.str0_255("vendor", m.Vendor)
-	w.str0_255("hardware_version", m.HardwareVersion)
-	w.str0_255("firmware", m.Firmware)
-	w.str0_255("device_id", m.DeviceID)
-	return w.result(dst)
+	w := NewWriter(dst, "SetupConnection")
+	w.U8(uint8(m.Protocol))
+	w.U16(m.MinVersion)
+	w.U16(m.MaxVersion)
+	w.U32(m.Flags)
+	w.Str0_255("endpoint_host", m.EndpointHost)
+	w.U16(m.EndpointPort)
+	w.Str0_255("vendor", m.Vendor)
+	w.Str0_255("hardware_version", m.HardwareVersion)
+	w.Str0_255("firmware", m.Firmware)
+	w.Str0_255("device_id", m.DeviceID)
+	return w.Finish()
 }
 
 func (m *SetupConnection) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetupConnection"}
+	r := NewReader(p, "SetupConnection")
 	v := SetupConnection{
-		Protocol:        Protocol(r.u8("protocol")),
-		MinVersion:      r.u16("min_version"),
-		MaxVersion:      r.u16("max_version"),
-		Flags:           r.u32("flags"),
-		EndpointHost:    r.str0_255("endpoint_host"),
-		EndpointPort:    r.u16("endpoint_port"),
-		Vendor:          r.str0_255("vendor"),
-		HardwareVersion: r.str0_255("hardware_version"),
-		Firmware:        r.str0_255("firmware"),
-		DeviceID:        r.str0_255("device_id"),
+		Protocol:        Protocol(r.U8("protocol")),
+		MinVersion:      r.U16("min_version"),
+		MaxVersion:      r.U16("max_version"),
+		Flags:           r.U32("flags"),
+		EndpointHost:    r.Str0_255("endpoint_host"),
+		EndpointPort:    r.U16("endpoint_port"),
+		Vendor:          r.Str0_255("vendor"),
+		HardwareVersion: r.Str0_255("hardware_version"),
+		Firmware:        r.Str0_255("firmware"),
+		DeviceID:        r.Str0_255("device_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -72,19 +72,19 @@ type SetupConnectionSuccess struct {
 func (*SetupConnectionSuccess) MsgType() uint8 { return MsgTypeSetupConnectionSuccess }
 
 func (m *SetupConnectionSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetupConnection.Success"}
-	w.u16(m.UsedVersion)
-	w.u32(m.Flags)
-	return w.result(dst)
+	w := NewWriter(dst, "SetupConnection.Success")
+	w.U16(m.UsedVersion)
+	w.U32(m.Flags)
+	return w.Finish()
 }
 
 func (m *SetupConnectionSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetupConnection.Success"}
+	r := NewReader(p, "SetupConnection.Success")
 	v := SetupConnectionSuccess{
-		UsedVersion: r.u16("used_version"),
-		Flags:       r.u32("flags"),
+		UsedVersion: r.U16("used_version"),
+		Flags:       r.U32("flags"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -101,19 +101,19 @@ type SetupConnectionError struct {
 func (*SetupConnectionError) MsgType() uint8 { return MsgTypeSetupConnectionError }
 
 func (m *SetupConnectionError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetupConnection.Error"}
-	w.u32(m.Flags)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "SetupConnection.Error")
+	w.U32(m.Flags)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *SetupConnectionError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetupConnection.Error"}
+	r := NewReader(p, "SetupConnection.Error")
 	v := SetupConnectionError{
-		Flags:     r.u32("flags"),
-		ErrorCode: r.str0_255("error_code"),
+		Flags:     r.U32("flags"),
+		ErrorCode: r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -131,17 +131,17 @@ func (*ChannelEndpointChanged) MsgType() uint8 { return MsgTypeChannelEndpointCh
 func (m *ChannelEndpointChanged) Channel() uint32 { return m.ChannelID }
 
 func (m *ChannelEndpointChanged) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "ChannelEndpointChanged"}
-	w.u32(m.ChannelID)
-	return w.result(dst)
+	w := NewWriter(dst, "ChannelEndpointChanged")
+	w.U32(m.ChannelID)
+	return w.Finish()
 }
 
 func (m *ChannelEndpointChanged) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "ChannelEndpointChanged"}
+	r := NewReader(p, "ChannelEndpointChanged")
 	v := ChannelEndpointChanged{
-		ChannelID: r.u32("channel_id"),
+		ChannelID: r.U32("channel_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -158,19 +158,19 @@ type Reconnect struct {
 func (*Reconnect) MsgType() uint8 { return MsgTypeReconnect }
 
 func (m *Reconnect) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "Reconnect"}
-	w.str0_255("new_host", m.NewHost)
-	w.u16(m.NewPort)
-	return w.result(dst)
+	w := NewWriter(dst, "Reconnect")
+	w.Str0_255("new_host", m.NewHost)
+	w.U16(m.NewPort)
+	return w.Finish()
 }
 
 func (m *Reconnect) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "Reconnect"}
+	r := NewReader(p, "Reconnect")
 	v := Reconnect{
-		NewHost: r.str0_255("new_host"),
-		NewPort: r.u16("new_port"),
+		NewHost: r.Str0_255("new_host"),
+		NewPort: r.U16("new_port"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v

@@ -22,19 +22,19 @@ type AllocateMiningJobToken struct {
 func (*AllocateMiningJobToken) MsgType() uint8 { return MsgTypeAllocateMiningJobToken }
 
 func (m *AllocateMiningJobToken) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "AllocateMiningJobToken"}
-	w.str0_255("user_identifier", m.UserIdentifier)
-	w.u32(m.RequestID)
-	return w.result(dst)
+	w := NewWriter(dst, "AllocateMiningJobToken")
+	w.Str0_255("user_identifier", m.UserIdentifier)
+	w.U32(m.RequestID)
+	return w.Finish()
 }
 
 func (m *AllocateMiningJobToken) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "AllocateMiningJobToken"}
+	r := NewReader(p, "AllocateMiningJobToken")
 	v := AllocateMiningJobToken{
-		UserIdentifier: r.str0_255("user_identifier"),
-		RequestID:      r.u32("request_id"),
+		UserIdentifier: r.Str0_255("user_identifier"),
+		RequestID:      r.U32("request_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -52,21 +52,21 @@ type AllocateMiningJobTokenSuccess struct {
 func (*AllocateMiningJobTokenSuccess) MsgType() uint8 { return MsgTypeAllocateMiningJobTokenSuccess }
 
 func (m *AllocateMiningJobTokenSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "AllocateMiningJobToken.Success"}
-	w.u32(m.RequestID)
-	w.b0_255("mining_job_token", m.MiningJobToken)
-	w.b0_64k("coinbase_tx_outputs", m.CoinbaseTxOutputs)
-	return w.result(dst)
+	w := NewWriter(dst, "AllocateMiningJobToken.Success")
+	w.U32(m.RequestID)
+	w.B0_255("mining_job_token", m.MiningJobToken)
+	w.B0_64K("coinbase_tx_outputs", m.CoinbaseTxOutputs)
+	return w.Finish()
 }
 
 func (m *AllocateMiningJobTokenSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "AllocateMiningJobToken.Success"}
+	r := NewReader(p, "AllocateMiningJobToken.Success")
 	v := AllocateMiningJobTokenSuccess{
-		RequestID:         r.u32("request_id"),
-		MiningJobToken:    r.b0_255("mining_job_token"),
-		CoinbaseTxOutputs: r.b0_64k("coinbase_tx_outputs"),
+		RequestID:         r.U32("request_id"),
+		MiningJobToken:    r.B0_255("mining_job_token"),
+		CoinbaseTxOutputs: r.B0_64K("coinbase_tx_outputs"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -83,19 +83,19 @@ type ProvideMissingTransactions struct {
 func (*ProvideMissingTransactions) MsgType() uint8 { return MsgTypeProvideMissingTransactions }
 
 func (m *ProvideMissingTransactions) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "ProvideMissingTransactions"}
-	w.u32(m.RequestID)
-	w.seq0_64kU16("unknown_tx_position_list", m.UnknownTxPositionList)
-	return w.result(dst)
+	w := NewWriter(dst, "ProvideMissingTransactions")
+	w.U32(m.RequestID)
+	w.Seq0_64KU16("unknown_tx_position_list", m.UnknownTxPositionList)
+	return w.Finish()
 }
 
 func (m *ProvideMissingTransactions) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "ProvideMissingTransactions"}
+	r := NewReader(p, "ProvideMissingTransactions")
 	v := ProvideMissingTransactions{
-		RequestID:             r.u32("request_id"),
-		UnknownTxPositionList: r.seq0_64kU16("unknown_tx_position_list"),
+		RequestID:             r.U32("request_id"),
+		UnknownTxPositionList: r.Seq0_64KU16("unknown_tx_position_list"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -114,19 +114,19 @@ func (*ProvideMissingTransactionsSuccess) MsgType() uint8 {
 }
 
 func (m *ProvideMissingTransactionsSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "ProvideMissingTransactions.Success"}
-	w.u32(m.RequestID)
-	w.seq0_64kB0_16M("transaction_list", m.TransactionList)
-	return w.result(dst)
+	w := NewWriter(dst, "ProvideMissingTransactions.Success")
+	w.U32(m.RequestID)
+	w.Seq0_64KB0_16M("transaction_list", m.TransactionList)
+	return w.Finish()
 }
 
 func (m *ProvideMissingTransactionsSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "ProvideMissingTransactions.Success"}
+	r := NewReader(p, "ProvideMissingTransactions.Success")
 	v := ProvideMissingTransactionsSuccess{
-		RequestID:       r.u32("request_id"),
-		TransactionList: r.seq0_64kB0_16M("transaction_list"),
+		RequestID:       r.U32("request_id"),
+		TransactionList: r.Seq0_64KB0_16M("transaction_list"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -148,29 +148,29 @@ type DeclareMiningJob struct {
 func (*DeclareMiningJob) MsgType() uint8 { return MsgTypeDeclareMiningJob }
 
 func (m *DeclareMiningJob) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "DeclareMiningJob"}
-	w.u32(m.RequestID)
-	w.b0_255("mining_job_token", m.MiningJobToken)
-	w.u32(m.Version)
-	w.b0_64k("coinbase_tx_prefix", m.CoinbaseTxPrefix)
-	w.b0_64k("coinbase_tx_suffix", m.CoinbaseTxSuffix)
-	w.seqU256("wtxid_list", m.WtxidList, 2, MaxSeq0_64K)
-	w.b0_64k("excess_data", m.ExcessData)
-	return w.result(dst)
+	w := NewWriter(dst, "DeclareMiningJob")
+	w.U32(m.RequestID)
+	w.B0_255("mining_job_token", m.MiningJobToken)
+	w.U32(m.Version)
+	w.B0_64K("coinbase_tx_prefix", m.CoinbaseTxPrefix)
+	w.B0_64K("coinbase_tx_suffix", m.CoinbaseTxSuffix)
+	w.Seq0_64KU256("wtxid_list", m.WtxidList)
+	w.B0_64K("excess_data", m.ExcessData)
+	return w.Finish()
 }
 
 func (m *DeclareMiningJob) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "DeclareMiningJob"}
+	r := NewReader(p, "DeclareMiningJob")
 	v := DeclareMiningJob{
-		RequestID:        r.u32("request_id"),
-		MiningJobToken:   r.b0_255("mining_job_token"),
-		Version:          r.u32("version"),
-		CoinbaseTxPrefix: r.b0_64k("coinbase_tx_prefix"),
-		CoinbaseTxSuffix: r.b0_64k("coinbase_tx_suffix"),
-		WtxidList:        r.seqU256("wtxid_list", 2, MaxSeq0_64K),
-		ExcessData:       r.b0_64k("excess_data"),
+		RequestID:        r.U32("request_id"),
+		MiningJobToken:   r.B0_255("mining_job_token"),
+		Version:          r.U32("version"),
+		CoinbaseTxPrefix: r.B0_64K("coinbase_tx_prefix"),
+		CoinbaseTxSuffix: r.B0_64K("coinbase_tx_suffix"),
+		WtxidList:        r.Seq0_64KU256("wtxid_list"),
+		ExcessData:       r.B0_64K("excess_data"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -187,19 +187,19 @@ type DeclareMiningJobSuccess struct {
 func (*DeclareMiningJobSuccess) MsgType() uint8 { return MsgTypeDeclareMiningJobSuccess }
 
 func (m *DeclareMiningJobSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "DeclareMiningJob.Success"}
-	w.u32(m.RequestID)
-	w.b0_255("new_mining_job_token", m.NewMiningJobToken)
-	return w.result(dst)
+	w := NewWriter(dst, "DeclareMiningJob.Success")
+	w.U32(m.RequestID)
+	w.B0_255("new_mining_job_token", m.NewMiningJobToken)
+	return w.Finish()
 }
 
 func (m *DeclareMiningJobSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "DeclareMiningJob.Success"}
+	r := NewReader(p, "DeclareMiningJob.Success")
 	v := DeclareMiningJobSuccess{
-		RequestID:         r.u32("request_id"),
-		NewMiningJobToken: r.b0_255("new_mining_job_token"),
+		RequestID:         r.U32("request_id"),
+		NewMiningJobToken: r.B0_255("new_mining_job_token"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -216,21 +216,21 @@ type DeclareMiningJobError struct {
 func (*DeclareMiningJobError) MsgType() uint8 { return MsgTypeDeclareMiningJobError }
 
 func (m *DeclareMiningJobError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "DeclareMiningJob.Error"}
-	w.u32(m.RequestID)
-	w.str0_255("error_code", m.ErrorCode)
-	w.b0_64k("error_details", m.ErrorDetails)
-	return w.result(dst)
+	w := NewWriter(dst, "DeclareMiningJob.Error")
+	w.U32(m.RequestID)
+	w.Str0_255("error_code", m.ErrorCode)
+	w.B0_64K("error_details", m.ErrorDetails)
+	return w.Finish()
 }
 
 func (m *DeclareMiningJobError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "DeclareMiningJob.Error"}
+	r := NewReader(p, "DeclareMiningJob.Error")
 	v := DeclareMiningJobError{
-		RequestID:    r.u32("request_id"),
-		ErrorCode:    r.str0_255("error_code"),
-		ErrorDetails: r.b0_64k("error_details"),
+		RequestID:    r.U32("request_id"),
+		ErrorCode:    r.Str0_255("error_code"),
+		ErrorDetails: r.B0_64K("error_details"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -251,27 +251,27 @@ type PushSolution struct {
 func (*PushSolution) MsgType() uint8 { return MsgTypePushSolution }
 
 func (m *PushSolution) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "PushSolution"}
-	w.b0_32("extranonce", m.Extranonce)
-	w.u256(&m.PrevHash)
-	w.u32(m.Nonce)
-	w.u32(m.NTime)
-	w.u32(m.NBits)
-	w.u32(m.Version)
-	return w.result(dst)
+	w := NewWriter(dst, "PushSolution")
+	w.B0_32("extranonce", m.Extranonce)
+	w.U256(m.PrevHash)
+	w.U32(m.Nonce)
+	w.U32(m.NTime)
+	w.U32(m.NBits)
+	w.U32(m.Version)
+	return w.Finish()
 }
 
 func (m *PushSolution) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "PushSolution"}
+	r := NewReader(p, "PushSolution")
 	v := PushSolution{
-		Extranonce: r.b0_32("extranonce"),
-		PrevHash:   r.u256("prev_hash"),
-		Nonce:      r.u32("nonce"),
-		NTime:      r.u32("ntime"),
-		NBits:      r.u32("nbits"),
-		Version:    r.u32("version"),
+		Extranonce: r.B0_32("extranonce"),
+		PrevHash:   r.U256("prev_hash"),
+		Nonce:      r.U32("nonce"),
+		NTime:      r.U32("ntime"),
+		NBits:      r.U32("nbits"),
+		Version:    r.U32("version"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v

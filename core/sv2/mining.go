@@ -37,23 +37,23 @@ type OpenStandardMiningChannel struct {
 func (*OpenStandardMiningChannel) MsgType() uint8 { return MsgTypeOpenStandardMiningChannel }
 
 func (m *OpenStandardMiningChannel) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "OpenStandardMiningChannel"}
-	w.u32(m.RequestID)
-	w.str0_255("user_identity", m.UserIdentity)
-	w.f32(m.NominalHashRate)
-	w.u256(&m.MaxTarget)
-	return w.result(dst)
+	w := NewWriter(dst, "OpenStandardMiningChannel")
+	w.U32(m.RequestID)
+	w.Str0_255("user_identity", m.UserIdentity)
+	w.F32(m.NominalHashRate)
+	w.U256(m.MaxTarget)
+	return w.Finish()
 }
 
 func (m *OpenStandardMiningChannel) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "OpenStandardMiningChannel"}
+	r := NewReader(p, "OpenStandardMiningChannel")
 	v := OpenStandardMiningChannel{
-		RequestID:       r.u32("request_id"),
-		UserIdentity:    r.str0_255("user_identity"),
-		NominalHashRate: r.f32("nominal_hash_rate"),
-		MaxTarget:       r.u256("max_target"),
+		RequestID:       r.U32("request_id"),
+		UserIdentity:    r.Str0_255("user_identity"),
+		NominalHashRate: r.F32("nominal_hash_rate"),
+		MaxTarget:       r.U256("max_target"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -75,25 +75,25 @@ func (*OpenStandardMiningChannelSuccess) MsgType() uint8 {
 }
 
 func (m *OpenStandardMiningChannelSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "OpenStandardMiningChannel.Success"}
-	w.u32(m.RequestID)
-	w.u32(m.ChannelID)
-	w.u256(&m.Target)
-	w.b0_32("extranonce_prefix", m.ExtranoncePrefix)
-	w.u32(m.GroupChannelID)
-	return w.result(dst)
+	w := NewWriter(dst, "OpenStandardMiningChannel.Success")
+	w.U32(m.RequestID)
+	w.U32(m.ChannelID)
+	w.U256(m.Target)
+	w.B0_32("extranonce_prefix", m.ExtranoncePrefix)
+	w.U32(m.GroupChannelID)
+	return w.Finish()
 }
 
 func (m *OpenStandardMiningChannelSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "OpenStandardMiningChannel.Success"}
+	r := NewReader(p, "OpenStandardMiningChannel.Success")
 	v := OpenStandardMiningChannelSuccess{
-		RequestID:        r.u32("request_id"),
-		ChannelID:        r.u32("channel_id"),
-		Target:           r.u256("target"),
-		ExtranoncePrefix: r.b0_32("extranonce_prefix"),
-		GroupChannelID:   r.u32("group_channel_id"),
+		RequestID:        r.U32("request_id"),
+		ChannelID:        r.U32("channel_id"),
+		Target:           r.U256("target"),
+		ExtranoncePrefix: r.B0_32("extranonce_prefix"),
+		GroupChannelID:   r.U32("group_channel_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -110,19 +110,19 @@ type OpenMiningChannelError struct {
 func (*OpenMiningChannelError) MsgType() uint8 { return MsgTypeOpenMiningChannelError }
 
 func (m *OpenMiningChannelError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "OpenMiningChannel.Error"}
-	w.u32(m.RequestID)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "OpenMiningChannel.Error")
+	w.U32(m.RequestID)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *OpenMiningChannelError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "OpenMiningChannel.Error"}
+	r := NewReader(p, "OpenMiningChannel.Error")
 	v := OpenMiningChannelError{
-		RequestID: r.u32("request_id"),
-		ErrorCode: r.str0_255("error_code"),
+		RequestID: r.U32("request_id"),
+		ErrorCode: r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -142,25 +142,25 @@ type OpenExtendedMiningChannel struct {
 func (*OpenExtendedMiningChannel) MsgType() uint8 { return MsgTypeOpenExtendedMiningChannel }
 
 func (m *OpenExtendedMiningChannel) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "OpenExtendedMiningChannel"}
-	w.u32(m.RequestID)
-	w.str0_255("user_identity", m.UserIdentity)
-	w.f32(m.NominalHashRate)
-	w.u256(&m.MaxTarget)
-	w.u16(m.MinExtranonceSize)
-	return w.result(dst)
+	w := NewWriter(dst, "OpenExtendedMiningChannel")
+	w.U32(m.RequestID)
+	w.Str0_255("user_identity", m.UserIdentity)
+	w.F32(m.NominalHashRate)
+	w.U256(m.MaxTarget)
+	w.U16(m.MinExtranonceSize)
+	return w.Finish()
 }
 
 func (m *OpenExtendedMiningChannel) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "OpenExtendedMiningChannel"}
+	r := NewReader(p, "OpenExtendedMiningChannel")
 	v := OpenExtendedMiningChannel{
-		RequestID:         r.u32("request_id"),
-		UserIdentity:      r.str0_255("user_identity"),
-		NominalHashRate:   r.f32("nominal_hash_rate"),
-		MaxTarget:         r.u256("max_target"),
-		MinExtranonceSize: r.u16("min_extranonce_size"),
+		RequestID:         r.U32("request_id"),
+		UserIdentity:      r.Str0_255("user_identity"),
+		NominalHashRate:   r.F32("nominal_hash_rate"),
+		MaxTarget:         r.U256("max_target"),
+		MinExtranonceSize: r.U16("min_extranonce_size"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -183,27 +183,27 @@ func (*OpenExtendedMiningChannelSuccess) MsgType() uint8 {
 }
 
 func (m *OpenExtendedMiningChannelSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "OpenExtendedMiningChannel.Success"}
-	w.u32(m.RequestID)
-	w.u32(m.ChannelID)
-	w.u256(&m.Target)
-	w.u16(m.ExtranonceSize)
-	w.b0_32("extranonce_prefix", m.ExtranoncePrefix)
-	w.u32(m.GroupChannelID)
-	return w.result(dst)
+	w := NewWriter(dst, "OpenExtendedMiningChannel.Success")
+	w.U32(m.RequestID)
+	w.U32(m.ChannelID)
+	w.U256(m.Target)
+	w.U16(m.ExtranonceSize)
+	w.B0_32("extranonce_prefix", m.ExtranoncePrefix)
+	w.U32(m.GroupChannelID)
+	return w.Finish()
 }
 
 func (m *OpenExtendedMiningChannelSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "OpenExtendedMiningChannel.Success"}
+	r := NewReader(p, "OpenExtendedMiningChannel.Success")
 	v := OpenExtendedMiningChannelSuccess{
-		RequestID:        r.u32("request_id"),
-		ChannelID:        r.u32("channel_id"),
-		Target:           r.u256("target"),
-		ExtranonceSize:   r.u16("extranonce_size"),
-		ExtranoncePrefix: r.b0_32("extranonce_prefix"),
-		GroupChannelID:   r.u32("group_channel_id"),
+		RequestID:        r.U32("request_id"),
+		ChannelID:        r.U32("channel_id"),
+		Target:           r.U256("target"),
+		ExtranonceSize:   r.U16("extranonce_size"),
+		ExtranoncePrefix: r.B0_32("extranonce_prefix"),
+		GroupChannelID:   r.U32("group_channel_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -225,25 +225,25 @@ func (*NewMiningJob) MsgType() uint8 { return MsgTypeNewMiningJob }
 func (m *NewMiningJob) Channel() uint32 { return m.ChannelID }
 
 func (m *NewMiningJob) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "NewMiningJob"}
-	w.u32(m.ChannelID)
-	w.u32(m.JobID)
-	w.optionU32(m.MinNTime)
-	w.u32(m.Version)
-	w.u256(&m.MerkleRoot)
-	return w.result(dst)
+	w := NewWriter(dst, "NewMiningJob")
+	w.U32(m.ChannelID)
+	w.U32(m.JobID)
+	w.OptionU32(m.MinNTime)
+	w.U32(m.Version)
+	w.U256(m.MerkleRoot)
+	return w.Finish()
 }
 
 func (m *NewMiningJob) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "NewMiningJob"}
+	r := NewReader(p, "NewMiningJob")
 	v := NewMiningJob{
-		ChannelID:  r.u32("channel_id"),
-		JobID:      r.u32("job_id"),
-		MinNTime:   r.optionU32("min_ntime"),
-		Version:    r.u32("version"),
-		MerkleRoot: r.u256("merkle_root"),
+		ChannelID:  r.U32("channel_id"),
+		JobID:      r.U32("job_id"),
+		MinNTime:   r.OptionU32("min_ntime"),
+		Version:    r.U32("version"),
+		MerkleRoot: r.U256("merkle_root"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -263,21 +263,21 @@ func (*UpdateChannel) MsgType() uint8 { return MsgTypeUpdateChannel }
 func (m *UpdateChannel) Channel() uint32 { return m.ChannelID }
 
 func (m *UpdateChannel) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "UpdateChannel"}
-	w.u32(m.ChannelID)
-	w.f32(m.NominalHashRate)
-	w.u256(&m.MaximumTarget)
-	return w.result(dst)
+	w := NewWriter(dst, "UpdateChannel")
+	w.U32(m.ChannelID)
+	w.F32(m.NominalHashRate)
+	w.U256(m.MaximumTarget)
+	return w.Finish()
 }
 
 func (m *UpdateChannel) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "UpdateChannel"}
+	r := NewReader(p, "UpdateChannel")
 	v := UpdateChannel{
-		ChannelID:       r.u32("channel_id"),
-		NominalHashRate: r.f32("nominal_hash_rate"),
-		MaximumTarget:   r.u256("maximum_target"),
+		ChannelID:       r.U32("channel_id"),
+		NominalHashRate: r.F32("nominal_hash_rate"),
+		MaximumTarget:   r.U256("maximum_target"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -295,19 +295,19 @@ func (*UpdateChannelError) MsgType() uint8 { return MsgTypeUpdateChannelError }
 func (m *UpdateChannelError) Channel() uint32 { return m.ChannelID }
 
 func (m *UpdateChannelError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "UpdateChannel.Error"}
-	w.u32(m.ChannelID)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "UpdateChannel.Error")
+	w.U32(m.ChannelID)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *UpdateChannelError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "UpdateChannel.Error"}
+	r := NewReader(p, "UpdateChannel.Error")
 	v := UpdateChannelError{
-		ChannelID: r.u32("channel_id"),
-		ErrorCode: r.str0_255("error_code"),
+		ChannelID: r.U32("channel_id"),
+		ErrorCode: r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -325,19 +325,19 @@ func (*CloseChannel) MsgType() uint8 { return MsgTypeCloseChannel }
 func (m *CloseChannel) Channel() uint32 { return m.ChannelID }
 
 func (m *CloseChannel) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "CloseChannel"}
-	w.u32(m.ChannelID)
-	w.str0_255("reason_code", m.ReasonCode)
-	return w.result(dst)
+	w := NewWriter(dst, "CloseChannel")
+	w.U32(m.ChannelID)
+	w.Str0_255("reason_code", m.ReasonCode)
+	return w.Finish()
 }
 
 func (m *CloseChannel) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "CloseChannel"}
+	r := NewReader(p, "CloseChannel")
 	v := CloseChannel{
-		ChannelID:  r.u32("channel_id"),
-		ReasonCode: r.str0_255("reason_code"),
+		ChannelID:  r.U32("channel_id"),
+		ReasonCode: r.Str0_255("reason_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -355,19 +355,19 @@ func (*SetExtranoncePrefix) MsgType() uint8 { return MsgTypeSetExtranoncePrefix 
 func (m *SetExtranoncePrefix) Channel() uint32 { return m.ChannelID }
 
 func (m *SetExtranoncePrefix) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetExtranoncePrefix"}
-	w.u32(m.ChannelID)
-	w.b0_32("extranonce_prefix", m.ExtranoncePrefix)
-	return w.result(dst)
+	w := NewWriter(dst, "SetExtranoncePrefix")
+	w.U32(m.ChannelID)
+	w.B0_32("extranonce_prefix", m.ExtranoncePrefix)
+	return w.Finish()
 }
 
 func (m *SetExtranoncePrefix) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetExtranoncePrefix"}
+	r := NewReader(p, "SetExtranoncePrefix")
 	v := SetExtranoncePrefix{
-		ChannelID:        r.u32("channel_id"),
-		ExtranoncePrefix: r.b0_32("extranonce_prefix"),
+		ChannelID:        r.U32("channel_id"),
+		ExtranoncePrefix: r.B0_32("extranonce_prefix"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -389,27 +389,27 @@ func (*SubmitSharesStandard) MsgType() uint8 { return MsgTypeSubmitSharesStandar
 func (m *SubmitSharesStandard) Channel() uint32 { return m.ChannelID }
 
 func (m *SubmitSharesStandard) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SubmitSharesStandard"}
-	w.u32(m.ChannelID)
-	w.u32(m.SequenceNumber)
-	w.u32(m.JobID)
-	w.u32(m.Nonce)
-	w.u32(m.NTime)
-	w.u32(m.Version)
-	return w.result(dst)
+	w := NewWriter(dst, "SubmitSharesStandard")
+	w.U32(m.ChannelID)
+	w.U32(m.SequenceNumber)
+	w.U32(m.JobID)
+	w.U32(m.Nonce)
+	w.U32(m.NTime)
+	w.U32(m.Version)
+	return w.Finish()
 }
 
 func (m *SubmitSharesStandard) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SubmitSharesStandard"}
+	r := NewReader(p, "SubmitSharesStandard")
 	v := SubmitSharesStandard{
-		ChannelID:      r.u32("channel_id"),
-		SequenceNumber: r.u32("sequence_number"),
-		JobID:          r.u32("job_id"),
-		Nonce:          r.u32("nonce"),
-		NTime:          r.u32("ntime"),
-		Version:        r.u32("version"),
+		ChannelID:      r.U32("channel_id"),
+		SequenceNumber: r.U32("sequence_number"),
+		JobID:          r.U32("job_id"),
+		Nonce:          r.U32("nonce"),
+		NTime:          r.U32("ntime"),
+		Version:        r.U32("version"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -433,29 +433,29 @@ func (*SubmitSharesExtended) MsgType() uint8 { return MsgTypeSubmitSharesExtende
 func (m *SubmitSharesExtended) Channel() uint32 { return m.ChannelID }
 
 func (m *SubmitSharesExtended) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SubmitSharesExtended"}
-	w.u32(m.ChannelID)
-	w.u32(m.SequenceNumber)
-	w.u32(m.JobID)
-	w.u32(m.Nonce)
-	w.u32(m.NTime)
-	w.u32(m.Version)
-	w.b0_32("extranonce", m.Extranonce)
-	return w.result(dst)
+	w := NewWriter(dst, "SubmitSharesExtended")
+	w.U32(m.ChannelID)
+	w.U32(m.SequenceNumber)
+	w.U32(m.JobID)
+	w.U32(m.Nonce)
+	w.U32(m.NTime)
+	w.U32(m.Version)
+	w.B0_32("extranonce", m.Extranonce)
+	return w.Finish()
 }
 
 func (m *SubmitSharesExtended) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SubmitSharesExtended"}
+	r := NewReader(p, "SubmitSharesExtended")
 	v := SubmitSharesExtended{
-		ChannelID:      r.u32("channel_id"),
-		SequenceNumber: r.u32("sequence_number"),
-		JobID:          r.u32("job_id"),
-		Nonce:          r.u32("nonce"),
-		NTime:          r.u32("ntime"),
-		Version:        r.u32("version"),
-		Extranonce:     r.b0_32("extranonce"),
+		ChannelID:      r.U32("channel_id"),
+		SequenceNumber: r.U32("sequence_number"),
+		JobID:          r.U32("job_id"),
+		Nonce:          r.U32("nonce"),
+		NTime:          r.U32("ntime"),
+		Version:        r.U32("version"),
+		Extranonce:     r.B0_32("extranonce"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -475,23 +475,23 @@ func (*SubmitSharesSuccess) MsgType() uint8 { return MsgTypeSubmitSharesSuccess 
 func (m *SubmitSharesSuccess) Channel() uint32 { return m.ChannelID }
 
 func (m *SubmitSharesSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SubmitShares.Success"}
-	w.u32(m.ChannelID)
-	w.u32(m.LastSequenceNumber)
-	w.u32(m.NewSubmitsAcceptedCount)
-	w.u64(m.NewSharesSum)
-	return w.result(dst)
+	w := NewWriter(dst, "SubmitShares.Success")
+	w.U32(m.ChannelID)
+	w.U32(m.LastSequenceNumber)
+	w.U32(m.NewSubmitsAcceptedCount)
+	w.U64(m.NewSharesSum)
+	return w.Finish()
 }
 
 func (m *SubmitSharesSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SubmitShares.Success"}
+	r := NewReader(p, "SubmitShares.Success")
 	v := SubmitSharesSuccess{
-		ChannelID:               r.u32("channel_id"),
-		LastSequenceNumber:      r.u32("last_sequence_number"),
-		NewSubmitsAcceptedCount: r.u32("new_submits_accepted_count"),
-		NewSharesSum:            r.u64("new_shares_sum"),
+		ChannelID:               r.U32("channel_id"),
+		LastSequenceNumber:      r.U32("last_sequence_number"),
+		NewSubmitsAcceptedCount: r.U32("new_submits_accepted_count"),
+		NewSharesSum:            r.U64("new_shares_sum"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -510,21 +510,21 @@ func (*SubmitSharesError) MsgType() uint8 { return MsgTypeSubmitSharesError }
 func (m *SubmitSharesError) Channel() uint32 { return m.ChannelID }
 
 func (m *SubmitSharesError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SubmitShares.Error"}
-	w.u32(m.ChannelID)
-	w.u32(m.SequenceNumber)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "SubmitShares.Error")
+	w.U32(m.ChannelID)
+	w.U32(m.SequenceNumber)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *SubmitSharesError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SubmitShares.Error"}
+	r := NewReader(p, "SubmitShares.Error")
 	v := SubmitSharesError{
-		ChannelID:      r.u32("channel_id"),
-		SequenceNumber: r.u32("sequence_number"),
-		ErrorCode:      r.str0_255("error_code"),
+		ChannelID:      r.U32("channel_id"),
+		SequenceNumber: r.U32("sequence_number"),
+		ErrorCode:      r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -550,31 +550,31 @@ func (*NewExtendedMiningJob) MsgType() uint8 { return MsgTypeNewExtendedMiningJo
 func (m *NewExtendedMiningJob) Channel() uint32 { return m.ChannelID }
 
 func (m *NewExtendedMiningJob) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "NewExtendedMiningJob"}
-	w.u32(m.ChannelID)
-	w.u32(m.JobID)
-	w.optionU32(m.MinNTime)
-	w.u32(m.Version)
-	w.bool(m.VersionRollingAllowed)
-	w.seqU256("merkle_path", m.MerklePath, 1, MaxSeq0_255)
-	w.b0_64k("coinbase_tx_prefix", m.CoinbaseTxPrefix)
-	w.b0_64k("coinbase_tx_suffix", m.CoinbaseTxSuffix)
-	return w.result(dst)
+	w := NewWriter(dst, "NewExtendedMiningJob")
+	w.U32(m.ChannelID)
+	w.U32(m.JobID)
+	w.OptionU32(m.MinNTime)
+	w.U32(m.Version)
+	w.Bool(m.VersionRollingAllowed)
+	w.Seq0_255U256("merkle_path", m.MerklePath)
+	w.B0_64K("coinbase_tx_prefix", m.CoinbaseTxPrefix)
+	w.B0_64K("coinbase_tx_suffix", m.CoinbaseTxSuffix)
+	return w.Finish()
 }
 
 func (m *NewExtendedMiningJob) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "NewExtendedMiningJob"}
+	r := NewReader(p, "NewExtendedMiningJob")
 	v := NewExtendedMiningJob{
-		ChannelID:             r.u32("channel_id"),
-		JobID:                 r.u32("job_id"),
-		MinNTime:              r.optionU32("min_ntime"),
-		Version:               r.u32("version"),
-		VersionRollingAllowed: r.bool("version_rolling_allowed"),
-		MerklePath:            r.seqU256("merkle_path", 1, MaxSeq0_255),
-		CoinbaseTxPrefix:      r.b0_64k("coinbase_tx_prefix"),
-		CoinbaseTxSuffix:      r.b0_64k("coinbase_tx_suffix"),
+		ChannelID:             r.U32("channel_id"),
+		JobID:                 r.U32("job_id"),
+		MinNTime:              r.OptionU32("min_ntime"),
+		Version:               r.U32("version"),
+		VersionRollingAllowed: r.Bool("version_rolling_allowed"),
+		MerklePath:            r.Seq0_255U256("merkle_path"),
+		CoinbaseTxPrefix:      r.B0_64K("coinbase_tx_prefix"),
+		CoinbaseTxSuffix:      r.B0_64K("coinbase_tx_suffix"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -597,25 +597,25 @@ func (*SetNewPrevHash) MsgType() uint8 { return MsgTypeSetNewPrevHash }
 func (m *SetNewPrevHash) Channel() uint32 { return m.ChannelID }
 
 func (m *SetNewPrevHash) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetNewPrevHash"}
-	w.u32(m.ChannelID)
-	w.u32(m.JobID)
-	w.u256(&m.PrevHash)
-	w.u32(m.MinNTime)
-	w.u32(m.NBits)
-	return w.result(dst)
+	w := NewWriter(dst, "SetNewPrevHash")
+	w.U32(m.ChannelID)
+	w.U32(m.JobID)
+	w.U256(m.PrevHash)
+	w.U32(m.MinNTime)
+	w.U32(m.NBits)
+	return w.Finish()
 }
 
 func (m *SetNewPrevHash) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetNewPrevHash"}
+	r := NewReader(p, "SetNewPrevHash")
 	v := SetNewPrevHash{
-		ChannelID: r.u32("channel_id"),
-		JobID:     r.u32("job_id"),
-		PrevHash:  r.u256("prev_hash"),
-		MinNTime:  r.u32("min_ntime"),
-		NBits:     r.u32("nbits"),
+		ChannelID: r.U32("channel_id"),
+		JobID:     r.U32("job_id"),
+		PrevHash:  r.U256("prev_hash"),
+		MinNTime:  r.U32("min_ntime"),
+		NBits:     r.U32("nbits"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -633,19 +633,19 @@ func (*SetTarget) MsgType() uint8 { return MsgTypeSetTarget }
 func (m *SetTarget) Channel() uint32 { return m.ChannelID }
 
 func (m *SetTarget) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetTarget"}
-	w.u32(m.ChannelID)
-	w.u256(&m.MaximumTarget)
-	return w.result(dst)
+	w := NewWriter(dst, "SetTarget")
+	w.U32(m.ChannelID)
+	w.U256(m.MaximumTarget)
+	return w.Finish()
 }
 
 func (m *SetTarget) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetTarget"}
+	r := NewReader(p, "SetTarget")
 	v := SetTarget{
-		ChannelID:     r.u32("channel_id"),
-		MaximumTarget: r.u256("maximum_target"),
+		ChannelID:     r.U32("channel_id"),
+		MaximumTarget: r.U256("maximum_target"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -675,41 +675,41 @@ func (*SetCustomMiningJob) MsgType() uint8 { return MsgTypeSetCustomMiningJob }
 func (m *SetCustomMiningJob) Channel() uint32 { return m.ChannelID }
 
 func (m *SetCustomMiningJob) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetCustomMiningJob"}
-	w.u32(m.ChannelID)
-	w.u32(m.RequestID)
-	w.b0_255("mining_job_token", m.MiningJobToken)
-	w.u32(m.Version)
-	w.u256(&m.PrevHash)
-	w.u32(m.MinNTime)
-	w.u32(m.NBits)
-	w.u32(m.CoinbaseTxVersion)
-	w.b0_255("coinbase_prefix", m.CoinbasePrefix)
-	w.u32(m.CoinbaseTxInputNSequence)
-	w.b0_64k("coinbase_tx_outputs", m.CoinbaseTxOutputs)
-	w.u32(m.CoinbaseTxLocktime)
-	w.seqU256("merkle_path", m.MerklePath, 1, MaxSeq0_255)
-	return w.result(dst)
+	w := NewWriter(dst, "SetCustomMiningJob")
+	w.U32(m.ChannelID)
+	w.U32(m.RequestID)
+	w.B0_255("mining_job_token", m.MiningJobToken)
+	w.U32(m.Version)
+	w.U256(m.PrevHash)
+	w.U32(m.MinNTime)
+	w.U32(m.NBits)
+	w.U32(m.CoinbaseTxVersion)
+	w.B0_255("coinbase_prefix", m.CoinbasePrefix)
+	w.U32(m.CoinbaseTxInputNSequence)
+	w.B0_64K("coinbase_tx_outputs", m.CoinbaseTxOutputs)
+	w.U32(m.CoinbaseTxLocktime)
+	w.Seq0_255U256("merkle_path", m.MerklePath)
+	return w.Finish()
 }
 
 func (m *SetCustomMiningJob) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetCustomMiningJob"}
+	r := NewReader(p, "SetCustomMiningJob")
 	v := SetCustomMiningJob{
-		ChannelID:                r.u32("channel_id"),
-		RequestID:                r.u32("request_id"),
-		MiningJobToken:           r.b0_255("mining_job_token"),
-		Version:                  r.u32("version"),
-		PrevHash:                 r.u256("prev_hash"),
-		MinNTime:                 r.u32("min_ntime"),
-		NBits:                    r.u32("nbits"),
-		CoinbaseTxVersion:        r.u32("coinbase_tx_version"),
-		CoinbasePrefix:           r.b0_255("coinbase_prefix"),
-		CoinbaseTxInputNSequence: r.u32("coinbase_tx_input_nSequence"),
-		CoinbaseTxOutputs:        r.b0_64k("coinbase_tx_outputs"),
-		CoinbaseTxLocktime:       r.u32("coinbase_tx_locktime"),
-		MerklePath:               r.seqU256("merkle_path", 1, MaxSeq0_255),
+		ChannelID:                r.U32("channel_id"),
+		RequestID:                r.U32("request_id"),
+		MiningJobToken:           r.B0_255("mining_job_token"),
+		Version:                  r.U32("version"),
+		PrevHash:                 r.U256("prev_hash"),
+		MinNTime:                 r.U32("min_ntime"),
+		NBits:                    r.U32("nbits"),
+		CoinbaseTxVersion:        r.U32("coinbase_tx_version"),
+		CoinbasePrefix:           r.B0_255("coinbase_prefix"),
+		CoinbaseTxInputNSequence: r.U32("coinbase_tx_input_nSequence"),
+		CoinbaseTxOutputs:        r.B0_64K("coinbase_tx_outputs"),
+		CoinbaseTxLocktime:       r.U32("coinbase_tx_locktime"),
+		MerklePath:               r.Seq0_255U256("merkle_path"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -728,21 +728,21 @@ func (*SetCustomMiningJobSuccess) MsgType() uint8 { return MsgTypeSetCustomMinin
 func (m *SetCustomMiningJobSuccess) Channel() uint32 { return m.ChannelID }
 
 func (m *SetCustomMiningJobSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetCustomMiningJob.Success"}
-	w.u32(m.ChannelID)
-	w.u32(m.RequestID)
-	w.u32(m.JobID)
-	return w.result(dst)
+	w := NewWriter(dst, "SetCustomMiningJob.Success")
+	w.U32(m.ChannelID)
+	w.U32(m.RequestID)
+	w.U32(m.JobID)
+	return w.Finish()
 }
 
 func (m *SetCustomMiningJobSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetCustomMiningJob.Success"}
+	r := NewReader(p, "SetCustomMiningJob.Success")
 	v := SetCustomMiningJobSuccess{
-		ChannelID: r.u32("channel_id"),
-		RequestID: r.u32("request_id"),
-		JobID:     r.u32("job_id"),
+		ChannelID: r.U32("channel_id"),
+		RequestID: r.U32("request_id"),
+		JobID:     r.U32("job_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -761,21 +761,21 @@ func (*SetCustomMiningJobError) MsgType() uint8 { return MsgTypeSetCustomMiningJ
 func (m *SetCustomMiningJobError) Channel() uint32 { return m.ChannelID }
 
 func (m *SetCustomMiningJobError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetCustomMiningJob.Error"}
-	w.u32(m.ChannelID)
-	w.u32(m.RequestID)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "SetCustomMiningJob.Error")
+	w.U32(m.ChannelID)
+	w.U32(m.RequestID)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *SetCustomMiningJobError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetCustomMiningJob.Error"}
+	r := NewReader(p, "SetCustomMiningJob.Error")
 	v := SetCustomMiningJobError{
-		ChannelID: r.u32("channel_id"),
-		RequestID: r.u32("request_id"),
-		ErrorCode: r.str0_255("error_code"),
+		ChannelID: r.U32("channel_id"),
+		RequestID: r.U32("request_id"),
+		ErrorCode: r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -792,19 +792,19 @@ type SetGroupChannel struct {
 func (*SetGroupChannel) MsgType() uint8 { return MsgTypeSetGroupChannel }
 
 func (m *SetGroupChannel) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetGroupChannel"}
-	w.u32(m.GroupChannelID)
-	w.seq0_64kU32("channel_ids", m.ChannelIDs)
-	return w.result(dst)
+	w := NewWriter(dst, "SetGroupChannel")
+	w.U32(m.GroupChannelID)
+	w.Seq0_64KU32("channel_ids", m.ChannelIDs)
+	return w.Finish()
 }
 
 func (m *SetGroupChannel) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetGroupChannel"}
+	r := NewReader(p, "SetGroupChannel")
 	v := SetGroupChannel{
-		GroupChannelID: r.u32("group_channel_id"),
-		ChannelIDs:     r.seq0_64kU32("channel_ids"),
+		GroupChannelID: r.U32("group_channel_id"),
+		ChannelIDs:     r.Seq0_64KU32("channel_ids"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v

@@ -37,8 +37,14 @@ type MessageInfo struct {
 	new        func() Message
 }
 
-// New returns a new zero message of this type, ready for DecodePayload.
-func (i MessageInfo) New() Message { return i.new() }
+// New returns a new zero message of this type, ready for DecodePayload. For a
+// MessageInfo not obtained from this package it returns an *Unknown.
+func (i MessageInfo) New() Message {
+	if i.new == nil {
+		return &Unknown{Type: i.Type, ChannelMsg: i.ChannelMsg}
+	}
+	return i.new()
+}
 
 // UsableOn reports whether the message may be sent on a connection set up for protocol p.
 func (i MessageInfo) UsableOn(p Protocol) bool {
@@ -114,10 +120,14 @@ func Lookup(extensionType uint16, msgType uint8) (MessageInfo, bool) {
 // Messages returns a description of every core message, in §8 order.
 func Messages() []MessageInfo { return append([]MessageInfo(nil), messages[:]...) }
 
-// Info returns the description of a message, which for *Unknown is built from its header fields.
+// Info returns the description of a message. For *Unknown it is built from the
+// message's header fields, with Protocol ProtocolCommon: an extension may apply
+// to any subprotocol.
 func Info(m Message) MessageInfo {
 	if u, ok := m.(*Unknown); ok {
-		return MessageInfo{Type: u.Type, Name: u.name(), Protocol: ProtocolCommon, ChannelMsg: u.ChannelMsg}
+		ext, typ, ch := u.ExtensionType, u.Type, u.ChannelMsg
+		return MessageInfo{Type: typ, Name: u.name(), Protocol: ProtocolCommon, ChannelMsg: ch,
+			new: func() Message { return &Unknown{ExtensionType: ext, Type: typ, ChannelMsg: ch} }}
 	}
 	if i := byType[m.MsgType()]; i != nil {
 		return *i

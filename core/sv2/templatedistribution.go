@@ -21,19 +21,19 @@ type CoinbaseOutputConstraints struct {
 func (*CoinbaseOutputConstraints) MsgType() uint8 { return MsgTypeCoinbaseOutputConstraints }
 
 func (m *CoinbaseOutputConstraints) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "CoinbaseOutputConstraints"}
-	w.u32(m.CoinbaseOutputMaxAdditionalSize)
-	w.u16(m.CoinbaseOutputMaxAdditionalSigops)
-	return w.result(dst)
+	w := NewWriter(dst, "CoinbaseOutputConstraints")
+	w.U32(m.CoinbaseOutputMaxAdditionalSize)
+	w.U16(m.CoinbaseOutputMaxAdditionalSigops)
+	return w.Finish()
 }
 
 func (m *CoinbaseOutputConstraints) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "CoinbaseOutputConstraints"}
+	r := NewReader(p, "CoinbaseOutputConstraints")
 	v := CoinbaseOutputConstraints{
-		CoinbaseOutputMaxAdditionalSize:   r.u32("coinbase_output_max_additional_size"),
-		CoinbaseOutputMaxAdditionalSigops: r.u16("coinbase_output_max_additional_sigops"),
+		CoinbaseOutputMaxAdditionalSize:   r.U32("coinbase_output_max_additional_size"),
+		CoinbaseOutputMaxAdditionalSigops: r.U16("coinbase_output_max_additional_sigops"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -59,37 +59,37 @@ type NewTemplate struct {
 func (*NewTemplate) MsgType() uint8 { return MsgTypeNewTemplate }
 
 func (m *NewTemplate) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "NewTemplate"}
-	w.u64(m.TemplateID)
-	w.bool(m.FutureTemplate)
-	w.u32(m.Version)
-	w.u32(m.CoinbaseTxVersion)
-	w.b0_255("coinbase_prefix", m.CoinbasePrefix)
-	w.u32(m.CoinbaseTxInputSequence)
-	w.u64(m.CoinbaseTxValueRemaining)
-	w.u32(m.CoinbaseTxOutputsCount)
-	w.b0_64k("coinbase_tx_outputs", m.CoinbaseTxOutputs)
-	w.u32(m.CoinbaseTxLocktime)
-	w.seqU256("merkle_path", m.MerklePath, 1, MaxSeq0_255)
-	return w.result(dst)
+	w := NewWriter(dst, "NewTemplate")
+	w.U64(m.TemplateID)
+	w.Bool(m.FutureTemplate)
+	w.U32(m.Version)
+	w.U32(m.CoinbaseTxVersion)
+	w.B0_255("coinbase_prefix", m.CoinbasePrefix)
+	w.U32(m.CoinbaseTxInputSequence)
+	w.U64(m.CoinbaseTxValueRemaining)
+	w.U32(m.CoinbaseTxOutputsCount)
+	w.B0_64K("coinbase_tx_outputs", m.CoinbaseTxOutputs)
+	w.U32(m.CoinbaseTxLocktime)
+	w.Seq0_255U256("merkle_path", m.MerklePath)
+	return w.Finish()
 }
 
 func (m *NewTemplate) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "NewTemplate"}
+	r := NewReader(p, "NewTemplate")
 	v := NewTemplate{
-		TemplateID:               r.u64("template_id"),
-		FutureTemplate:           r.bool("future_template"),
-		Version:                  r.u32("version"),
-		CoinbaseTxVersion:        r.u32("coinbase_tx_version"),
-		CoinbasePrefix:           r.b0_255("coinbase_prefix"),
-		CoinbaseTxInputSequence:  r.u32("coinbase_tx_input_sequence"),
-		CoinbaseTxValueRemaining: r.u64("coinbase_tx_value_remaining"),
-		CoinbaseTxOutputsCount:   r.u32("coinbase_tx_outputs_count"),
-		CoinbaseTxOutputs:        r.b0_64k("coinbase_tx_outputs"),
-		CoinbaseTxLocktime:       r.u32("coinbase_tx_locktime"),
-		MerklePath:               r.seqU256("merkle_path", 1, MaxSeq0_255),
+		TemplateID:               r.U64("template_id"),
+		FutureTemplate:           r.Bool("future_template"),
+		Version:                  r.U32("version"),
+		CoinbaseTxVersion:        r.U32("coinbase_tx_version"),
+		CoinbasePrefix:           r.B0_255("coinbase_prefix"),
+		CoinbaseTxInputSequence:  r.U32("coinbase_tx_input_sequence"),
+		CoinbaseTxValueRemaining: r.U64("coinbase_tx_value_remaining"),
+		CoinbaseTxOutputsCount:   r.U32("coinbase_tx_outputs_count"),
+		CoinbaseTxOutputs:        r.B0_64K("coinbase_tx_outputs"),
+		CoinbaseTxLocktime:       r.U32("coinbase_tx_locktime"),
+		MerklePath:               r.Seq0_255U256("merkle_path"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -109,25 +109,25 @@ type TemplateSetNewPrevHash struct {
 func (*TemplateSetNewPrevHash) MsgType() uint8 { return MsgTypeTemplateSetNewPrevHash }
 
 func (m *TemplateSetNewPrevHash) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SetNewPrevHash"}
-	w.u64(m.TemplateID)
-	w.u256(&m.PrevHash)
-	w.u32(m.HeaderTimestamp)
-	w.u32(m.NBits)
-	w.u256(&m.Target)
-	return w.result(dst)
+	w := NewWriter(dst, "SetNewPrevHash")
+	w.U64(m.TemplateID)
+	w.U256(m.PrevHash)
+	w.U32(m.HeaderTimestamp)
+	w.U32(m.NBits)
+	w.U256(m.Target)
+	return w.Finish()
 }
 
 func (m *TemplateSetNewPrevHash) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SetNewPrevHash"}
+	r := NewReader(p, "SetNewPrevHash")
 	v := TemplateSetNewPrevHash{
-		TemplateID:      r.u64("template_id"),
-		PrevHash:        r.u256("prev_hash"),
-		HeaderTimestamp: r.u32("header_timestamp"),
-		NBits:           r.u32("nBits"),
-		Target:          r.u256("target"),
+		TemplateID:      r.U64("template_id"),
+		PrevHash:        r.U256("prev_hash"),
+		HeaderTimestamp: r.U32("header_timestamp"),
+		NBits:           r.U32("nBits"),
+		Target:          r.U256("target"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -142,17 +142,17 @@ type RequestTransactionData struct {
 func (*RequestTransactionData) MsgType() uint8 { return MsgTypeRequestTransactionData }
 
 func (m *RequestTransactionData) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "RequestTransactionData"}
-	w.u64(m.TemplateID)
-	return w.result(dst)
+	w := NewWriter(dst, "RequestTransactionData")
+	w.U64(m.TemplateID)
+	return w.Finish()
 }
 
 func (m *RequestTransactionData) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "RequestTransactionData"}
+	r := NewReader(p, "RequestTransactionData")
 	v := RequestTransactionData{
-		TemplateID: r.u64("template_id"),
+		TemplateID: r.U64("template_id"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -170,21 +170,21 @@ type RequestTransactionDataSuccess struct {
 func (*RequestTransactionDataSuccess) MsgType() uint8 { return MsgTypeRequestTransactionDataSuccess }
 
 func (m *RequestTransactionDataSuccess) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "RequestTransactionData.Success"}
-	w.u64(m.TemplateID)
-	w.b0_64k("excess_data", m.ExcessData)
-	w.seq0_64kB0_16M("transaction_list", m.TransactionList)
-	return w.result(dst)
+	w := NewWriter(dst, "RequestTransactionData.Success")
+	w.U64(m.TemplateID)
+	w.B0_64K("excess_data", m.ExcessData)
+	w.Seq0_64KB0_16M("transaction_list", m.TransactionList)
+	return w.Finish()
 }
 
 func (m *RequestTransactionDataSuccess) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "RequestTransactionData.Success"}
+	r := NewReader(p, "RequestTransactionData.Success")
 	v := RequestTransactionDataSuccess{
-		TemplateID:      r.u64("template_id"),
-		ExcessData:      r.b0_64k("excess_data"),
-		TransactionList: r.seq0_64kB0_16M("transaction_list"),
+		TemplateID:      r.U64("template_id"),
+		ExcessData:      r.B0_64K("excess_data"),
+		TransactionList: r.Seq0_64KB0_16M("transaction_list"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -201,19 +201,19 @@ type RequestTransactionDataError struct {
 func (*RequestTransactionDataError) MsgType() uint8 { return MsgTypeRequestTransactionDataError }
 
 func (m *RequestTransactionDataError) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "RequestTransactionData.Error"}
-	w.u64(m.TemplateID)
-	w.str0_255("error_code", m.ErrorCode)
-	return w.result(dst)
+	w := NewWriter(dst, "RequestTransactionData.Error")
+	w.U64(m.TemplateID)
+	w.Str0_255("error_code", m.ErrorCode)
+	return w.Finish()
 }
 
 func (m *RequestTransactionDataError) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "RequestTransactionData.Error"}
+	r := NewReader(p, "RequestTransactionData.Error")
 	v := RequestTransactionDataError{
-		TemplateID: r.u64("template_id"),
-		ErrorCode:  r.str0_255("error_code"),
+		TemplateID: r.U64("template_id"),
+		ErrorCode:  r.Str0_255("error_code"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
@@ -233,25 +233,25 @@ type SubmitSolution struct {
 func (*SubmitSolution) MsgType() uint8 { return MsgTypeSubmitSolution }
 
 func (m *SubmitSolution) AppendPayload(dst []byte) ([]byte, error) {
-	w := writer{b: dst, msg: "SubmitSolution"}
-	w.u64(m.TemplateID)
-	w.u32(m.Version)
-	w.u32(m.HeaderTimestamp)
-	w.u32(m.HeaderNonce)
-	w.b0_64k("coinbase_tx", m.CoinbaseTx)
-	return w.result(dst)
+	w := NewWriter(dst, "SubmitSolution")
+	w.U64(m.TemplateID)
+	w.U32(m.Version)
+	w.U32(m.HeaderTimestamp)
+	w.U32(m.HeaderNonce)
+	w.B0_64K("coinbase_tx", m.CoinbaseTx)
+	return w.Finish()
 }
 
 func (m *SubmitSolution) DecodePayload(p []byte) error {
-	r := reader{b: p, msg: "SubmitSolution"}
+	r := NewReader(p, "SubmitSolution")
 	v := SubmitSolution{
-		TemplateID:      r.u64("template_id"),
-		Version:         r.u32("version"),
-		HeaderTimestamp: r.u32("header_timestamp"),
-		HeaderNonce:     r.u32("header_nonce"),
-		CoinbaseTx:      r.b0_64k("coinbase_tx"),
+		TemplateID:      r.U64("template_id"),
+		Version:         r.U32("version"),
+		HeaderTimestamp: r.U32("header_timestamp"),
+		HeaderNonce:     r.U32("header_nonce"),
+		CoinbaseTx:      r.B0_64K("coinbase_tx"),
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return err
 	}
 	*m = v
