@@ -1,0 +1,18 @@
+package transport
+
+import "errors"
+
+// Errors of the transport; compare with errors.Is.
+var (
+	// ErrDecrypt means a frame failed authentication: it was corrupted or forged.
+	// The connection is closed, since the cipher states can no longer agree.
+	ErrDecrypt = errors.New("transport: decryption failed (corrupted or forged data)")
+	// ErrFrameTooLarge means a peer announced a payload over the configured maximum.
+	ErrFrameTooLarge = errors.New("transport: frame over the maximum size")
+	// ErrNonceExhausted means a cipher state used all its nonces.
+	ErrNonceExhausted = errors.New("transport: nonces exhausted")
+	// ErrClosed means the connection was closed, by Close or by an earlier fatal error.
+	ErrClosed = errors.New("transport: connection closed")
+	// ErrHandshakeTimeout means the Noise handshake did not finish within its deadline.
+	ErrHandshakeTimeout = errors.New("transport: handshake timed out")
+)
