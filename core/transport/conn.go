@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -102,11 +101,8 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadlin
 // Close closes the underlying connection; blocked reads and writes return.
 // Calls after the first return nil.
 func (c *Conn) Close() error {
-	err := ErrClosed
+	var err error
 	c.closeOnce.Do(func() { err = c.nc.Close() })
-	if errors.Is(err, ErrClosed) {
-		return nil
-	}
 	return err
 }
 

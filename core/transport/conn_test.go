@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
@@ -355,5 +356,22 @@ func TestReadTimeout(t *testing.T) {
 	server := NewPlain(b, Config{ReadTimeout: 20 * time.Millisecond})
 	if _, _, err := server.ReadFrame(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("err = %v, want a deadline error", err)
+	}
+}
+
+func TestUnauthenticatedClientWarns(t *testing.T) {
+	var logs bytes.Buffer
+	ccfg := clientConfig(t, 10)
+	ccfg.Noise.AuthorityKey = nil
+	ccfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	a, b := net.Pipe()
+	c, s := connect(t, a, b, ccfg, serverConfig(t, 20))
+	if c.err != nil || s.err != nil {
+		t.Fatal(c.err, s.err)
+	}
+	defer c.conn.Close()
+	defer s.conn.Close()
+	if c.conn.Handshake().Authenticated || !bytes.Contains(logs.Bytes(), []byte("not authenticated")) {
+		t.Errorf("authenticated %t, logs %q", c.conn.Handshake().Authenticated, logs.String())
 	}
 }

@@ -11,8 +11,6 @@ var (
 	ErrFrameTooLarge = errors.New("transport: frame over the maximum size")
 	// ErrNonceExhausted means a cipher state used all its nonces.
 	ErrNonceExhausted = errors.New("transport: nonces exhausted")
-	// ErrClosed means the connection was closed, by Close or by an earlier fatal error.
-	ErrClosed = errors.New("transport: connection closed")
 	// ErrHandshakeTimeout means the Noise handshake did not finish within its deadline.
 	ErrHandshakeTimeout = errors.New("transport: handshake timed out")
 )

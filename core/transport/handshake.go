@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"time"
@@ -33,12 +34,17 @@ type ClientConfig struct {
 	Config
 	// Noise holds the authority key to verify (if any), the clock skew tolerance and randomness.
 	Noise noise.InitiatorConfig
+	// Logger receives a warning when the server cannot be authenticated
+	// because no authority key is configured; nil discards it.
+	Logger *slog.Logger
 }
 
 // ServerConfig configures the responder side of an encrypted connection.
 type ServerConfig struct {
 	Config
-	// Noise holds the static key and the certificate or authority key that signs it.
+	// Noise holds the static key and what certifies it. A server should set
+	// Noise.Issuer (or StaticKey with Certificate) once at start: left empty,
+	// each handshake would make a new static key.
 	Noise noise.ResponderConfig
 }
 
@@ -70,6 +76,10 @@ func Client(ctx context.Context, nc net.Conn, cfg ClientConfig) (*Conn, error) {
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("transport: handshake with %s: %w", nc.RemoteAddr(), err)
+	}
+	if !res.Authenticated && cfg.Logger != nil {
+		cfg.Logger.Warn("sv2 connection is encrypted but the server is not authenticated: no authority public key configured",
+			"remote", nc.RemoteAddr().String())
 	}
 	return established(nc, cfg.Config, res)
 }

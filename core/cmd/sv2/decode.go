@@ -34,6 +34,9 @@ standard output, and exits with status 1.`,
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "decode payloads of message type `T` (decimal or 0x-hex)"},
 			&cli.BoolFlag{Name: "channel-msg", Usage: "the frame's channel_msg bit (with --type; default: what spec §8 says for the type)"},
 		},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit("sv2 decode: "+err.Error(), 1)
+		},
 		Action: runDecode,
 	}
 }

@@ -2,8 +2,10 @@
 //
 //	sv2 decode FRAME_HEX...                          decode whole frames (header + payload)
 //	sv2 decode --type T [--channel-msg] PAYLOAD_HEX  decode a payload of message type T
+//	sv2 keygen [--json]                              generate an authority key pair
+//	sv2 probe [flags] HOST:PORT                      connect as a client, print the server's replies
 //
-// Each decoded frame is printed as one JSON object per line.
+// Each decoded or received frame is printed as one JSON object per line.
 package main
 
 import (
@@ -16,10 +18,12 @@ import (
 
 func main() {
 	if err := newApp(os.Stdin, os.Stdout, os.Stderr).Run(os.Args); err != nil {
-		// cli.Exit errors were already printed by the app.
-		if _, ok := err.(cli.ExitCoder); !ok {
-			fmt.Fprintln(os.Stderr, "sv2:", err)
+		// cli.Exit errors were already printed by the app, and carry the
+		// status (sv2 probe's depends on what the server did).
+		if ec, ok := err.(cli.ExitCoder); ok {
+			os.Exit(ec.ExitCode())
 		}
+		fmt.Fprintln(os.Stderr, "sv2:", err)
 		os.Exit(1)
 	}
 }
@@ -31,7 +35,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  []*cli.Command{decodeCommand()},
+		Commands:  []*cli.Command{decodeCommand(), keygenCommand(), probeCommand()},
 		// Errors are printed once, by main or by cli.Exit, never with the help text.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("sv2: "+err.Error(), 1)

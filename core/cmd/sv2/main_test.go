@@ -187,6 +187,7 @@ func TestDecodeMalformed(t *testing.T) {
 		{"unknown extension", []string{"decode", "010000000000"}, "extension 0x0001: sv2: unknown message type"},
 		{"unknown --type", []string{"decode", "--type", "0x1e", ""}, "unknown message type"},
 		{"bad --type", []string{"decode", "--type", "300", "00"}, "--type"},
+		{"unknown flag", []string{"decode", "--bogus", "00"}, "flag provided but not defined"},
 		{"channel bit wrong", []string{"decode", "--type", "0x21", "--channel-msg=false", "01000000" + strings.Repeat("00", 32)}, "channel_msg"},
 	}
 	for _, tt := range tests {
