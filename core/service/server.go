@@ -440,17 +440,28 @@ func (s *ServerService) dispatch(ctx context.Context, c ClientID, m sv2.Message)
 	return nil, fmt.Errorf("%w: %s is not sent by clients", ErrProtocol, sv2.Info(m).Name)
 }
 
-// writeLoop is the only writer of c's connection after setup.
+// writeLoop is the only writer of c's connection after setup. It sends
+// whatever is queued with one system call.
 func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 	for {
 		select {
 		case m := <-c.out:
-			if err := c.conn.WriteMessage(m); err != nil {
-				var ee *sv2.EncodeError
-				if errors.As(err, &ee) {
-					log.Error("dropping a message that does not encode", "error", err)
-					continue
+			if err := s.buffer(c, m, log); err != nil {
+				s.remove(c, err)
+				return
+			}
+			for more := true; more; {
+				select {
+				case m := <-c.out:
+					if err := s.buffer(c, m, log); err != nil {
+						s.remove(c, err)
+						return
+					}
+				default:
+					more = false
 				}
+			}
+			if err := c.conn.Flush(); err != nil {
 				s.remove(c, err)
 				return
 			}
@@ -458,6 +469,18 @@ func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 			return
 		}
 	}
+}
+
+// buffer adds m to c's pending writes; a message that does not encode is
+// logged and dropped, the connection stays.
+func (s *ServerService) buffer(c *serverClient, m sv2.Message, log *slog.Logger) error {
+	err := c.conn.BufferMessage(m)
+	var ee *sv2.EncodeError
+	if errors.As(err, &ee) {
+		log.Error("dropping a message that does not encode", "message", sv2.Info(m).Name, "error", err)
+		return nil
+	}
+	return err
 }
 
 // send queues m for c; a client whose queue is full is too slow and is removed.

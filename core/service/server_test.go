@@ -405,3 +405,29 @@ func TestServerVanishes(t *testing.T) {
 		t.Fatal("retry against a stopped server succeeded")
 	}
 }
+
+// A message a handler builds wrong is dropped with a log line; the client stays.
+func TestUnencodableMessageDropped(t *testing.T) {
+	k := newKeys(t)
+	h := newMiningServer()
+	srv, r := startServer(t, serverConfig(k, false), h, nil, nil)
+	c := rawClient(t, r.addr, &k, false)
+	c.WriteMessage(setupMsg(sv2.ProtocolMining, 2, 2, 0))
+	c.ReadMessage()
+	id := recv(t, h.added, "ClientAdded").ID
+	bad := &sv2.SetExtranoncePrefix{ChannelID: 1, ExtranoncePrefix: make([]byte, 33)}
+	good := &sv2.SetTarget{ChannelID: 2}
+	if err := srv.HandleEvent(context.Background(), SendToClient{id, bad}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.HandleEvent(context.Background(), SendToClient{id, good}); err != nil {
+		t.Fatal(err)
+	}
+	_, m, err := c.ReadMessage()
+	if err != nil || m.(*sv2.SetTarget).ChannelID != 2 {
+		t.Fatalf("got %v, %v; want the SetTarget after the dropped message", m, err)
+	}
+	if _, ok := srv.Client(id); !ok {
+		t.Error("client removed over a message the server could not encode")
+	}
+}

@@ -209,21 +209,58 @@ func (c *Conn) readFailed(err error) error {
 	return c.rerr
 }
 
-// WriteMessage encodes m and writes it as one frame. An encoding error leaves
-// the connection usable; a write error is fatal and closes it.
+// WriteMessage encodes m and writes it as one frame, with any frames
+// buffered before it. An encoding error leaves the connection usable; a write
+// error is fatal and closes it.
 func (c *Conn) WriteMessage(m sv2.Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.appendMessage(m); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// BufferMessage encodes m into the write buffer without sending it, so that a
+// writer with several frames queued makes one system call for all of them;
+// Flush (or the next WriteMessage or WriteFrame) sends them. A buffer that
+// grows past 64 KiB is sent at once.
+func (c *Conn) BufferMessage(m sv2.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.appendMessage(m); err != nil {
+		return err
+	}
+	if len(c.wbuf) >= flushThreshold {
+		return c.flush()
+	}
+	return nil
+}
+
+// flushThreshold is the buffered size at which BufferMessage writes anyway.
+const flushThreshold = 64 << 10
+
+// Flush writes the frames buffered by BufferMessage.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	return c.flush()
+}
+
+// appendMessage adds m's frame to the write buffer; on an encoding error the
+// buffer is as before.
+func (c *Conn) appendMessage(m sv2.Message) error {
 	if c.werr != nil {
 		return c.werr
 	}
 	var err error
 	if c.send == nil {
 		// Plain frames are encoded straight into the wire buffer.
-		if c.wbuf, err = sv2.AppendFrame(c.wbuf[:0], m); err != nil {
-			return err
-		}
-		return c.flush()
+		c.wbuf, err = sv2.AppendFrame(c.wbuf, m)
+		return err
 	}
 	if c.pbuf, err = m.AppendPayload(c.pbuf[:0]); err != nil {
 		return err
@@ -232,7 +269,7 @@ func (c *Conn) WriteMessage(m sv2.Message) error {
 	if err != nil {
 		return err
 	}
-	err = c.writeEncrypted(h, c.pbuf)
+	err = c.appendEncrypted(h, c.pbuf)
 	if cap(c.pbuf) > keepBufferSize {
 		c.pbuf = nil
 	}
@@ -252,16 +289,18 @@ func (c *Conn) WriteFrame(h sv2.Header, payload []byte) error {
 		return c.werr
 	}
 	if c.send == nil {
-		c.wbuf = append(h.AppendTo(c.wbuf[:0]), payload...)
-		return c.flush()
+		c.wbuf = append(h.AppendTo(c.wbuf), payload...)
+	} else if err := c.appendEncrypted(h, payload); err != nil {
+		return err
 	}
-	return c.writeEncrypted(h, payload)
+	return c.flush()
 }
 
-func (c *Conn) writeEncrypted(h sv2.Header, payload []byte) error {
+// appendEncrypted seals the header and the payload's Noise blocks onto the write buffer.
+func (c *Conn) appendEncrypted(h sv2.Header, payload []byte) error {
 	var err error
 	h.AppendTo(c.whdr[:0])
-	if c.wbuf, err = c.send.seal(c.wbuf[:0], c.whdr[:]); err != nil {
+	if c.wbuf, err = c.send.seal(c.wbuf, c.whdr[:]); err != nil {
 		return c.writeFailed(err)
 	}
 	for len(payload) > 0 {
@@ -271,16 +310,20 @@ func (c *Conn) writeEncrypted(h sv2.Header, payload []byte) error {
 		}
 		payload = payload[n:]
 	}
-	return c.flush()
+	return nil
 }
 
 func (c *Conn) flush() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
 	if c.cfg.WriteTimeout > 0 {
 		if err := c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
 			return c.writeFailed(err)
 		}
 	}
 	_, err := c.nc.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
 	if cap(c.wbuf) > keepBufferSize {
 		c.wbuf = nil
 	}

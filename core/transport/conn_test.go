@@ -375,3 +375,37 @@ func TestUnauthenticatedClientWarns(t *testing.T) {
 		t.Errorf("authenticated %t, logs %q", c.conn.Handshake().Authenticated, logs.String())
 	}
 }
+
+func TestBufferedMessagesOneWrite(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		send, recv, wire := encryptedLoop(Config{})
+		if !encrypted {
+			wire = new(memConn)
+			send, recv = NewPlain(wire, Config{}), NewPlain(wire, Config{})
+		}
+		for i := range 3 {
+			if err := send.BufferMessage(&sv2.SetTarget{ChannelID: uint32(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if wire.buf.Len() != 0 {
+			t.Fatalf("encrypted=%t: %d bytes written before Flush", encrypted, wire.buf.Len())
+		}
+		// An encoding error drops only that message.
+		if err := send.BufferMessage(&sv2.SetupConnectionError{ErrorCode: string(make([]byte, 256))}); !errors.Is(err, sv2.ErrTooLong) {
+			t.Fatalf("oversized message: %v", err)
+		}
+		if err := send.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			_, m, err := recv.ReadMessage()
+			if err != nil || m.(*sv2.SetTarget).ChannelID != uint32(i) {
+				t.Fatalf("encrypted=%t frame %d: %v, %v", encrypted, i, m, err)
+			}
+		}
+		if wire.buf.Len() != 0 {
+			t.Errorf("encrypted=%t: %d bytes left over", encrypted, wire.buf.Len())
+		}
+	}
+}
