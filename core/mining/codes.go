@@ -1,0 +1,67 @@
+package mining
+
+import "errors"
+
+// SetupConnection flags of the Mining Protocol (§5.3.1), sent by the client.
+const (
+	FlagRequiresStandardJobs   uint32 = 1 << 0
+	FlagRequiresWorkSelection  uint32 = 1 << 1
+	FlagRequiresVersionRolling uint32 = 1 << 2
+)
+
+// SetupConnection.Success flags of the Mining Protocol (§5.3.1), sent by the server.
+const (
+	FlagRequiresFixedVersion     uint32 = 1 << 0
+	FlagRequiresExtendedChannels uint32 = 1 << 1
+)
+
+// VersionRollingMask holds the BIP320 general-purpose version bits a miner may roll.
+const VersionRollingMask uint32 = 0x1fffe000
+
+// SubmitShares.Error codes, as SRI spells them.
+const (
+	CodeInvalidChannelID             = "invalid-channel-id"
+	CodeInvalidJobID                 = "invalid-job-id"
+	CodeStaleShare                   = "stale-share"
+	CodeBadExtranonceSize            = "bad-extranonce-size"
+	CodeInvalidShare                 = "invalid-share"
+	CodeVersionRollingNotAllowed     = "version-rolling-not-allowed"
+	CodeInvalidNonRollableVersionBit = "invalid-non-rollable-version-bit"
+	CodeDuplicateShare               = "duplicate-share"
+	CodeDifficultyTooLow             = "difficulty-too-low"
+)
+
+// OpenMiningChannel.Error codes.
+const (
+	CodeMaxTargetOutOfRange           = "max-target-out-of-range"
+	CodeMinExtranonceSizeTooLarge     = "min-extranonce-size-too-large"
+	CodeExtendedChannelsNotSupported  = "extended-channels-not-supported-for-standard-jobs"
+	CodeStandardChannelsNotSupported  = "standard-channels-not-supported"
+	CodeChannelCapacityExhausted      = "channel-capacity-exhausted"
+	CodeInvalidNominalHashrate        = "invalid-nominal-hashrate"
+	CodeUpdateChannelInvalidChannelID = CodeInvalidChannelID
+	CodeUpdateChannelMaxTargetTooLow  = CodeMaxTargetOutOfRange
+)
+
+// Errors callers may branch on.
+var (
+	ErrNoTip           = errors.New("mining: no prev hash yet")
+	ErrUnknownTemplate = errors.New("mining: unknown template")
+	ErrConfig          = errors.New("mining: invalid configuration")
+	ErrUnknownChannel  = errors.New("mining: unknown channel")
+	ErrUnknownJob      = errors.New("mining: unknown job")
+	ErrProtocol        = errors.New("mining: message out of order")
+	ErrFlags           = errors.New("mining: unsupported flags")
+)
+
+// OpenError is a refused channel request; Code is the OpenMiningChannel.Error
+// error_code to send, and Err the cause.
+type OpenError struct {
+	Code string
+	Err  error
+}
+
+func (e *OpenError) Error() string {
+	return "mining: open channel refused: " + e.Code + ": " + e.Err.Error()
+}
+func (e *OpenError) Unwrap() error { return e.Err }

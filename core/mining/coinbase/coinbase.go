@@ -1,0 +1,276 @@
+// Package coinbase builds the coinbase transaction of a block template: the
+// scriptSig (the template's BIP34 prefix, an optional pool tag, the extranonce
+// push), the pool's outputs followed by the template's, and the BIP141 witness
+// when the template is SegWit. It produces the prefix and suffix around the
+// extranonce in two forms: stripped of BIP141 fields, for NewExtendedMiningJob
+// and txids (spec §3.7.1), and complete, for SubmitSolution, DeclareMiningJob
+// and blocks (§3.7.2–§3.7.3).
+package coinbase
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// Consensus and protocol limits.
+const (
+	MaxScriptSigSize  = 100 // consensus: a coinbase scriptSig is 2 to 100 bytes
+	MinScriptSigSize  = 2
+	MaxExtranonceSize = 32 // B0_32: the largest extranonce a share can carry
+)
+
+// Errors callers may branch on.
+var (
+	ErrScriptSigTooLong = errors.New("coinbase: scriptSig longer than 100 bytes")
+	ErrScriptSigShort   = errors.New("coinbase: scriptSig shorter than 2 bytes")
+	ErrExtranonceSize   = errors.New("coinbase: extranonce size out of range")
+	ErrValue            = errors.New("coinbase: outputs do not add up to the template's value")
+	ErrOutputs          = errors.New("coinbase: malformed coinbase_tx_outputs")
+	ErrNoOutputs        = errors.New("coinbase: no pool outputs")
+	ErrMalformed        = errors.New("coinbase: malformed coinbase transaction")
+)
+
+// witnessCommitmentHeader starts a BIP141 witness commitment output script:
+// OP_RETURN, a 36-byte push, and the commitment header 0xaa21a9ed.
+var witnessCommitmentHeader = [6]byte{0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed}
+
+// Config is what the pool adds to every template's coinbase.
+type Config struct {
+	// Outputs are placed before the template's outputs. Their values are
+	// fixed, except that Outputs[0] also receives whatever remains of the
+	// template's coinbase_tx_value_remaining, so that the pool's outputs spend
+	// exactly that value.
+	Outputs []*wire.TxOut
+	// Tag is pushed in the scriptSig after the template's coinbase_prefix, for
+	// example "/pool name/". It may be empty.
+	Tag []byte
+}
+
+// Coinbase is a template's coinbase transaction with a hole for the extranonce.
+// It is immutable and safe for concurrent use.
+type Coinbase struct {
+	segWit         bool
+	extranonceSize int
+	prefix         []byte // stripped: no marker and flag
+	suffix         []byte // stripped: no witness
+	fullPrefix     []byte
+	fullSuffix     []byte
+}
+
+// New builds the coinbase of template t for a full extranonce of extranonceSize bytes
+// (the extranonce_prefix of a standard channel, or extranonce_prefix plus the rollable
+// extranonce of an extended channel). The template is SegWit when one of its outputs
+// carries a BIP141 witness commitment; its coinbase then gets the 32-byte zero witness
+// the commitment assumes (§7.2).
+func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) {
+	if extranonceSize < 0 || extranonceSize > MaxExtranonceSize {
+		return nil, fmt.Errorf("%w: %d bytes, want 0 to %d", ErrExtranonceSize, extranonceSize, MaxExtranonceSize)
+	}
+	if len(cfg.Outputs) == 0 {
+		return nil, ErrNoOutputs
+	}
+	segWit, err := checkOutputs(t.CoinbaseTxOutputs, t.CoinbaseTxOutputsCount)
+	if err != nil {
+		return nil, err
+	}
+	scriptSig := append([]byte(nil), t.CoinbasePrefix...)
+	scriptSig = appendPush(scriptSig, cfg.Tag)
+	if extranonceSize > 0 {
+		scriptSig = append(scriptSig, byte(extranonceSize)) // OP_PUSHBYTES_n, n <= 32
+	}
+	switch n := len(scriptSig) + extranonceSize; {
+	case n > MaxScriptSigSize:
+		return nil, fmt.Errorf("%w: %d bytes (prefix %d, tag %d, extranonce %d)",
+			ErrScriptSigTooLong, n, len(t.CoinbasePrefix), len(cfg.Tag), extranonceSize)
+	case n < MinScriptSigSize:
+		return nil, fmt.Errorf("%w: %d bytes", ErrScriptSigShort, n)
+	}
+
+	outs, err := payouts(cfg.Outputs, t.CoinbaseTxValueRemaining)
+	if err != nil {
+		return nil, err
+	}
+
+	head := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxVersion)
+	input := []byte{1}                            // one input
+	input = append(input, make([]byte, 32)...)    // null prevout hash
+	input = append(input, 0xff, 0xff, 0xff, 0xff) // prevout index
+	input = appendVarInt(input, uint64(len(scriptSig)+extranonceSize))
+	input = append(input, scriptSig...)
+
+	c := &Coinbase{segWit: segWit, extranonceSize: extranonceSize}
+	c.prefix = append(append([]byte(nil), head...), input...)
+	if segWit {
+		c.fullPrefix = append(append(append([]byte(nil), head...), 0x00, 0x01), input...)
+	} else {
+		c.fullPrefix = c.prefix
+	}
+
+	body := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxInputSequence)
+	body = appendVarInt(body, uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount))
+	for _, o := range outs {
+		body = binary.LittleEndian.AppendUint64(body, uint64(o.Value))
+		body = appendVarInt(body, uint64(len(o.PkScript)))
+		body = append(body, o.PkScript...)
+	}
+	body = append(body, t.CoinbaseTxOutputs...)
+	lock := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxLocktime)
+	c.suffix = append(append([]byte(nil), body...), lock...)
+	if segWit {
+		// One witness stack item: the 32-byte witness reserved value, all zeros.
+		c.fullSuffix = append(append([]byte(nil), body...), 0x01, 0x20)
+		c.fullSuffix = append(c.fullSuffix, make([]byte, 32)...)
+		c.fullSuffix = append(c.fullSuffix, lock...)
+	} else {
+		c.fullSuffix = c.suffix
+	}
+	return c, nil
+}
+
+// appendPush appends a minimal data push of p (nothing when p is empty).
+func appendPush(dst, p []byte) []byte {
+	switch n := len(p); {
+	case n == 0:
+		return dst
+	case n <= 75:
+		dst = append(dst, byte(n))
+	default:
+		dst = append(dst, 0x4c, byte(min(n, 255))) // OP_PUSHDATA1; the length check rejects n > 100 anyway
+	}
+	return append(dst, p...)
+}
+
+// payouts returns the pool outputs with the remainder of value added to the first.
+func payouts(outputs []*wire.TxOut, value uint64) ([]wire.TxOut, error) {
+	var fixed uint64
+	for i, o := range outputs {
+		if o == nil || o.Value < 0 {
+			return nil, fmt.Errorf("%w: output %d has no or a negative value", ErrValue, i)
+		}
+		fixed += uint64(o.Value)
+		if fixed > value {
+			return nil, fmt.Errorf("%w: pool outputs need %d sat or more, template has %d", ErrValue, fixed, value)
+		}
+	}
+	outs := make([]wire.TxOut, len(outputs))
+	for i, o := range outputs {
+		outs[i] = *o
+	}
+	outs[0].Value += int64(value - fixed)
+	return outs, nil
+}
+
+// checkOutputs parses the template's outputs (no count prefix, §7.2) and reports
+// whether one of them is a witness commitment.
+func checkOutputs(b []byte, count uint32) (segWit bool, err error) {
+	r := bytes.NewReader(b)
+	for i := range count {
+		if r.Len() < 8 {
+			return false, fmt.Errorf("%w: output %d of %d: value: truncated", ErrOutputs, i, count)
+		}
+		r.Seek(8, io.SeekCurrent) //nolint:errcheck // checked above
+		n, err := wire.ReadVarInt(r, 0)
+		if err != nil || n > uint64(r.Len()) {
+			return false, fmt.Errorf("%w: output %d of %d: script length", ErrOutputs, i, count)
+		}
+		script := b[len(b)-r.Len():][:n]
+		r.Seek(int64(n), io.SeekCurrent) //nolint:errcheck // n <= r.Len()
+		if len(script) >= 38 && [6]byte(script[:6]) == witnessCommitmentHeader {
+			segWit = true
+		}
+	}
+	if r.Len() != 0 {
+		return false, fmt.Errorf("%w: %d bytes after %d outputs", ErrOutputs, r.Len(), count)
+	}
+	return segWit, nil
+}
+
+// SegWit reports whether the coinbase carries a BIP141 witness.
+func (c *Coinbase) SegWit() bool { return c.segWit }
+
+// ExtranonceSize is the number of extranonce bytes between prefix and suffix.
+func (c *Coinbase) ExtranonceSize() int { return c.extranonceSize }
+
+// Prefix is the coinbase before the extranonce without BIP141 fields, the
+// coinbase_tx_prefix of NewExtendedMiningJob. The caller must not modify it.
+func (c *Coinbase) Prefix() []byte { return c.prefix }
+
+// Suffix is the coinbase after the extranonce without BIP141 fields, the
+// coinbase_tx_suffix of NewExtendedMiningJob. The caller must not modify it.
+func (c *Coinbase) Suffix() []byte { return c.suffix }
+
+// FullPrefix is Prefix with the BIP141 marker and flag kept, as DeclareMiningJob wants.
+func (c *Coinbase) FullPrefix() []byte { return c.fullPrefix }
+
+// FullSuffix is Suffix with the BIP141 witness kept, as DeclareMiningJob wants.
+func (c *Coinbase) FullSuffix() []byte { return c.fullSuffix }
+
+// TxID returns the coinbase's txid for the given full extranonce.
+func (c *Coinbase) TxID(extranonce []byte) sv2.U256 {
+	return TxID(c.prefix, extranonce, nil, c.suffix)
+}
+
+// AppendTx appends the complete coinbase (BIP141 fields kept) for extranonce,
+// as SubmitSolution and blocks carry it.
+func (c *Coinbase) AppendTx(dst, extranonce []byte) []byte {
+	dst = append(dst, c.fullPrefix...)
+	dst = append(dst, extranonce...)
+	return append(dst, c.fullSuffix...)
+}
+
+// AppendStrippedTx appends the coinbase without BIP141 fields, whose hash is the txid.
+func (c *Coinbase) AppendStrippedTx(dst, extranonce []byte) []byte {
+	dst = append(dst, c.prefix...)
+	dst = append(dst, extranonce...)
+	return append(dst, c.suffix...)
+}
+
+// TxID returns the double SHA-256 of prefix‖ext1‖ext2‖suffix: the txid of a
+// stripped coinbase whose extranonce is split in two (for example a channel's
+// extranonce_prefix and a share's extranonce). It does not allocate for
+// coinbases up to 1 KiB.
+func TxID(prefix, ext1, ext2, suffix []byte) sv2.U256 {
+	var buf [1024]byte
+	b := append(buf[:0], prefix...)
+	b = append(b, ext1...)
+	b = append(b, ext2...)
+	b = append(b, suffix...)
+	h := sha256.Sum256(b)
+	return sha256.Sum256(h[:])
+}
+
+// appendVarInt appends Bitcoin's CompactSize encoding of n.
+func appendVarInt(dst []byte, n uint64) []byte {
+	switch {
+	case n < 0xfd:
+		return append(dst, byte(n))
+	case n <= 0xffff:
+		return binary.LittleEndian.AppendUint16(append(dst, 0xfd), uint16(n))
+	case n <= 0xffffffff:
+		return binary.LittleEndian.AppendUint32(append(dst, 0xfe), uint32(n))
+	default:
+		return binary.LittleEndian.AppendUint64(append(dst, 0xff), n)
+	}
+}
+
+// WitnessCommitmentScript returns the output script committing to a block's
+// witnesses (BIP141), given the wtxids of every transaction but the coinbase,
+// in block order, and the all-zero witness reserved value that §7.2 assumes.
+// A template provider puts it in coinbase_tx_outputs.
+func WitnessCommitmentScript(wtxids []sv2.U256) []byte {
+	leaves := make([]sv2.U256, 1, 1+len(wtxids)) // the coinbase's wtxid counts as zero
+	leaves = append(leaves, wtxids...)
+	root := merkle.RootFromTxIDs(leaves)
+	var reserved [32]byte
+	commitment := merkle.DoubleSHA256(append(root[:], reserved[:]...))
+	return append(witnessCommitmentHeader[:], commitment[:]...)
+}

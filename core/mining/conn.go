@@ -1,0 +1,494 @@
+package mining
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/extranonce"
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/mining/vardiff"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// Conn is one downstream connection's channels and jobs. Channel ids and the
+// group channel id share one space; job ids are unique within the connection.
+type Conn struct {
+	srv   *Server
+	flags uint32
+
+	mu        sync.Mutex
+	tip       *tip // the tip this connection's jobs build on
+	lastID    uint32
+	lastJobID uint32
+	group     uint32            // the group channel id, 0 until the first channel opens
+	groupFut  map[uint64]uint32 // future group job id by template id
+	channels  map[uint32]*channel
+	jobRefs   map[uint32]int // job id -> channels holding it as a valid job
+}
+
+type channel struct {
+	id        uint32
+	extended  bool
+	prefix    extranonce.Prefix
+	rollable  int
+	target    sv2.U256
+	maxTarget sv2.U256
+	vd        *vardiff.Controller
+
+	jobs    map[uint32]*job   // valid jobs: future, active and past on this tip
+	future  map[uint64]uint32 // future job id by template id
+	order   []uint32          // non-future jobs on this tip, oldest first
+	stale   map[uint32]struct{}
+	seen    map[sv2.U256]struct{} // hashes of accepted shares on this tip
+	batch   batch
+	retired []uint64 // prefix indexes replaced by SetExtranoncePrefix
+	root    rootCache
+}
+
+// rootCache remembers an extended channel's last merkle root: miners roll
+// nonce, version and ntime before the extranonce, so consecutive shares
+// usually repeat (job, extranonce) and skip the coinbase and path hashing.
+type rootCache struct {
+	valid bool
+	job   *job
+	n     int
+	ext   [extranonce.MaxSize]byte
+	root  sv2.U256
+}
+
+// batch counts accepted shares not yet acknowledged (§5.3.13).
+type batch struct {
+	count   uint32
+	sum     float64
+	lastSeq uint32
+}
+
+type job struct {
+	id         uint32
+	templateID uint64
+	cb         *coinbase.Coinbase
+	path       []sv2.U256
+	future     bool
+	version    uint32
+	rolling    bool
+	prefix     []byte   // the channel's extranonce prefix when the job was made
+	merkleRoot sv2.U256 // standard channels
+	minNTime   uint32
+	target     sv2.U256 // fixed once the job is active
+	difficulty float64
+}
+
+func (c *Conn) nextChannelID() uint32 {
+	c.lastID++
+	return c.lastID
+}
+
+func (c *Conn) nextJobID() uint32 {
+	for {
+		c.lastJobID++
+		if c.lastJobID != 0 && c.jobRefs[c.lastJobID] == 0 {
+			return c.lastJobID
+		}
+	}
+}
+
+func (c *Conn) grouped() bool { return c.flags&FlagRequiresStandardJobs == 0 }
+
+// OpenStandardChannel opens a standard channel. It returns the
+// OpenStandardMiningChannel.Success followed by the channel's first jobs, or an
+// *OpenError whose Code goes in OpenMiningChannel.Error.
+func (c *Conn) OpenStandardChannel(req *sv2.OpenStandardMiningChannel) ([]sv2.Message, error) {
+	return c.open(req.RequestID, req.NominalHashRate, req.MaxTarget, false, 0)
+}
+
+// OpenExtendedChannel opens an extended channel; see OpenStandardChannel.
+func (c *Conn) OpenExtendedChannel(req *sv2.OpenExtendedMiningChannel) ([]sv2.Message, error) {
+	return c.open(req.RequestID, req.NominalHashRate, req.MaxTarget, true, int(req.MinExtranonceSize))
+}
+
+func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended bool, minExtranonce int) ([]sv2.Message, error) {
+	s := c.srv
+	if extended && !c.grouped() {
+		return nil, &OpenError{Code: CodeExtendedChannelsNotSupported, Err: errors.New("connection requires standard jobs")}
+	}
+	if extended && minExtranonce > s.cfg.Extranonce.RollableSize() {
+		return nil, &OpenError{Code: CodeMinExtranonceSizeTooLarge,
+			Err: fmt.Errorf("wants %d bytes, server offers %d", minExtranonce, s.cfg.Extranonce.RollableSize())}
+	}
+	if h := float64(hashrate); h < 0 || math.IsNaN(h) || math.IsInf(h, 0) {
+		return nil, &OpenError{Code: CodeInvalidNominalHashrate, Err: fmt.Errorf("hashrate %v", hashrate)}
+	}
+	initial, err := target.FromHashrate(float64(hashrate), s.cfg.SharesPerMinute)
+	if err != nil {
+		return nil, &OpenError{Code: CodeInvalidNominalHashrate, Err: err}
+	}
+	if target.Less(maxTarget, initial) {
+		initial = maxTarget
+	}
+	if maxTarget == (sv2.U256{}) {
+		return nil, &OpenError{Code: CodeMaxTargetOutOfRange, Err: errors.New("max_target is zero")}
+	}
+
+	s.mu.Lock() // lock order: server, then connection
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	prefix, err := s.cfg.Extranonce.Allocate(!extended)
+	if err != nil {
+		code := CodeChannelCapacityExhausted
+		return nil, &OpenError{Code: code, Err: err}
+	}
+	ch := &channel{
+		id:        c.nextChannelID(),
+		extended:  extended,
+		prefix:    prefix,
+		target:    initial,
+		maxTarget: maxTarget,
+		jobs:      make(map[uint32]*job),
+		future:    make(map[uint64]uint32),
+		stale:     make(map[uint32]struct{}),
+		seen:      make(map[sv2.U256]struct{}, 256),
+	}
+	if extended {
+		ch.rollable = s.cfg.Extranonce.RollableSize()
+	}
+	if s.cfg.Vardiff != nil {
+		ch.vd, err = vardiff.New(*s.cfg.Vardiff, initial, maxTarget, s.cfg.Now())
+		if err != nil {
+			s.cfg.Extranonce.Release(prefix.Index) //nolint:errcheck // just allocated
+			return nil, &OpenError{Code: CodeInvalidNominalHashrate, Err: err}
+		}
+		ch.target = ch.vd.Target()
+	}
+	if c.group == 0 {
+		c.group = c.nextChannelID()
+		c.groupFut = make(map[uint64]uint32)
+	}
+	c.channels[ch.id] = ch
+
+	var msgs []sv2.Message
+	if extended {
+		msgs = append(msgs, &sv2.OpenExtendedMiningChannelSuccess{
+			RequestID: reqID, ChannelID: ch.id, Target: ch.target,
+			ExtranonceSize: uint16(ch.rollable), ExtranoncePrefix: prefix.Bytes, GroupChannelID: c.group,
+		})
+	} else {
+		msgs = append(msgs, &sv2.OpenStandardMiningChannelSuccess{
+			RequestID: reqID, ChannelID: ch.id, Target: ch.target,
+			ExtranoncePrefix: prefix.Bytes, GroupChannelID: c.group,
+		})
+	}
+	// The first job is a future job, activated at once by SetNewPrevHash (§5.3.15);
+	// pending future templates follow as future jobs.
+	if s.tip != nil && s.active != nil {
+		c.tip = s.tip
+		j, m, err := c.newJob(ch, s.active, true)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+		c.activate(ch, j)
+		msgs = append(msgs, &sv2.SetNewPrevHash{ChannelID: ch.id, JobID: j.id, PrevHash: c.tip.prevHash, MinNTime: c.tip.minNTime, NBits: c.tip.nBits})
+	}
+	for _, e := range s.templates {
+		if e.t.FutureTemplate && (s.tip == nil || e.t.TemplateID != s.tip.templateID) {
+			_, m, err := c.newJob(ch, e, true)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs, nil
+}
+
+// newJob makes a job of template e for ch alone and the message announcing it.
+func (c *Conn) newJob(ch *channel, e *templateEntry, future bool) (*job, sv2.Message, error) {
+	cb, err := c.srv.coinbaseFor(e, c.srv.cfg.Extranonce.FullSize())
+	if err != nil {
+		return nil, nil, err
+	}
+	j := c.makeJob(ch, e, cb, c.nextJobID(), future)
+	var minNTime sv2.Option[uint32]
+	if !future {
+		minNTime = sv2.Some(j.minNTime)
+	}
+	if ch.extended {
+		return j, &sv2.NewExtendedMiningJob{
+			ChannelID: ch.id, JobID: j.id, MinNTime: minNTime, Version: j.version, VersionRollingAllowed: j.rolling,
+			MerklePath: e.t.MerklePath, CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
+		}, nil
+	}
+	return j, &sv2.NewMiningJob{ChannelID: ch.id, JobID: j.id, MinNTime: minNTime, Version: j.version, MerkleRoot: j.merkleRoot}, nil
+}
+
+// makeJob records a job with id for ch.
+func (c *Conn) makeJob(ch *channel, e *templateEntry, cb *coinbase.Coinbase, id uint32, future bool) *job {
+	j := &job{
+		id: id, templateID: e.t.TemplateID, cb: cb, path: e.t.MerklePath, future: future,
+		version: e.t.Version, rolling: !c.srv.cfg.FixedVersion, prefix: ch.prefix.Bytes,
+		target: ch.target, difficulty: target.Difficulty(ch.target),
+	}
+	if !ch.extended {
+		j.merkleRoot = merkle.Root(cb.TxID(ch.prefix.Bytes), e.t.MerklePath)
+	}
+	ch.jobs[id] = j
+	c.jobRefs[id]++
+	if future {
+		ch.future[e.t.TemplateID] = id
+	} else {
+		j.minNTime = c.tip.minNTime
+		c.pushActive(ch, id)
+	}
+	return j
+}
+
+// pushActive appends a non-future job and drops the oldest beyond PastJobs.
+func (c *Conn) pushActive(ch *channel, id uint32) {
+	ch.order = append(ch.order, id)
+	for len(ch.order) > c.srv.cfg.PastJobs+1 {
+		old := ch.order[0]
+		ch.order = ch.order[1:]
+		delete(ch.jobs, old)
+		c.releaseJobID(old)
+		if ch.root.job != nil && ch.root.job.id == old {
+			ch.root = rootCache{}
+		}
+	}
+}
+
+// releaseJobID drops one channel's hold on a job id; at zero the id may be reused.
+func (c *Conn) releaseJobID(id uint32) {
+	if c.jobRefs[id]--; c.jobRefs[id] <= 0 {
+		delete(c.jobRefs, id)
+	}
+}
+
+// activate makes a future job the active one on the connection's tip, fixing its target.
+func (c *Conn) activate(ch *channel, j *job) {
+	j.future = false
+	delete(ch.future, j.templateID)
+	j.minNTime = c.tip.minNTime
+	j.target, j.difficulty = ch.target, target.Difficulty(ch.target)
+	c.pushActive(ch, j.id)
+}
+
+// onTemplate makes this connection's jobs for a new template.
+func (c *Conn) onTemplate(e *templateEntry) ([]sv2.Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	future := e.t.FutureTemplate
+	if !future && c.tip == nil {
+		c.tip = c.srv.tip
+	}
+	var msgs []sv2.Message
+	if c.grouped() && len(c.channels) > 0 {
+		cb, err := c.srv.coinbaseFor(e, c.srv.cfg.Extranonce.FullSize())
+		if err != nil {
+			return nil, err
+		}
+		id := c.nextJobID()
+		var minNTime sv2.Option[uint32]
+		for _, ch := range c.channels {
+			j := c.makeJob(ch, e, cb, id, future)
+			minNTime = sv2.Option[uint32]{Value: j.minNTime, Valid: !future}
+		}
+		if future {
+			c.groupFut[e.t.TemplateID] = id
+		}
+		return append(msgs, &sv2.NewExtendedMiningJob{
+			ChannelID: c.group, JobID: id, MinNTime: minNTime, Version: e.t.Version,
+			VersionRollingAllowed: !c.srv.cfg.FixedVersion, MerklePath: e.t.MerklePath,
+			CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
+		}), nil
+	}
+	for _, ch := range c.channels {
+		_, m, err := c.newJob(ch, e, future)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// onPrevHash activates the tip's template on every channel and makes all other jobs stale.
+func (c *Conn) onPrevHash(e *templateEntry, t *tip) ([]sv2.Message, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tip = t
+	var msgs []sv2.Message
+	groupJob, groupHas := c.groupFut[e.t.TemplateID]
+	if c.grouped() && groupHas {
+		msgs = append(msgs, &sv2.SetNewPrevHash{ChannelID: c.group, JobID: groupJob, PrevHash: t.prevHash, MinNTime: t.minNTime, NBits: t.nBits})
+	}
+	clear(c.groupFut)
+	clear(c.jobRefs)
+	for _, ch := range c.channels {
+		clear(ch.stale)
+		for id := range ch.jobs {
+			ch.stale[id] = struct{}{}
+		}
+		clear(ch.seen)
+		ch.root = rootCache{}
+		ch.order = ch.order[:0]
+		fid, ok := ch.future[e.t.TemplateID]
+		var j *job
+		if ok {
+			j = ch.jobs[fid]
+		}
+		clear(ch.jobs)
+		clear(ch.future)
+		if j == nil {
+			var m sv2.Message
+			var err error
+			j, m, err = c.newJob(ch, e, true)
+			if err != nil {
+				return nil, err
+			}
+			msgs = append(msgs, m)
+		} else {
+			delete(ch.stale, j.id)
+			ch.jobs[j.id] = j
+			c.jobRefs[j.id]++
+		}
+		c.activate(ch, j)
+		if !groupHas || j.id != groupJob {
+			msgs = append(msgs, &sv2.SetNewPrevHash{ChannelID: ch.id, JobID: j.id, PrevHash: t.prevHash, MinNTime: t.minNTime, NBits: t.nBits})
+		}
+		for _, idx := range ch.retired {
+			c.srv.cfg.Extranonce.Release(idx) //nolint:errcheck // owned by this channel
+		}
+		ch.retired = ch.retired[:0]
+	}
+	return msgs, nil
+}
+
+// SetTarget sets a channel's target (for example on UpdateChannel) and
+// returns the SetTarget to send. Jobs already active keep the target they were
+// sent with; future jobs take the new one (§5.3.21).
+func (c *Conn) SetTarget(channelID uint32, t sv2.U256) (*sv2.SetTarget, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[channelID]
+	if ch == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownChannel, channelID)
+	}
+	if target.Less(ch.maxTarget, t) {
+		t = ch.maxTarget
+	}
+	return c.setTargetLocked(ch, t), nil
+}
+
+func (c *Conn) setTargetLocked(ch *channel, t sv2.U256) *sv2.SetTarget {
+	ch.target = t
+	for _, id := range ch.future {
+		if j := ch.jobs[id]; j != nil {
+			j.target, j.difficulty = t, target.Difficulty(t)
+		}
+	}
+	return &sv2.SetTarget{ChannelID: ch.id, MaximumTarget: t}
+}
+
+// UpdateChannel applies an UpdateChannel: a lower maximum_target is honoured
+// at once (§5.3.7). It returns the SetTarget to send, if any.
+func (c *Conn) UpdateChannel(m *sv2.UpdateChannel) (*sv2.SetTarget, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[m.ChannelID]
+	if ch == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownChannel, m.ChannelID)
+	}
+	ch.maxTarget = m.MaximumTarget
+	t := ch.target
+	if ch.vd != nil {
+		t, _ = ch.vd.SetMaxTarget(m.MaximumTarget)
+	} else if target.Less(m.MaximumTarget, t) {
+		t = m.MaximumTarget
+	}
+	if t == ch.target {
+		return nil, nil
+	}
+	return c.setTargetLocked(ch, t), nil
+}
+
+// UpdateTargets runs vardiff on every channel and returns the SetTarget
+// messages for the channels whose target changed. Call it periodically.
+func (c *Conn) UpdateTargets() []sv2.Message {
+	if c.srv.cfg.Vardiff == nil {
+		return nil
+	}
+	now := c.srv.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var msgs []sv2.Message
+	for _, ch := range c.channels {
+		if t, changed := ch.vd.Update(now); changed {
+			msgs = append(msgs, c.setTargetLocked(ch, t))
+		}
+	}
+	return msgs
+}
+
+// SetExtranoncePrefix gives a channel a new prefix for the jobs that follow
+// (§5.3.10); the old one stays reserved until its jobs are stale.
+func (c *Conn) SetExtranoncePrefix(channelID uint32) (*sv2.SetExtranoncePrefix, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[channelID]
+	if ch == nil {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownChannel, channelID)
+	}
+	p, err := c.srv.cfg.Extranonce.Allocate(!ch.extended)
+	if err != nil {
+		return nil, err
+	}
+	ch.retired = append(ch.retired, ch.prefix.Index)
+	ch.prefix = p
+	return &sv2.SetExtranoncePrefix{ChannelID: ch.id, ExtranoncePrefix: p.Bytes}, nil
+}
+
+// CloseChannel forgets a channel; its prefixes are reused only after the next prev hash.
+func (c *Conn) CloseChannel(channelID uint32) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.channels[channelID] == nil {
+		return fmt.Errorf("%w: %d", ErrUnknownChannel, channelID)
+	}
+	c.closeLocked(channelID)
+	return nil
+}
+
+func (c *Conn) closeLocked(id uint32) {
+	ch := c.channels[id]
+	delete(c.channels, id)
+	for _, idx := range append(ch.retired, ch.prefix.Index) {
+		c.srv.cfg.Extranonce.Release(idx) //nolint:errcheck // owned by this channel
+	}
+	for jid := range ch.jobs {
+		c.releaseJobID(jid)
+	}
+}
+
+// Target returns a channel's current target.
+func (c *Conn) Target(channelID uint32) (sv2.U256, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[channelID]
+	if ch == nil {
+		return sv2.U256{}, false
+	}
+	return ch.target, true
+}
+
+// GroupChannelID returns the connection's group channel id (0 before the first channel).
+func (c *Conn) GroupChannelID() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.group
+}

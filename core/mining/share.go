@@ -1,0 +1,177 @@
+package mining
+
+import (
+	"math"
+
+	"github.com/stratumgo/stratum/core/mining/block"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// ShareStatus is the outcome of one share.
+type ShareStatus uint8
+
+// Share outcomes.
+const (
+	ShareRejected ShareStatus = iota
+	ShareAccepted
+	ShareBlockFound // accepted, and its hash meets the network target
+)
+
+func (s ShareStatus) String() string {
+	switch s {
+	case ShareAccepted:
+		return "accepted"
+	case ShareBlockFound:
+		return "block found"
+	default:
+		return "rejected"
+	}
+}
+
+// ShareResult is what validating one share produced.
+type ShareResult struct {
+	Status     ShareStatus
+	Code       string   // the SubmitShares.Error code when rejected
+	Hash       sv2.U256 // the header hash, when computed
+	Difficulty float64  // credited difficulty: that of the job's target when it was sent
+	// Ack is due when AckDue is set: the batch reached ShareBatchSize, or a block was found.
+	Ack    sv2.SubmitSharesSuccess
+	AckDue bool
+	Block  *FoundBlock // when Status is ShareBlockFound
+}
+
+// Reply returns the message the share calls for now: a SubmitShares.Error, a
+// due SubmitShares.Success, or nil. It allocates; the result fields do not.
+func (r *ShareResult) Reply(channelID, seq uint32) sv2.Message {
+	switch {
+	case r.Status == ShareRejected:
+		return &sv2.SubmitSharesError{ChannelID: channelID, SequenceNumber: seq, ErrorCode: r.Code}
+	case r.AckDue:
+		ack := r.Ack
+		return &ack
+	}
+	return nil
+}
+
+// FoundBlock is everything needed to submit a found block: SubmitSolution for
+// a template provider, or with the template's transactions, block.Assemble.
+type FoundBlock struct {
+	TemplateID uint64
+	Header     block.Header
+	Coinbase   []byte // complete, BIP141 fields kept
+}
+
+// SubmitSolution returns the Template Distribution message for the block (§7.7).
+func (f *FoundBlock) SubmitSolution() *sv2.SubmitSolution {
+	return &sv2.SubmitSolution{
+		TemplateID: f.TemplateID, Version: f.Header.Version, HeaderTimestamp: f.Header.NTime,
+		HeaderNonce: f.Header.Nonce, CoinbaseTx: f.Coinbase,
+	}
+}
+
+func reject(code string) ShareResult { return ShareResult{Status: ShareRejected, Code: code} }
+
+// SubmitStandard validates a SubmitSharesStandard.
+func (c *Conn) SubmitStandard(m *sv2.SubmitSharesStandard) ShareResult {
+	return c.submit(m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version, nil, false)
+}
+
+// SubmitExtended validates a SubmitSharesExtended.
+func (c *Conn) SubmitExtended(m *sv2.SubmitSharesExtended) ShareResult {
+	return c.submit(m.ChannelID, m.SequenceNumber, m.JobID, m.Nonce, m.NTime, m.Version, m.Extranonce, true)
+}
+
+func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce []byte, extended bool) ShareResult {
+	now := c.srv.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[chID]
+	if ch == nil || ch.extended != extended {
+		return reject(CodeInvalidChannelID)
+	}
+	j := ch.jobs[jobID]
+	if j == nil {
+		if _, ok := ch.stale[jobID]; ok {
+			return reject(CodeStaleShare)
+		}
+		return reject(CodeInvalidJobID)
+	}
+	if j.future || c.tip == nil {
+		return reject(CodeInvalidJobID) // no prev hash for it yet
+	}
+	if extended && len(extranonce) != ch.rollable {
+		return reject(CodeBadExtranonceSize)
+	}
+	maxNTime := now.Unix() + int64(c.srv.cfg.MaxNTimeAhead.Seconds())
+	if ntime < j.minNTime || int64(ntime) > maxNTime {
+		return reject(CodeInvalidShare)
+	}
+	if version != j.version {
+		if !j.rolling {
+			return reject(CodeVersionRollingNotAllowed)
+		}
+		if (version^j.version)&^VersionRollingMask != 0 {
+			return reject(CodeInvalidNonRollableVersionBit)
+		}
+	}
+	h := block.Header{Version: version, PrevHash: c.tip.prevHash, MerkleRoot: j.merkleRoot, NTime: ntime, NBits: c.tip.nBits, Nonce: nonce}
+	if extended {
+		rc := &ch.root
+		if !rc.valid || rc.job != j || string(rc.ext[:rc.n]) != string(extranonce) {
+			rc.root = merkle.Root(coinbase.TxID(j.cb.Prefix(), j.prefix, extranonce, j.cb.Suffix()), j.path)
+			rc.valid, rc.job, rc.n = true, j, copy(rc.ext[:], extranonce)
+		}
+		h.MerkleRoot = rc.root
+	}
+	hash := h.Hash()
+	// The network target first, so that a block is never lost to a share target.
+	isBlock := target.Meets(&hash, &c.tip.network)
+	if !isBlock && !target.Meets(&hash, &j.target) {
+		return reject(CodeDifficultyTooLow)
+	}
+	if _, dup := ch.seen[hash]; dup {
+		return reject(CodeDuplicateShare)
+	}
+	ch.seen[hash] = struct{}{}
+	if ch.vd != nil {
+		ch.vd.OnShare()
+	}
+	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty}
+	ch.batch.count++
+	ch.batch.sum += j.difficulty
+	ch.batch.lastSeq = seq
+	if isBlock {
+		full := append(append([]byte(nil), j.prefix...), extranonce...)
+		r.Status = ShareBlockFound
+		r.Block = &FoundBlock{TemplateID: j.templateID, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
+	}
+	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
+		r.AckDue = true
+		r.Ack = sv2.SubmitSharesSuccess{
+			ChannelID: ch.id, LastSequenceNumber: ch.batch.lastSeq,
+			NewSubmitsAcceptedCount: ch.batch.count, NewSharesSum: uint64(math.Round(ch.batch.sum)),
+		}
+		ch.batch = batch{}
+	}
+	return r
+}
+
+// FlushAck returns the acknowledgement of a channel's partial batch, if it has
+// one, and starts a new batch; for example before closing the channel.
+func (c *Conn) FlushAck(channelID uint32) (*sv2.SubmitSharesSuccess, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[channelID]
+	if ch == nil || ch.batch.count == 0 {
+		return nil, false
+	}
+	ack := &sv2.SubmitSharesSuccess{
+		ChannelID: ch.id, LastSequenceNumber: ch.batch.lastSeq,
+		NewSubmitsAcceptedCount: ch.batch.count, NewSharesSum: uint64(math.Round(ch.batch.sum)),
+	}
+	ch.batch = batch{}
+	return ack, true
+}
