@@ -356,12 +356,14 @@ func (c *ClientService) handle(ctx context.Context, it loopItem) {
 	default: // a message
 		events, err = c.dispatch(ctx, u, it.msg)
 	}
-	if err == nil {
-		err = c.run(ctx, events)
-	}
 	if err != nil {
 		log.Error("handler failed; closing the connection", "error", err)
 		c.closeUpstream(u, err)
+		return
+	}
+	if err := c.run(ctx, events); err != nil {
+		// The server did nothing wrong (say the sibling's queue is full): keep the connection.
+		log.Error("follow-up events failed", "error", err)
 	}
 }
 
@@ -497,22 +499,9 @@ func (c *ClientService) HandleEvent(ctx context.Context, ev Event) error {
 	}
 }
 
-// run carries out events and their follow-ups depth first, in order, on the loop goroutine.
+// run carries out events and their follow-ups on the loop goroutine.
 func (c *ClientService) run(ctx context.Context, events []ClientEvent) error {
-	stack := reversed(events)
-	for n := 0; len(stack) > 0; n++ {
-		if n == MaxEventChain {
-			return fmt.Errorf("%w (%d)", ErrEventChain, MaxEventChain)
-		}
-		e := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		more, err := c.do(ctx, e)
-		if err != nil {
-			return err
-		}
-		stack = append(stack, reversed(more)...)
-	}
-	return nil
+	return runEvents(events, func(e ClientEvent) ([]ClientEvent, error) { return c.do(ctx, e) })
 }
 
 func (c *ClientService) do(ctx context.Context, e ClientEvent) ([]ClientEvent, error) {
@@ -526,8 +515,7 @@ func (c *ClientService) do(ctx context.Context, e ClientEvent) ([]ClientEvent, e
 			return nil, fmt.Errorf("%w: %s", ErrNotConnected, e.Protocol)
 		}
 		if err := u.conn.WriteMessage(e.Message); err != nil {
-			var ee *sv2.EncodeError
-			if errors.As(err, &ee) {
+			if _, ok := errors.AsType[*sv2.EncodeError](err); ok {
 				return nil, err
 			}
 			c.closeUpstream(u, err) // the reader reports the loss

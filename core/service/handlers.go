@@ -42,7 +42,8 @@ type ServerInfo struct {
 // Every method returns follow-up events, carried out in order once it
 // returns. A non-nil error from a message method is logged and closes that
 // client's connection; from HandleEvent it is returned to whoever sent the
-// event.
+// event. A follow-up that fails (a full sibling queue, say) is logged and
+// ends that chain of events, but does not close the connection.
 type ServerHandler interface {
 	// Start is called once, before the service accepts connections.
 	Start(ctx context.Context) ([]ServerEvent, error)
@@ -97,7 +98,8 @@ type TemplateDistributionServerHandler interface {
 // passed to it are its own to keep. Every method returns follow-up events,
 // carried out in order once it returns. An error from a message method is
 // logged and closes that connection (the handler then gets Disconnected);
-// from HandleEvent it is returned to the sender.
+// from HandleEvent it is returned to the sender. A follow-up that fails is
+// logged and ends that chain, without closing the connection.
 type ClientHandler interface {
 	// Start is called once, before the service connects.
 	Start(ctx context.Context) ([]ClientEvent, error)

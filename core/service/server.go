@@ -1,6 +1,7 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type ServerService struct {
 
 	started atomic.Bool
 	running chan struct{} // closed once listening
+	stopped chan struct{} // closed when Start returns
 	addr    net.Addr
 	nextID  atomic.Uint64
 	conns   atomic.Int64 // open connections, for MaxConnections
@@ -63,6 +65,7 @@ func NewServerService(cfg ServerConfig, mining MiningServerHandler, jd JobDeclar
 		log:      cfg.Logger.With("service", "server"),
 		handlers: map[sv2.Protocol]ServerHandler{},
 		running:  make(chan struct{}),
+		stopped:  make(chan struct{}),
 		hsSem:    make(chan struct{}, cfg.MaxHandshakes),
 		clients:  map[ClientID]*serverClient{},
 	}
@@ -113,11 +116,19 @@ func NewServerServiceWithSibling(cfg ServerConfig, mining MiningServerHandler, j
 	return s, s.sibling, nil
 }
 
-// Addr returns the address the server listens on, waiting until it does or ctx ends.
+// Addr returns the address the server listens on, waiting until it does, Start
+// returns without listening (ErrNotRunning), or ctx ends.
 func (s *ServerService) Addr(ctx context.Context) (net.Addr, error) {
 	select {
 	case <-s.running:
 		return s.addr, nil
+	case <-s.stopped:
+		select {
+		case <-s.running:
+			return s.addr, nil
+		default:
+			return nil, ErrNotRunning
+		}
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -142,20 +153,25 @@ func (s *ServerService) Clients() []ClientInfo {
 		infos = append(infos, c.info)
 	}
 	s.mu.Unlock()
-	slices.SortFunc(infos, func(a, b ClientInfo) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(infos, func(a, b ClientInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return infos
 }
 
 // Start runs the server: it calls each handler's Start, listens, and serves
 // until ctx ends or a fatal error. It returns only after every goroutine it
 // started has ended and every client was removed (its handler told); nil
-// means ctx ended.
+// means ctx ended. It closes cfg.Listener, if one was given, when it returns.
 func (s *ServerService) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
+	defer close(s.stopped)
 	if s.sibling != nil {
 		defer s.sibling.toServer.close()
+	}
+	// Start owns a configured Listener: it is closed on every return.
+	if s.cfg.Listener != nil {
+		defer s.cfg.Listener.Close()
 	}
 	s.mu.Lock()
 	s.ctx = ctx
@@ -295,13 +311,13 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 	s.wg.Go(func() { s.writeLoop(c, log) })
 	handler := s.handlers[c.info.Setup.Protocol]
 	events, err := handler.ClientAdded(ctx, c.info)
-	if err == nil {
-		err = s.run(ctx, events)
-	}
 	if err != nil {
 		log.Error("ClientAdded failed; closing", "error", err)
 		s.remove(c, err)
 		return
+	}
+	if err := s.run(ctx, events); err != nil {
+		log.Error("follow-up events of ClientAdded failed", "error", err)
 	}
 	s.readLoop(ctx, c, log)
 }
@@ -388,13 +404,14 @@ func (s *ServerService) readLoop(ctx context.Context, c *serverClient, log *slog
 			return
 		}
 		events, err := s.dispatch(ctx, c.info.ID, m)
-		if err == nil {
-			err = s.run(ctx, events)
-		}
 		if err != nil {
 			log.Warn("closing client: handling its message failed", "message", info.Name, "error", err)
 			s.remove(c, err)
 			return
+		}
+		if err := s.run(ctx, events); err != nil {
+			// The client did nothing wrong: keep it, but say what was lost.
+			log.Error("follow-up events failed", "message", info.Name, "error", err)
 		}
 	}
 }
@@ -475,8 +492,10 @@ func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 // logged and dropped, the connection stays.
 func (s *ServerService) buffer(c *serverClient, m sv2.Message, log *slog.Logger) error {
 	err := c.conn.BufferMessage(m)
-	var ee *sv2.EncodeError
-	if errors.As(err, &ee) {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*sv2.EncodeError](err); ok {
 		log.Error("dropping a message that does not encode", "message", sv2.Info(m).Name, "error", err)
 		return nil
 	}
@@ -560,29 +579,37 @@ func (s *ServerService) HandleEvent(ctx context.Context, ev Event) error {
 	return s.run(ctx, []ServerEvent{se})
 }
 
-// run carries out events and their follow-ups depth first, in order, without
-// recursion, up to MaxEventChain events.
+// run carries out events and their follow-ups.
 func (s *ServerService) run(ctx context.Context, events []ServerEvent) error {
-	stack := reversed(events)
-	for n := 0; len(stack) > 0; n++ {
-		if n == MaxEventChain {
+	return runEvents(events, func(e ServerEvent) ([]ServerEvent, error) { return s.do(ctx, e) })
+}
+
+// runEvents carries out events and their follow-ups depth first, in order,
+// without recursion, up to MaxEventChain events. Follow-ups are kept as a
+// stack of slices, so nothing is copied.
+func runEvents[E any](events []E, do func(E) ([]E, error)) error {
+	var buf [8][]E
+	stack := append(buf[:0], events)
+	for n := 0; len(stack) > 0; {
+		top := &stack[len(stack)-1]
+		if len(*top) == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		e := (*top)[0]
+		*top = (*top)[1:]
+		if n++; n > MaxEventChain {
 			return fmt.Errorf("%w (%d)", ErrEventChain, MaxEventChain)
 		}
-		e := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		more, err := s.do(ctx, e)
+		more, err := do(e)
 		if err != nil {
 			return err
 		}
-		stack = append(stack, reversed(more)...)
+		if len(more) > 0 {
+			stack = append(stack, more)
+		}
 	}
 	return nil
-}
-
-func reversed[E any](s []E) []E {
-	r := slices.Clone(s)
-	slices.Reverse(r)
-	return r
 }
 
 func (s *ServerService) client(id ClientID) *serverClient {

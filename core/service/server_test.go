@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -430,4 +431,61 @@ func TestUnencodableMessageDropped(t *testing.T) {
 	if _, ok := srv.Client(id); !ok {
 		t.Error("client removed over a message the server could not encode")
 	}
+}
+
+// failingStart is a mining handler whose Start fails.
+type failingStart struct{ *miningServer }
+
+func (failingStart) Start(context.Context) ([]ServerEvent, error) {
+	return nil, errors.New("no database")
+}
+
+func TestStartFailureReleasesAddrAndListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := serverConfig(newKeys(t), true)
+	cfg.Listener = ln
+	s, err := NewServerService(cfg, failingStart{newMiningServer()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("Start = %v, want the handler's error", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := s.Addr(ctx); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Addr after a failed Start: %v, want ErrNotRunning", err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("listener still open: %v", err)
+	}
+}
+
+// A follow-up that fails (here: no sibling) is logged, and the client stays.
+func TestFailedFollowUpKeepsClient(t *testing.T) {
+	k := newKeys(t)
+	h := &siblingSender{newMiningServer()}
+	srv, r := startServer(t, serverConfig(k, false), h, nil, nil)
+	c := rawClient(t, r.addr, &k, false)
+	c.WriteMessage(setupMsg(sv2.ProtocolMining, 2, 2, 0))
+	c.ReadMessage()
+	id := recv(t, h.added, "ClientAdded").ID
+	c.WriteMessage(&sv2.SubmitSharesStandard{ChannelID: 1, SequenceNumber: 1})
+	if _, m, err := c.ReadMessage(); err != nil || m.(*sv2.SubmitSharesSuccess).LastSequenceNumber != 1 {
+		t.Fatalf("ack: %v, %v", m, err)
+	}
+	if _, ok := srv.Client(id); !ok {
+		t.Error("client removed because a follow-up failed")
+	}
+}
+
+// siblingSender acknowledges a share, then asks for a sibling it does not have.
+type siblingSender struct{ *miningServer }
+
+func (h *siblingSender) SubmitSharesStandard(ctx context.Context, c ClientID, m *sv2.SubmitSharesStandard) ([]ServerEvent, error) {
+	events, err := h.miningServer.SubmitSharesStandard(ctx, c, m)
+	return append(events, SendEventToSiblingClientService{Notify{sv2.ProtocolMining, m}}), err
 }
