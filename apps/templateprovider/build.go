@@ -1,0 +1,181 @@
+package templateprovider
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// Consensus limits and the coinbase reservation of spec §7 / §7.1.
+const (
+	maxBlockWeight = 4_000_000
+	maxBlockSigOps = 80_000 // sigop cost
+	// reservedWeight covers the header (320), the transaction count (12),
+	// the coinbase's fixed fields with SegWit (236), a 100-byte scriptSig
+	// (400), the output count (12) and the witness commitment output (188).
+	reservedWeight = 1168
+)
+
+// constraints is what a client asked for in CoinbaseOutputConstraints.
+type constraints struct {
+	size   uint32 // bytes of outputs the client adds
+	sigops uint16 // sigop cost the client adds
+}
+
+// template is one NewTemplate we sent, with what SubmitSolution and
+// RequestTransactionData need later.
+type template struct {
+	msg      *sv2.NewTemplate
+	prevHash sv2.U256
+	height   int64
+	bits     uint32
+	txs      []node.TemplateTx // selected, in block order
+	fees     int64             // fees of txs
+}
+
+// selectTransactions keeps the node's transactions, in its order, while the
+// block stays within weight and sigops once the client's outputs and a
+// maximal coinbase are added; a transaction left out takes its dependants
+// with it. The node lists lower-priority transactions later, so dropping from
+// the end drops the cheapest ones first.
+func selectTransactions(t *node.Template, c constraints) ([]node.TemplateTx, int64, error) {
+	weightLimit := int64(maxBlockWeight)
+	if t.WeightLimit > 0 && t.WeightLimit < weightLimit {
+		weightLimit = t.WeightLimit
+	}
+	sigopLimit := int64(maxBlockSigOps)
+	if t.SigOpLimit > 0 && t.SigOpLimit < sigopLimit {
+		sigopLimit = t.SigOpLimit
+	}
+	budget := weightLimit - reservedWeight - 4*int64(c.size)
+	sigops := sigopLimit - int64(c.sigops)
+	if budget < 0 || sigops < 0 {
+		return nil, 0, fmt.Errorf("templateprovider: coinbase constraints (%d bytes, %d sigops) leave no room in a block", c.size, c.sigops)
+	}
+	kept := make([]bool, len(t.Transactions))
+	var out []node.TemplateTx
+	var fees int64
+	for i, tx := range t.Transactions {
+		weight, err := txWeight(tx)
+		if err != nil {
+			return nil, 0, err
+		}
+		ok := weight <= budget && tx.SigOps <= sigops
+		for _, d := range tx.Depends {
+			if d < 1 || d > i || !kept[d-1] {
+				ok = false // a parent is missing (or the node's index is bad)
+			}
+		}
+		if !ok {
+			continue
+		}
+		kept[i] = true
+		budget -= weight
+		sigops -= tx.SigOps
+		fees += tx.Fee
+		out = append(out, tx)
+	}
+	return out, fees, nil
+}
+
+// txWeight is the node's figure or, when it gave none, computed from the data.
+func txWeight(tx node.TemplateTx) (int64, error) {
+	if tx.Weight > 0 {
+		return tx.Weight, nil
+	}
+	var m wire.MsgTx
+	if err := m.Deserialize(bytes.NewReader(tx.Data)); err != nil {
+		return 0, fmt.Errorf("templateprovider: transaction %s from the node: %w", tx.TxID, err)
+	}
+	return int64(m.SerializeSizeStripped()*3 + m.SerializeSize()), nil
+}
+
+// buildTemplate turns the node's template into a NewTemplate for one set of constraints.
+func buildTemplate(t *node.Template, c constraints, id uint64, future bool) (*template, error) {
+	txs, fees, err := selectTransactions(t, c)
+	if err != nil {
+		return nil, err
+	}
+	var allFees int64
+	for _, tx := range t.Transactions {
+		allFees += tx.Fee
+	}
+	prefix, err := txscript.NewScriptBuilder().AddInt64(t.Height).Script() // BIP34
+	if err != nil {
+		return nil, fmt.Errorf("templateprovider: height %d: %w", t.Height, err)
+	}
+	txids := make([]sv2.U256, len(txs))
+	wtxids := make([]sv2.U256, len(txs))
+	segwit := false
+	for i, tx := range txs {
+		txids[i], wtxids[i] = sv2.U256(tx.TxID), sv2.U256(tx.WTxID)
+		segwit = segwit || tx.WTxID != tx.TxID
+	}
+	var outputs []byte
+	var count uint32
+	if segwit {
+		var buf bytes.Buffer
+		out := wire.NewTxOut(0, coinbase.WitnessCommitmentScript(wtxids))
+		if err := wire.WriteTxOut(&buf, 0, 0, out); err != nil {
+			return nil, err
+		}
+		outputs, count = buf.Bytes(), 1
+	}
+	return &template{
+		msg: &sv2.NewTemplate{
+			TemplateID:               id,
+			FutureTemplate:           future,
+			Version:                  uint32(t.Version),
+			CoinbaseTxVersion:        2,
+			CoinbasePrefix:           prefix,
+			CoinbaseTxInputSequence:  wire.MaxTxInSequenceNum,
+			CoinbaseTxValueRemaining: uint64(t.CoinbaseValue - (allFees - fees)),
+			CoinbaseTxOutputsCount:   count,
+			CoinbaseTxOutputs:        outputs,
+			CoinbaseTxLocktime:       0,
+			MerklePath:               merkle.Path(txids),
+		},
+		prevHash: sv2.U256(t.PrevHash),
+		height:   t.Height,
+		bits:     t.Bits,
+		txs:      txs,
+		fees:     fees,
+	}, nil
+}
+
+// prevHashMessage announces t's tip for the template with id.
+func prevHashMessage(t *node.Template, id uint64) (*sv2.TemplateSetNewPrevHash, error) {
+	target, err := u256LE(t.Target)
+	if err != nil {
+		return nil, err
+	}
+	return &sv2.TemplateSetNewPrevHash{
+		TemplateID:      id,
+		PrevHash:        sv2.U256(t.PrevHash),
+		HeaderTimestamp: uint32(t.CurTime),
+		NBits:           t.Bits,
+		Target:          target,
+	}, nil
+}
+
+// u256LE writes a 256-bit number little-endian, as U256 fields are on the wire.
+func u256LE(n *big.Int) (sv2.U256, error) {
+	var u sv2.U256
+	if n == nil || n.Sign() < 0 || n.BitLen() > 256 {
+		return u, errors.New("templateprovider: node's target does not fit in 256 bits")
+	}
+	n.FillBytes(u[:])
+	for i, j := 0, len(u)-1; i < j; i, j = i+1, j-1 {
+		u[i], u[j] = u[j], u[i]
+	}
+	return u, nil
+}

@@ -1,0 +1,228 @@
+package templateprovider
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/mining/block"
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// Error codes of RequestTransactionData.Error (§7.6).
+const (
+	CodeTemplateNotFound = "template-id-not-found"
+	CodeStaleTemplate    = "stale-template-id"
+)
+
+// Node is what the template provider needs from a node; *node.Client has it.
+type Node interface {
+	GetBlockTemplate(ctx context.Context) (*node.Template, error)
+	SubmitBlock(ctx context.Context, b *wire.MsgBlock) error
+}
+
+// provider is the Template Distribution handler. Handlers of a server are
+// called concurrently for different clients and from the template loop, so
+// all state sits behind mu; node calls happen outside it.
+type provider struct {
+	node     Node
+	log      *slog.Logger
+	feeDelta int64
+
+	mu        sync.Mutex
+	nextID    uint64
+	current   *node.Template // the node's latest template
+	tip       sv2.U256       // current.PrevHash
+	clients   map[service.ClientID]*tdClient
+	templates map[uint64]*template // for the current and the previous tip
+}
+
+// tdClient is what we know of one client.
+type tdClient struct {
+	cons *constraints // nil until CoinbaseOutputConstraints
+	last *template    // the last template sent to it
+}
+
+var _ service.TemplateDistributionServerHandler = (*provider)(nil)
+
+func newProvider(n Node, feeDelta int64, log *slog.Logger) *provider {
+	return &provider{node: n, feeDelta: feeDelta, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{}}
+}
+
+func (p *provider) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
+
+// Flags: no Template Distribution flags are defined (§7), so any requested one is unsupported.
+func (p *provider) Flags(requested uint32) (uint32, uint32) { return 0, requested }
+
+func (p *provider) ClientAdded(_ context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clients[c.ID] = &tdClient{}
+	return nil, nil
+}
+
+func (p *provider) ClientRemoved(_ context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.clients, c.ID)
+	return nil, nil
+}
+
+func (p *provider) HandleEvent(context.Context, any) ([]service.ServerEvent, error) { return nil, nil }
+
+// CoinbaseOutputConstraints answers at once with a template for the client (§7).
+func (p *provider) CoinbaseOutputConstraints(_ context.Context, id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := p.clients[id]
+	if c == nil {
+		return nil, nil
+	}
+	c.cons = &constraints{size: m.CoinbaseOutputMaxAdditionalSize, sigops: m.CoinbaseOutputMaxAdditionalSigops}
+	if p.current == nil {
+		return nil, nil // the first template from the node will be sent to it
+	}
+	return p.templateFor(id, c, c.last == nil || c.last.prevHash != p.tip)
+}
+
+// templateFor builds a template for c and returns the messages announcing it:
+// with newTip, a future template and the prev hash that activates it.
+// p.mu is held.
+func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool) ([]service.ServerEvent, error) {
+	p.nextID++
+	t, err := buildTemplate(p.current, *c.cons, p.nextID, newTip)
+	if err != nil {
+		return nil, err
+	}
+	p.templates[t.msg.TemplateID] = t
+	c.last = t
+	events := []service.ServerEvent{service.SendToClient{Client: id, Message: t.msg}}
+	if newTip {
+		snph, err := prevHashMessage(p.current, t.msg.TemplateID)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, service.SendToClient{Client: id, Message: snph})
+	}
+	return events, nil
+}
+
+// update takes a fresh template from the node and returns what every client
+// must be sent: on a new tip a future template and SetNewPrevHash each, on
+// the same tip a new template for clients whose fees rose by feeDelta.
+func (p *provider) update(t *node.Template) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	newTip := p.current == nil || sv2.U256(t.PrevHash) != p.tip
+	if newTip && p.current != nil {
+		// Keep the templates of the tip being replaced, for late solutions; drop older ones.
+		old := p.tip
+		for id, tmpl := range p.templates {
+			if tmpl.prevHash != old {
+				delete(p.templates, id)
+			}
+		}
+		p.log.Info("new tip", "height", t.Height, "prev_hash", t.PrevHash.String(), "transactions", len(t.Transactions))
+	}
+	p.current, p.tip = t, sv2.U256(t.PrevHash)
+	var events []service.ServerEvent
+	var errs []error
+	for id, c := range p.clients {
+		if c.cons == nil {
+			continue
+		}
+		clientTip := c.last == nil || c.last.prevHash != p.tip
+		if !clientTip && !p.feesRose(t, c) {
+			continue
+		}
+		ev, err := p.templateFor(id, c, clientTip)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("client %d: %w", id, err))
+			continue
+		}
+		events = append(events, ev...)
+	}
+	return events, errors.Join(errs...)
+}
+
+// feesRose reports whether t, under c's constraints, pays at least feeDelta more than c's last template.
+func (p *provider) feesRose(t *node.Template, c *tdClient) bool {
+	_, fees, err := selectTransactions(t, *c.cons)
+	return err == nil && fees-c.last.fees >= p.feeDelta
+}
+
+// RequestTransactionData returns a template's transactions, witness-serialized (§7.4–7.6).
+func (p *provider) RequestTransactionData(_ context.Context, id service.ClientID, m *sv2.RequestTransactionData) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	t, tip := p.templates[m.TemplateID], p.tip
+	p.mu.Unlock()
+	var reply sv2.Message
+	switch {
+	case t == nil:
+		reply = &sv2.RequestTransactionDataError{TemplateID: m.TemplateID, ErrorCode: CodeTemplateNotFound}
+	case t.prevHash != tip:
+		reply = &sv2.RequestTransactionDataError{TemplateID: m.TemplateID, ErrorCode: CodeStaleTemplate}
+	default:
+		txs := make([][]byte, len(t.txs))
+		for i, tx := range t.txs {
+			txs[i] = tx.Data
+		}
+		reply = &sv2.RequestTransactionDataSuccess{TemplateID: m.TemplateID, TransactionList: txs}
+	}
+	return []service.ServerEvent{service.SendToClient{Client: id, Message: reply}}, nil
+}
+
+// SubmitSolution rebuilds the block from the stored template and submits it (§7.7).
+func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *sv2.SubmitSolution) ([]service.ServerEvent, error) {
+	p.mu.Lock()
+	t := p.templates[m.TemplateID]
+	p.mu.Unlock()
+	log := p.log.With("client", uint64(id), "template_id", m.TemplateID)
+	if t == nil {
+		log.Warn("solution for an unknown or expired template; cannot build the block")
+		return nil, nil
+	}
+	b, err := assemble(t, m)
+	if err != nil {
+		log.Error("solution does not make a block", "error", err)
+		return nil, nil
+	}
+	hash := b.BlockHash()
+	log = log.With("height", t.height, "hash", hash.String())
+	if err := p.node.SubmitBlock(ctx, b); err != nil {
+		log.Error("node rejected the block", "error", err)
+		return nil, nil
+	}
+	log.Info("block submitted and accepted", "transactions", len(b.Transactions))
+	return nil, nil
+}
+
+// assemble builds the full block for a solution of t.
+func assemble(t *template, m *sv2.SubmitSolution) (*wire.MsgBlock, error) {
+	var cb wire.MsgTx
+	if err := cb.Deserialize(bytes.NewReader(m.CoinbaseTx)); err != nil {
+		return nil, fmt.Errorf("coinbase_tx: %w", err)
+	}
+	txid := cb.TxHash()
+	h := block.Header{
+		Version:    m.Version,
+		PrevHash:   t.prevHash,
+		MerkleRoot: merkle.Root(sv2.U256(txid), t.msg.MerklePath),
+		NTime:      m.HeaderTimestamp,
+		NBits:      t.bits,
+		Nonce:      m.HeaderNonce,
+	}
+	txs := make([][]byte, len(t.txs))
+	for i, tx := range t.txs {
+		txs[i] = tx.Data
+	}
+	return block.Assemble(h, m.CoinbaseTx, txs)
+}

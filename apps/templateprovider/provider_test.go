@@ -1,0 +1,416 @@
+package templateprovider
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/big"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+const waitLimit = 10 * time.Second
+
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// fakeTx makes a transaction with a witness when segwit, of about size bytes.
+func fakeTx(t *testing.T, seed byte, segwit bool, fee int64, pad int) node.TemplateTx {
+	t.Helper()
+	tx := wire.NewMsgTx(2)
+	in := wire.NewTxIn(&wire.OutPoint{Hash: chainhash.Hash{seed}, Index: 0}, nil, nil)
+	if segwit {
+		in.Witness = wire.TxWitness{bytes.Repeat([]byte{seed}, 72), bytes.Repeat([]byte{2}, 33)}
+	}
+	tx.AddTxIn(in)
+	tx.AddTxOut(wire.NewTxOut(1000, append([]byte{txscript.OP_RETURN, txscript.OP_DATA_1, seed}, make([]byte, pad)...)))
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return node.TemplateTx{Data: buf.Bytes(), TxID: tx.TxHash(), WTxID: tx.WitnessHash(), Fee: fee}
+}
+
+func fakeTemplate(height int64, prev byte, txs ...node.TemplateTx) *node.Template {
+	var fees int64
+	for _, tx := range txs {
+		fees += tx.Fee
+	}
+	target := new(big.Int).Lsh(big.NewInt(0x7fffff), 232)
+	return &node.Template{
+		Version: 0x20000000, PrevHash: chainhash.Hash{prev, 1, 2}, Transactions: txs,
+		CoinbaseValue: 5_000_000_000 + fees, Bits: 0x207fffff, Target: target, Height: height,
+		CurTime: 1_700_000_000 + height, MinTime: 1_700_000_000,
+	}
+}
+
+// fakeNode serves a template the test sets and records submitted blocks.
+type fakeNode struct {
+	mu        sync.Mutex
+	tmpl      *node.Template
+	submitted chan *wire.MsgBlock
+}
+
+func (f *fakeNode) set(t *node.Template) {
+	f.mu.Lock()
+	f.tmpl = t
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) GetBlockTemplate(context.Context) (*node.Template, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tmpl == nil {
+		return nil, errors.New("no template")
+	}
+	return f.tmpl, nil
+}
+
+func (f *fakeNode) SubmitBlock(_ context.Context, b *wire.MsgBlock) error {
+	f.submitted <- b
+	return nil
+}
+
+// recClient records what a template-distribution client receives.
+type recClient struct {
+	service.NullTemplateDistributionClientHandler
+	cons     *sv2.CoinbaseOutputConstraints
+	received chan sv2.Message
+}
+
+func (h *recClient) Connected(context.Context, service.ServerInfo) ([]service.ClientEvent, error) {
+	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: h.cons}}, nil
+}
+
+func (h *recClient) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]service.ClientEvent, error) {
+	h.received <- m
+	return nil, nil
+}
+
+func (h *recClient) SetNewPrevHash(_ context.Context, m *sv2.TemplateSetNewPrevHash) ([]service.ClientEvent, error) {
+	h.received <- m
+	return nil, nil
+}
+
+func (h *recClient) RequestTransactionDataSuccess(_ context.Context, m *sv2.RequestTransactionDataSuccess) ([]service.ClientEvent, error) {
+	h.received <- m
+	return nil, nil
+}
+
+func (h *recClient) RequestTransactionDataError(_ context.Context, m *sv2.RequestTransactionDataError) ([]service.ClientEvent, error) {
+	h.received <- m
+	return nil, nil
+}
+
+type harness struct {
+	node *fakeNode
+	tips chan node.Tip
+	addr string
+}
+
+// startTP runs serve with a fake node over loopback, plain.
+func startTP(t *testing.T, first *node.Template, feeDelta int64) *harness {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{node: &fakeNode{submitted: make(chan *wire.MsgBlock, 4)}, tips: make(chan node.Tip, 4), addr: ln.Addr().String()}
+	h.node.set(first)
+	watch := func(ctx context.Context, _ node.WatchConfig, onTip func(node.Tip)) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case tip := <-h.tips:
+				onTip(tip)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, Config{Listener: ln, Plain: true, FeeDelta: feeDelta, TemplateInterval: time.Hour}, h.node, watch)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := recv(t, done, "serve to return"); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	h.tips <- node.Tip{Height: first.Height - 1}
+	return h
+}
+
+func (h *harness) connect(t *testing.T, size uint32, sigops uint16) *recClient {
+	t.Helper()
+	c := &recClient{cons: &sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: size, CoinbaseOutputMaxAdditionalSigops: sigops}, received: make(chan sv2.Message, 16)}
+	cli, err := service.NewClientService(service.ClientConfig{TemplateDistribution: &service.UpstreamConfig{Address: h.addr, Plain: true}}, nil, nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cli.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		recv(t, done, "client to stop")
+	})
+	return c
+}
+
+func nextTemplate(t *testing.T, c *recClient) (*sv2.NewTemplate, *sv2.TemplateSetNewPrevHash) {
+	t.Helper()
+	nt, ok := recv(t, c.received, "NewTemplate").(*sv2.NewTemplate)
+	if !ok {
+		t.Fatal("expected NewTemplate")
+	}
+	if !nt.FutureTemplate {
+		return nt, nil
+	}
+	snph, ok := recv(t, c.received, "SetNewPrevHash").(*sv2.TemplateSetNewPrevHash)
+	if !ok || snph.TemplateID != nt.TemplateID {
+		t.Fatalf("future template %d not followed by its SetNewPrevHash: %#v", nt.TemplateID, snph)
+	}
+	return nt, snph
+}
+
+func TestTemplateFields(t *testing.T) {
+	txs := []node.TemplateTx{fakeTx(t, 1, true, 500, 0), fakeTx(t, 2, false, 700, 0)}
+	tmpl := fakeTemplate(300, 9, txs...)
+	h := startTP(t, tmpl, 1000)
+	c := h.connect(t, 100, 4)
+	nt, snph := nextTemplate(t, c)
+	if snph == nil {
+		t.Fatal("first template must be a future one with its SetNewPrevHash")
+	}
+	wantPrefix, _ := txscript.NewScriptBuilder().AddInt64(300).Script()
+	if !bytes.Equal(nt.CoinbasePrefix, wantPrefix) || nt.CoinbaseTxValueRemaining != 5_000_001_200 || nt.Version != 0x20000000 ||
+		nt.CoinbaseTxVersion != 2 || nt.CoinbaseTxInputSequence != 0xffffffff || nt.CoinbaseTxLocktime != 0 {
+		t.Errorf("NewTemplate fields: %+v", nt)
+	}
+	// The witness commitment output, since a transaction has a witness.
+	wantCommit := coinbase.WitnessCommitmentScript([]sv2.U256{sv2.U256(txs[0].WTxID), sv2.U256(txs[1].WTxID)})
+	var out wire.TxOut
+	r := bytes.NewReader(nt.CoinbaseTxOutputs)
+	if err := wire.ReadTxOut(r, 0, 0, &out); err != nil || nt.CoinbaseTxOutputsCount != 1 || r.Len() != 0 || out.Value != 0 || !bytes.Equal(out.PkScript, wantCommit) {
+		t.Errorf("coinbase_tx_outputs %x (count %d): %v", nt.CoinbaseTxOutputs, nt.CoinbaseTxOutputsCount, err)
+	}
+	wantPath := merkle.Path([]sv2.U256{sv2.U256(txs[0].TxID), sv2.U256(txs[1].TxID)})
+	if len(nt.MerklePath) != len(wantPath) || nt.MerklePath[0] != wantPath[0] {
+		t.Errorf("merkle path %v, want %v", nt.MerklePath, wantPath)
+	}
+	wantTarget, _ := u256LE(tmpl.Target)
+	if snph.PrevHash != sv2.U256(tmpl.PrevHash) || snph.NBits != 0x207fffff || snph.HeaderTimestamp != uint32(tmpl.CurTime) || snph.Target != wantTarget {
+		t.Errorf("SetNewPrevHash: %+v", snph)
+	}
+}
+
+func TestNewTipReachesEveryClient(t *testing.T) {
+	h := startTP(t, fakeTemplate(10, 1), 1000)
+	clients := []*recClient{h.connect(t, 0, 0), h.connect(t, 100, 0), h.connect(t, 5000, 10)}
+	ids := map[uint64]bool{}
+	for _, c := range clients {
+		nt, _ := nextTemplate(t, c)
+		ids[nt.TemplateID] = true
+	}
+	for round := range 3 {
+		next := fakeTemplate(int64(11+round), byte(2+round))
+		h.node.set(next)
+		h.tips <- node.Tip{Height: next.Height - 1}
+		for i, c := range clients {
+			nt, snph := nextTemplate(t, c)
+			if snph == nil || snph.PrevHash != sv2.U256(next.PrevHash) {
+				t.Fatalf("round %d client %d: no SetNewPrevHash for the new tip (%+v)", round, i, snph)
+			}
+			if ids[nt.TemplateID] {
+				t.Fatalf("template id %d reused", nt.TemplateID)
+			}
+			ids[nt.TemplateID] = true
+		}
+	}
+}
+
+func TestFeeDelta(t *testing.T) {
+	tx1, tx2, tx3 := fakeTx(t, 1, true, 400, 0), fakeTx(t, 2, true, 500, 0), fakeTx(t, 3, true, 2000, 0)
+	h := startTP(t, fakeTemplate(50, 1, tx1), 1000)
+	c := h.connect(t, 0, 0)
+	first, _ := nextTemplate(t, c)
+	// The template loop fetches a template on each tip report, as on its timer.
+	// +500 sats: below the delta, nothing is sent.
+	h.node.set(fakeTemplate(50, 1, tx1, tx2))
+	h.tips <- node.Tip{Height: 49}
+	// +2500 sats from the first template: a new, non-future template.
+	h.node.set(fakeTemplate(50, 1, tx1, tx2, tx3))
+	h.tips <- node.Tip{Height: 49}
+	nt, snph := nextTemplate(t, c)
+	if snph != nil || nt.FutureTemplate || nt.TemplateID <= first.TemplateID || nt.CoinbaseTxValueRemaining != 5_000_002_900 {
+		t.Errorf("after a fee rise: %+v (future %t)", nt, nt.FutureTemplate)
+	}
+	select {
+	case m := <-c.received:
+		t.Errorf("unexpected %s", sv2.Info(m).Name)
+	default:
+	}
+}
+
+func TestReservationDropsTransactions(t *testing.T) {
+	// Three transactions of ~100 kWU each, a child of the third, and a small independent one.
+	txs := []node.TemplateTx{fakeTx(t, 1, false, 100, 25_000), fakeTx(t, 2, false, 100, 25_000), fakeTx(t, 3, false, 100, 25_000)}
+	child := fakeTx(t, 4, false, 100, 0)
+	child.Depends = []int{3}
+	small := fakeTx(t, 5, true, 100, 0)
+	tmpl := fakeTemplate(5, 1, append(txs, child, small)...)
+	weight := int64(0)
+	for _, tx := range tmpl.Transactions {
+		w, _ := txWeight(tx)
+		weight += w
+	}
+	tmpl.WeightLimit = weight + reservedWeight // room for everything without client outputs
+	all, _, _ := selectTransactions(tmpl, constraints{})
+	if len(all) != 5 {
+		t.Fatalf("kept %d of 5 with no constraints", len(all))
+	}
+	// Reserving 20 kB of outputs (80 kWU) must drop the third big transaction
+	// and, with it, its child; the small one still fits.
+	kept, fees, err := selectTransactions(tmpl, constraints{size: 20_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keptWeight int64
+	for _, tx := range kept {
+		w, _ := txWeight(tx)
+		keptWeight += w
+	}
+	if keptWeight+reservedWeight+4*20_000 > tmpl.WeightLimit {
+		t.Errorf("kept %d WU: over the limit once 80 kWU are reserved", keptWeight)
+	}
+	if len(kept) != 3 || kept[0].TxID != txs[0].TxID || kept[1].TxID != txs[1].TxID || kept[2].TxID != small.TxID || fees != 300 {
+		t.Errorf("kept %d transactions (fees %d), want the first two and the small one", len(kept), fees)
+	}
+	// Sigops count too.
+	tmpl.Transactions[1].SigOps = 79_000
+	if kept, _, _ := selectTransactions(tmpl, constraints{sigops: 2000}); len(kept) != 4 {
+		t.Errorf("with 2000 sigops reserved: kept %d, want the 79,000-sigop transaction dropped", len(kept))
+	}
+	// Constraints bigger than a block are an error, not an invalid template.
+	if _, _, err := selectTransactions(tmpl, constraints{size: 2_000_000}); err == nil {
+		t.Error("constraints larger than the block accepted")
+	}
+}
+
+func TestRequestTransactionData(t *testing.T) {
+	txs := []node.TemplateTx{fakeTx(t, 1, true, 500, 0), fakeTx(t, 2, false, 700, 0)}
+	h := startTP(t, fakeTemplate(7, 1, txs...), 1000)
+	c := h.connect(t, 0, 0)
+	nt, _ := nextTemplate(t, c)
+	p := requestTxData(t, h, nt.TemplateID)
+	ok, isOK := p.(*sv2.RequestTransactionDataSuccess)
+	if !isOK || len(ok.TransactionList) != 2 || !bytes.Equal(ok.TransactionList[0], txs[0].Data) {
+		t.Fatalf("RequestTransactionData: %#v", p)
+	}
+	if e, _ := requestTxData(t, h, 999).(*sv2.RequestTransactionDataError); e == nil || e.ErrorCode != CodeTemplateNotFound {
+		t.Errorf("unknown id: %#v", e)
+	}
+	h.node.set(fakeTemplate(8, 2))
+	h.tips <- node.Tip{Height: 7}
+	nextTemplate(t, c)
+	if e, _ := requestTxData(t, h, nt.TemplateID).(*sv2.RequestTransactionDataError); e == nil || e.ErrorCode != CodeStaleTemplate {
+		t.Errorf("previous tip's template: %#v", e)
+	}
+}
+
+// requestTxData asks over a fresh connection, as any client may.
+func requestTxData(t *testing.T, h *harness, id uint64) sv2.Message {
+	t.Helper()
+	c := &recClient{received: make(chan sv2.Message, 16)}
+	rc := &requester{recClient: c, id: id}
+	cli, err := service.NewClientService(service.ClientConfig{TemplateDistribution: &service.UpstreamConfig{Address: h.addr, Plain: true}}, nil, nil, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cli.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+	return recv(t, c.received, "RequestTransactionData reply")
+}
+
+type requester struct {
+	*recClient
+	id uint64
+}
+
+func (r *requester) Connected(context.Context, service.ServerInfo) ([]service.ClientEvent, error) {
+	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.RequestTransactionData{TemplateID: r.id}}}, nil
+}
+
+func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
+	txs := []node.TemplateTx{fakeTx(t, 1, true, 500, 0), fakeTx(t, 2, false, 700, 0), fakeTx(t, 3, true, 100, 0)}
+	tmpl := fakeTemplate(400, 3, txs...)
+	h := startTP(t, tmpl, 1000)
+	c := h.connect(t, 0, 0)
+	nt, snph := nextTemplate(t, c)
+
+	// The client's coinbase: BIP34 prefix + extranonce, one payout, the template's outputs, the witness.
+	cb := wire.NewMsgTx(int32(nt.CoinbaseTxVersion))
+	in := wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, append(append([]byte{}, nt.CoinbasePrefix...), 4, 1, 2, 3, 4), nil)
+	in.Sequence = nt.CoinbaseTxInputSequence
+	in.Witness = wire.TxWitness{make([]byte, 32)}
+	cb.AddTxIn(in)
+	cb.AddTxOut(wire.NewTxOut(int64(nt.CoinbaseTxValueRemaining), []byte{txscript.OP_TRUE}))
+	var out wire.TxOut
+	wire.ReadTxOut(bytes.NewReader(nt.CoinbaseTxOutputs), 0, 0, &out)
+	cb.AddTxOut(&out)
+	var raw bytes.Buffer
+	cb.Serialize(&raw)
+	sol := &sv2.SubmitSolution{TemplateID: nt.TemplateID, Version: nt.Version, HeaderTimestamp: snph.HeaderTimestamp, HeaderNonce: 77, CoinbaseTx: raw.Bytes()}
+
+	cli := &solver{recClient: c, sol: sol}
+	sc, err := service.NewClientService(service.ClientConfig{TemplateDistribution: &service.UpstreamConfig{Address: h.addr, Plain: true}}, nil, nil, cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sc.Start(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	b := recv(t, h.node.submitted, "submitted block")
+	if len(b.Transactions) != 4 || b.Header.Nonce != 77 || b.Header.PrevBlock != tmpl.PrevHash || b.Header.Bits != tmpl.Bits {
+		t.Fatalf("block: %d transactions, header %+v", len(b.Transactions), b.Header)
+	}
+	root := merkle.Root(sv2.U256(cb.TxHash()), nt.MerklePath)
+	if sv2.U256(b.Header.MerkleRoot) != root {
+		t.Errorf("merkle root %s, want %x", b.Header.MerkleRoot, root)
+	}
+}
+
+type solver struct {
+	*recClient
+	sol *sv2.SubmitSolution
+}
+
+func (s *solver) Connected(context.Context, service.ServerInfo) ([]service.ClientEvent, error) {
+	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: s.sol}}, nil
+}

@@ -1,0 +1,217 @@
+// Package templateprovider serves the Stratum V2 Template Distribution
+// Protocol from any node that speaks getblocktemplate and submitblock (btcd
+// first, Bitcoin Core too): a ServerService with a template-distribution
+// handler, fed by the node's templates and new-tip notifications.
+package templateprovider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/service"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultListen           = "127.0.0.1:8442"
+	DefaultTemplateInterval = 10 * time.Second
+	DefaultFeeDelta         = 1000 // satoshis
+	startupTimeout          = 15 * time.Second
+)
+
+// Config configures a template provider. Zero values take the documented defaults.
+type Config struct {
+	// Listen is the address to serve on (DefaultListen); Listener, if set, is used instead.
+	Listen   string
+	Listener net.Listener
+	// AuthorityKey signs the Noise certificates; required unless Plain.
+	AuthorityKey *noise.SecretKey
+	// CertValidity is how long each certificate lasts (noise default if zero).
+	CertValidity time.Duration
+	// Plain serves without Noise, for a client on the same machine.
+	Plain bool
+	// Node is how to reach the node's JSON-RPC.
+	Node node.Config
+	// Watch tunes new-tip detection (websocket for btcd, long-poll or polling otherwise).
+	Watch node.WatchConfig
+	// Network is the chain the node must be on: mainnet, testnet, testnet4,
+	// signet or regtest; empty skips the check.
+	Network string
+	// FeeDelta is the rise in fees, in satoshis, that makes a new template on
+	// the same tip worth sending (DefaultFeeDelta).
+	FeeDelta int64
+	// TemplateInterval is how often the node's template is checked for higher
+	// fees (DefaultTemplateInterval); it bounds how often such templates go out.
+	TemplateInterval time.Duration
+	// MaxConnections caps client connections (service default if zero).
+	MaxConnections int
+	// Logger receives the logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.TemplateInterval <= 0 {
+		c.TemplateInterval = DefaultTemplateInterval
+	}
+	if c.FeeDelta <= 0 {
+		c.FeeDelta = DefaultFeeDelta
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrStartup wraps every error that stops Run before it serves.
+var ErrStartup = errors.New("templateprovider: cannot start")
+
+// Run serves templates until ctx ends. It first checks that the node answers,
+// accepts the credentials and is on the configured network, and returns an
+// error (wrapping ErrStartup) if not; after that a node that goes away is
+// retried with backoff and never ends Run.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.setDefaults()
+	if !cfg.Plain && cfg.AuthorityKey == nil {
+		return fmt.Errorf("%w: an authority secret key is required (or plain mode)", ErrStartup)
+	}
+	client, err := node.New(cfg.Node)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStartup, err)
+	}
+	defer client.Close()
+	if err := checkNode(ctx, client, cfg.Network); err != nil {
+		return fmt.Errorf("%w: %w", ErrStartup, err)
+	}
+	return serve(ctx, cfg, client, client.WatchTips)
+}
+
+// watchFunc is node.Client.WatchTips, replaceable in tests.
+type watchFunc func(ctx context.Context, cfg node.WatchConfig, onTip func(node.Tip)) error
+
+// serve runs the service and the template loop with an already checked node.
+func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
+	cfg.setDefaults()
+	log := cfg.Logger
+	p := newProvider(n, cfg.FeeDelta, log.With("component", "templates"))
+	scfg := service.ServerConfig{
+		ListenAddress:        cfg.Listen,
+		Listener:             cfg.Listener,
+		Plain:                cfg.Plain,
+		AuthorityKey:         cfg.AuthorityKey,
+		CertificateValidity:  cfg.CertValidity,
+		TemplateDistribution: &service.ProtocolConfig{},
+		MaxConnections:       cfg.MaxConnections,
+		Logger:               log,
+	}
+	srv, err := service.NewServerService(scfg, nil, nil, p)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStartup, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tips := make(chan node.Tip, 1)
+	done := make(chan error, 2)
+	go func() { done <- srv.Start(ctx) }()
+	go func() {
+		done <- watch(ctx, cfg.Watch, func(t node.Tip) {
+			// Keep only the newest: the loop fetches a fresh template anyway.
+			select {
+			case <-tips:
+			default:
+			}
+			tips <- t
+		})
+	}()
+	loopErr := templateLoop(ctx, cfg, p, srv, tips)
+	cancel()
+	err1, err2 := <-done, <-done
+	if ctx.Err() != nil && loopErr == nil {
+		return errors.Join(nonCancel(err1), nonCancel(err2))
+	}
+	return errors.Join(loopErr, nonCancel(err1), nonCancel(err2))
+}
+
+func nonCancel(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// templateLoop asks the node for a template on every new tip and every
+// TemplateInterval, and sends clients what changed.
+func templateLoop(ctx context.Context, cfg Config, p *provider, srv *service.ServerService, tips <-chan node.Tip) error {
+	log := cfg.Logger
+	tick := time.NewTicker(cfg.TemplateInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case tip := <-tips:
+			log.Debug("node reports a tip", "height", tip.Height, "hash", tip.Hash.String())
+		case <-tick.C:
+		}
+		t, err := p.node.GetBlockTemplate(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("getblocktemplate failed; will retry", "error", err)
+			}
+			continue
+		}
+		events, err := p.update(t)
+		if err != nil {
+			log.Error("building templates", "error", err)
+		}
+		for _, ev := range events {
+			if err := srv.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
+				log.Warn("sending a template", "error", err)
+			}
+		}
+	}
+}
+
+// chainNames maps --network values to the names nodes report: Bitcoin Core
+// first, then btcd.
+var chainNames = map[string][]string{
+	"mainnet":  {"main", "mainnet"},
+	"testnet":  {"test", "testnet3"},
+	"testnet4": {"testnet4"},
+	"signet":   {"signet"},
+	"regtest":  {"regtest"},
+}
+
+// checkNode makes one call so that a wrong address, bad credentials or a
+// node on the wrong chain fail start-up with a clear message.
+func checkNode(ctx context.Context, c *node.Client, network string) error {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	var info struct {
+		Chain  string `json:"chain"`
+		Blocks int64  `json:"blocks"`
+	}
+	if err := c.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
+		return fmt.Errorf("node at %s: %w", c.Host(), err)
+	}
+	if network == "" {
+		return nil
+	}
+	names, ok := chainNames[network]
+	if !ok {
+		return fmt.Errorf("unknown network %q (want mainnet, testnet, testnet4, signet or regtest)", network)
+	}
+	for _, n := range names {
+		if info.Chain == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, network)
+}

@@ -1,0 +1,219 @@
+// Package appkit holds what the applications' command lines share: logging
+// flags, authority keys and key files, the keygen subcommand, TOML config
+// files and the one-line error exit. It keeps each app's main small.
+package appkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/stratumgo/stratum/core/noise"
+)
+
+// Flag names shared by every app.
+const (
+	FlagConfig             = "config"
+	FlagLogLevel           = "log-level"
+	FlagLogFormat          = "log-format"
+	FlagAuthoritySecretKey = "authority-secret-key"
+	FlagAuthorityKeyFile   = "authority-key-file"
+)
+
+// Env returns the environment variable of a flag: SV2_<APP>_<FLAG>, e.g.
+// Env("TP", "rpc-url") = "SV2_TP_RPC_URL".
+func Env(app, flag string) []string {
+	return []string{"SV2_" + app + "_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// CommonFlags returns --config, --log-level and --log-format for app (the
+// env prefix, e.g. "TP"), as TOML-loadable flags.
+func CommonFlags(app string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: FlagConfig, Usage: "read settings from the TOML `FILE` (keys are the flag names); flags and environment variables take precedence", EnvVars: Env(app, FlagConfig)},
+		altsrc.NewStringFlag(&cli.StringFlag{Name: FlagLogLevel, Value: "info", Usage: "log `LEVEL`: debug, info, warn or error", EnvVars: Env(app, FlagLogLevel)}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: FlagLogFormat, Value: "text", Usage: "log `FORMAT`: text or json", EnvVars: Env(app, FlagLogFormat)}),
+	}
+}
+
+// AuthorityFlags returns --authority-secret-key and --authority-key-file.
+func AuthorityFlags(app string) []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: FlagAuthoritySecretKey, Usage: "the authority secret `KEY` that signs this server's certificates (base58check, as keygen prints)", EnvVars: Env(app, FlagAuthoritySecretKey)}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: FlagAuthorityKeyFile, Usage: "read the authority key pair from `FILE`, as written by the keygen subcommand", EnvVars: Env(app, FlagAuthorityKeyFile)}),
+	}
+}
+
+// LoadConfigFile is a cli.BeforeFunc that fills unset flags from the TOML
+// file named by --config, if any.
+func LoadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	load := altsrc.InitInputSourceWithContext(flags, altsrc.NewTomlSourceFromFlagFunc(FlagConfig))
+	return func(c *cli.Context) error {
+		if c.String(FlagConfig) == "" {
+			return nil
+		}
+		if err := load(c); err != nil {
+			return fmt.Errorf("config file %s: %w", c.String(FlagConfig), err)
+		}
+		return nil
+	}
+}
+
+// Logger builds the logger the log flags ask for, writing to w.
+func Logger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String(FlagLogLevel))); err != nil {
+		return nil, fmt.Errorf("--%s %q: want debug, info, warn or error", FlagLogLevel, c.String(FlagLogLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String(FlagLogFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--%s %q: want text or json", FlagLogFormat, c.String(FlagLogFormat))
+}
+
+// ErrNoAuthorityKey means neither authority flag was given.
+var ErrNoAuthorityKey = errors.New("no authority key: give --authority-secret-key or --authority-key-file (make one with the keygen subcommand)")
+
+// AuthorityKey reads the authority secret key from the flags; ErrNoAuthorityKey if none.
+func AuthorityKey(c *cli.Context) (*noise.SecretKey, error) {
+	secret, file := c.String(FlagAuthoritySecretKey), c.String(FlagAuthorityKeyFile)
+	switch {
+	case secret != "" && file != "":
+		return nil, fmt.Errorf("give only one of --%s and --%s", FlagAuthoritySecretKey, FlagAuthorityKeyFile)
+	case secret != "":
+		k, err := noise.ParseSecretKey(secret)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", FlagAuthoritySecretKey, err)
+		}
+		return &k, nil
+	case file != "":
+		k, err := ReadKeyFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return &k, nil
+	}
+	return nil, ErrNoAuthorityKey
+}
+
+// KeyFile is the JSON form of an authority key pair on disk, the same object
+// `sv2 keygen --json` prints.
+type KeyFile struct {
+	SecretKey string `json:"secret_key"`
+	PublicKey string `json:"public_key"`
+}
+
+// ReadKeyFile reads a key file and checks that its two keys belong together.
+func ReadKeyFile(path string) (noise.SecretKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return noise.SecretKey{}, fmt.Errorf("key file: %w", err)
+	}
+	var kf KeyFile
+	if err := json.Unmarshal(raw, &kf); err != nil {
+		return noise.SecretKey{}, fmt.Errorf("key file %s: %w", path, err)
+	}
+	sk, err := noise.ParseSecretKey(kf.SecretKey)
+	if err != nil {
+		return noise.SecretKey{}, fmt.Errorf("key file %s: secret_key: %w", path, err)
+	}
+	if kf.PublicKey != "" {
+		pk, err := noise.ParsePublicKey(kf.PublicKey)
+		if err != nil {
+			return noise.SecretKey{}, fmt.Errorf("key file %s: public_key: %w", path, err)
+		}
+		if pk != sk.PublicKey() {
+			return noise.SecretKey{}, fmt.Errorf("key file %s: public_key does not belong to secret_key", path)
+		}
+	}
+	return sk, nil
+}
+
+// WriteKeyFile writes a new authority key pair to path (mode 0600), refusing
+// to replace an existing file unless force.
+func WriteKeyFile(path string, force bool) (noise.PublicKey, error) {
+	sk, pk, err := noise.GenerateAuthorityKeyPair(rand.Reader)
+	if err != nil {
+		return noise.PublicKey{}, err
+	}
+	raw, _ := json.MarshalIndent(KeyFile{SecretKey: noise.FormatSecretKey(sk), PublicKey: pk.String()}, "", "  ")
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		return noise.PublicKey{}, fmt.Errorf("key file: %w", err)
+	}
+	if _, err := f.Write(append(raw, '\n')); err != nil {
+		f.Close()
+		return noise.PublicKey{}, fmt.Errorf("key file: %w", err)
+	}
+	return pk, f.Close()
+}
+
+// KeygenCommand writes a new authority key pair to --out (or prints it as JSON).
+func KeygenCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "keygen",
+		Usage: "make a new authority key pair",
+		Description: `With --out, writes the pair to FILE as JSON (mode 0600) for --authority-key-file and
+prints the public key that clients pin; without it, prints the JSON object.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "write the key pair to `FILE`"},
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing --out file"},
+		},
+		Action: func(c *cli.Context) error {
+			if out := c.String("out"); out != "" {
+				pk, err := WriteKeyFile(out, c.Bool("force"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.App.Writer, "authority public key: %s\nkey pair written to %s\n", pk, out)
+				return nil
+			}
+			sk, pk, err := noise.GenerateAuthorityKeyPair(rand.Reader)
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(KeyFile{SecretKey: noise.FormatSecretKey(sk), PublicKey: pk.String()})
+			_, err = fmt.Fprintf(c.App.Writer, "%s\n", raw)
+			return err
+		},
+	}
+}
+
+// SignalContext is cancelled by SIGINT or SIGTERM, for a graceful shutdown.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// Main runs app and exits: status 0, or 1 with one line "<name>: <error>" on
+// standard error.
+func Main(app *cli.App) {
+	app.ExitErrHandler = func(*cli.Context, error) {} // errors are printed once, below
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", app.Name, err)
+		code := 1
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) && ec.ExitCode() != 0 {
+			code = ec.ExitCode()
+		}
+		os.Exit(code)
+	}
+}

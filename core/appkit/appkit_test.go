@@ -1,0 +1,96 @@
+package appkit
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stratumgo/stratum/core/noise"
+)
+
+func cliCtx(t *testing.T, args ...string) *cli.Context {
+	t.Helper()
+	set := flag.NewFlagSet("test", flag.ContinueOnError)
+	for _, f := range append(CommonFlags("T"), AuthorityFlags("T")...) {
+		if err := f.Apply(set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := set.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return cli.NewContext(cli.NewApp(), set, nil)
+}
+
+func TestKeyFileRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.json")
+	pk, err := WriteKeyFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := ReadKeyFile(path)
+	if err != nil || sk.PublicKey() != pk {
+		t.Fatalf("read back %v, %v", sk.PublicKey(), err)
+	}
+	if _, err := WriteKeyFile(path, false); err == nil {
+		t.Error("replaced an existing file without force")
+	}
+	if _, err := WriteKeyFile(path, true); err != nil {
+		t.Errorf("force: %v", err)
+	}
+	// A public key that does not match the secret is refused.
+	_, other, _ := noise.GenerateAuthorityKeyPair(nil)
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"secret_key":"`+noise.FormatSecretKey(sk)+`","public_key":"`+other.String()+`"}`), 0o600)
+	if _, err := ReadKeyFile(bad); err == nil || !strings.Contains(err.Error(), "does not belong") {
+		t.Errorf("mismatched pair: %v", err)
+	}
+}
+
+func TestAuthorityKeyFlags(t *testing.T) {
+	sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
+	path := filepath.Join(t.TempDir(), "k.json")
+	WriteKeyFile(path, false)
+	if k, err := AuthorityKey(cliCtx(t, "--authority-secret-key", noise.FormatSecretKey(sk))); err != nil || *k != sk {
+		t.Errorf("secret key flag: %v", err)
+	}
+	if _, err := AuthorityKey(cliCtx(t, "--authority-key-file", path)); err != nil {
+		t.Errorf("key file flag: %v", err)
+	}
+	if _, err := AuthorityKey(cliCtx(t)); !errors.Is(err, ErrNoAuthorityKey) {
+		t.Errorf("no flag: %v", err)
+	}
+	if _, err := AuthorityKey(cliCtx(t, "--authority-secret-key", noise.FormatSecretKey(sk), "--authority-key-file", path)); err == nil {
+		t.Error("both flags accepted")
+	}
+	if _, err := AuthorityKey(cliCtx(t, "--authority-secret-key", "nonsense")); err == nil || !strings.Contains(err.Error(), "--authority-secret-key") {
+		t.Errorf("bad key: %v", err)
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := Logger(cliCtx(t, "--log-format", "json", "--log-level", "warn"), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown")
+	if strings.Contains(buf.String(), "hidden") || !strings.Contains(buf.String(), `"msg":"shown"`) {
+		t.Errorf("log output %q", buf.String())
+	}
+	for _, args := range [][]string{{"--log-level", "loud"}, {"--log-format", "xml"}} {
+		if _, err := Logger(cliCtx(t, args...), &buf); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if got := Env("POOL", "tp-address"); got[0] != "SV2_POOL_TP_ADDRESS" {
+		t.Errorf("Env = %v", got)
+	}
+}
