@@ -12,8 +12,8 @@ import (
 	"net"
 	"time"
 
-	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 )
 

@@ -6,6 +6,8 @@ package appkit
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,4 +218,18 @@ func Main(app *cli.App) {
 		}
 		os.Exit(code)
 	}
+}
+
+// TrustCert returns a TLS configuration that trusts the certificate in path,
+// as a node with a self-signed certificate (btcd's rpc.cert) needs.
+func TrustCert(path string) (*tls.Config, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

@@ -3,8 +3,6 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 
@@ -77,8 +75,8 @@ func run(c *cli.Context) error {
 		Logger: log,
 	}
 	if path := c.String("rpc-cert"); path != "" {
-		if cfg.Node.TLSConfig, err = trustCert(path); err != nil {
-			return err
+		if cfg.Node.TLSConfig, err = appkit.TrustCert(path); err != nil {
+			return fmt.Errorf("--rpc-cert: %w", err)
 		}
 	}
 	if !cfg.Plain {
@@ -90,18 +88,4 @@ func run(c *cli.Context) error {
 	ctx, stop := appkit.SignalContext()
 	defer stop()
 	return templateprovider.Run(ctx, cfg)
-}
-
-// trustCert returns a TLS configuration that trusts the certificate in path,
-// as btcd's self-signed rpc.cert needs.
-func trustCert(path string) (*tls.Config, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--rpc-cert: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--rpc-cert %s: no PEM certificate in it", path)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

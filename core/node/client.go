@@ -1,0 +1,273 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxReplySize   = 64 << 20
+)
+
+// Config describes how to reach a node. The zero value of every optional
+// field selects the documented default.
+type Config struct {
+	// URL is the JSON-RPC endpoint, "http://host:port" or
+	// "https://host:port". Credentials in the URL's user info are used when
+	// User is empty. Required.
+	URL string
+
+	// User and Password authenticate with HTTP basic auth.
+	User     string
+	Password string
+
+	// CookieFile, when set, names a Bitcoin Core ".cookie" file
+	// ("user:password"). It is read before every request because the node
+	// writes a new one each time it starts; it takes precedence over User
+	// and Password.
+	CookieFile string
+
+	// TLSConfig is used for https URLs (and wss for notifications). Nil uses
+	// the system roots.
+	TLSConfig *tls.Config
+
+	// RequestTimeout bounds every call whose context has no earlier
+	// deadline (default DefaultRequestTimeout). Long-poll requests are not
+	// bounded by it: their context is.
+	RequestTimeout time.Duration
+
+	// MaxReplySize bounds the size of one reply body in bytes (default
+	// DefaultMaxReplySize), so a broken or hostile endpoint cannot make us
+	// allocate without limit.
+	MaxReplySize int64
+
+	// Logger receives connection-level logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate reports whether the configuration can be used.
+func (c Config) Validate() error {
+	if c.URL == "" {
+		return errors.New("node: config: URL is required")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("node: config: URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("node: config: URL %q: scheme must be http or https", redact(u))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("node: config: URL %q: no host", redact(u))
+	}
+	if c.RequestTimeout < 0 || c.MaxReplySize < 0 {
+		return errors.New("node: config: RequestTimeout and MaxReplySize must not be negative")
+	}
+	return nil
+}
+
+// Client calls a node's JSON-RPC methods. It is safe for concurrent use.
+type Client struct {
+	cfg    Config
+	url    *url.URL // without user info
+	user   string
+	pass   string
+	http   *http.Client
+	log    *slog.Logger
+	nextID atomic.Uint64
+}
+
+// New returns a Client for cfg. It does not contact the node; use Tip or
+// WaitReady to check that it is reachable.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.MaxReplySize == 0 {
+		cfg.MaxReplySize = DefaultMaxReplySize
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	u, _ := url.Parse(cfg.URL) // checked by Validate
+	user, pass := cfg.User, cfg.Password
+	if user == "" && u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	u.User = nil
+
+	// Our own transport, so that Close releases our idle connections and
+	// nothing is shared with http.DefaultTransport.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg.TLSConfig
+	tr.MaxIdleConnsPerHost = 4
+
+	return &Client{
+		cfg:  cfg,
+		url:  u,
+		user: user,
+		pass: pass,
+		http: &http.Client{Transport: tr},
+		log:  log.With("node", u.Host),
+	}, nil
+}
+
+// Close releases idle connections. Calls in flight are not interrupted;
+// cancel their contexts for that.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+}
+
+// Host returns the node's host:port, for logs and error messages.
+func (c *Client) Host() string { return c.url.Host }
+
+type rpcRequest struct {
+	JSONRPC string `json:"jsonrpc"`
+	ID      uint64 `json:"id"`
+	Method  string `json:"method"`
+	Params  []any  `json:"params"`
+}
+
+type rpcErrorObject struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+type rpcReply struct {
+	Result json.RawMessage `json:"result"`
+	Error  *rpcErrorObject `json:"error"`
+}
+
+// Call invokes method with params and decodes the result into result (a
+// pointer, or nil to discard it). Errors wrap ErrConnection,
+// ErrUnauthorized or ErrMalformedReply, or are a *RPCError; when ctx ends
+// first, the error wraps ctx.Err().
+func (c *Client) Call(ctx context.Context, method string, params []any, result any) error {
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	return c.call(ctx, callCtx, method, params, result)
+}
+
+// callNoTimeout is Call without RequestTimeout, for long polls that are
+// meant to block until the node has news.
+func (c *Client) callNoTimeout(ctx context.Context, method string, params []any, result any) error {
+	return c.call(ctx, ctx, method, params, result)
+}
+
+func (c *Client) call(parent, ctx context.Context, method string, params []any, result any) error {
+	if params == nil {
+		params = []any{}
+	}
+	body, err := json.Marshal(rpcRequest{JSONRPC: "1.0", ID: c.nextID.Add(1), Method: method, Params: params})
+	if err != nil {
+		return fmt.Errorf("node: %s: encode request: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	user, pass, err := c.credentials()
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.SetBasicAuth(user, pass)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(parent, method, err)
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("%w: %s to %s: HTTP %s", ErrUnauthorized, method, c.url.Host, resp.Status)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxReplySize+1))
+	if err != nil {
+		return c.transportError(parent, method, err)
+	}
+	if int64(len(raw)) > c.cfg.MaxReplySize {
+		return fmt.Errorf("%w: %s: reply larger than %d bytes", ErrMalformedReply, method, c.cfg.MaxReplySize)
+	}
+	// Bitcoin Core answers RPC errors with HTTP 404/500 and a JSON body, so
+	// the body decides, not the status, whenever it is a JSON-RPC reply.
+	var reply rpcReply
+	if err := json.Unmarshal(raw, &reply); err != nil {
+		return fmt.Errorf("%w: %s: HTTP %s: %q", ErrMalformedReply, method, resp.Status, snippet(raw))
+	}
+	if reply.Error != nil {
+		return &RPCError{Method: method, Code: reply.Error.Code, Message: reply.Error.Message}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: %s: HTTP %s without an error object", ErrMalformedReply, method, resp.Status)
+	}
+	if result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(reply.Result, result); err != nil {
+		return fmt.Errorf("%w: %s: result: %w", ErrMalformedReply, method, err)
+	}
+	return nil
+}
+
+// transportError classifies a failed round trip: the caller's own
+// cancellation stays a context error; everything else, our RequestTimeout
+// included, is a connection failure worth retrying.
+func (c *Client) transportError(parent context.Context, method string, err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err // drop the repeated method and URL
+	}
+	if parent.Err() != nil {
+		return fmt.Errorf("node: %s to %s: %w", method, c.url.Host, parent.Err())
+	}
+	return fmt.Errorf("%w: %s to %s: %w", ErrConnection, method, c.url.Host, err)
+}
+
+func (c *Client) credentials() (user, pass string, err error) {
+	if c.cfg.CookieFile == "" {
+		return c.user, c.pass, nil
+	}
+	b, err := os.ReadFile(c.cfg.CookieFile)
+	if err != nil {
+		return "", "", fmt.Errorf("read cookie file: %w", err)
+	}
+	user, pass, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok {
+		return "", "", fmt.Errorf("cookie file %s: want user:password", c.cfg.CookieFile)
+	}
+	return user, pass, nil
+}
+
+func snippet(b []byte) string {
+	const max = 120
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}
+
+func redact(u *url.URL) string {
+	v := *u
+	v.User = nil
+	return v.String()
+}

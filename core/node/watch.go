@@ -1,0 +1,246 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// WatchMode selects how WatchTips learns about new blocks.
+type WatchMode int
+
+const (
+	// WatchAuto subscribes to btcd websocket notifications and falls back to
+	// WatchLongPoll when the node has no websocket endpoint (Bitcoin Core).
+	WatchAuto WatchMode = iota
+	// WatchWebsocket uses btcd's notifyblocks websocket notifications only.
+	WatchWebsocket
+	// WatchLongPoll long-polls getblocktemplate (BIP22 longpollid).
+	WatchLongPoll
+	// WatchPoll calls getbestblockhash every PollInterval.
+	WatchPoll
+)
+
+func (m WatchMode) String() string {
+	switch m {
+	case WatchAuto:
+		return "auto"
+	case WatchWebsocket:
+		return "websocket"
+	case WatchLongPoll:
+		return "longpoll"
+	case WatchPoll:
+		return "poll"
+	}
+	return fmt.Sprintf("WatchMode(%d)", int(m))
+}
+
+// Defaults for zero WatchConfig fields.
+const (
+	DefaultPollInterval    = time.Second
+	DefaultMinBackoff      = 100 * time.Millisecond
+	DefaultMaxBackoff      = 10 * time.Second
+	DefaultLongPollTimeout = 2 * time.Minute
+	DefaultPingInterval    = 30 * time.Second
+)
+
+// WatchConfig tunes WatchTips. The zero value is WatchAuto with the
+// documented defaults.
+type WatchConfig struct {
+	Mode WatchMode
+	// PollInterval is the period of WatchPoll (default DefaultPollInterval).
+	PollInterval time.Duration
+	// MinBackoff and MaxBackoff bound the exponential backoff between
+	// attempts to reach a node that went away (defaults DefaultMinBackoff,
+	// DefaultMaxBackoff).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+	// LongPollTimeout re-issues a long poll that has been waiting this long,
+	// so a silently dead connection is noticed (default
+	// DefaultLongPollTimeout).
+	LongPollTimeout time.Duration
+	// PingInterval is the websocket keep-alive period; a connection silent
+	// for two periods is considered dead (default DefaultPingInterval).
+	PingInterval time.Duration
+}
+
+func (c WatchConfig) withDefaults() WatchConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.PollInterval, DefaultPollInterval)
+	def(&c.MinBackoff, DefaultMinBackoff)
+	def(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.LongPollTimeout, DefaultLongPollTimeout)
+	def(&c.PingInterval, DefaultPingInterval)
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	return c
+}
+
+// WatchTips reports the node's best block to onTip: once as soon as the
+// node answers, then after every change of the best block. It blocks until
+// ctx ends and then returns ctx.Err(); nothing else ends it. A node that
+// cannot be reached, refuses the credentials or goes away is logged and
+// retried with exponential backoff, and when it answers again WatchTips
+// reports the tip it finds there.
+//
+// onTip must not be nil. It is called on the goroutine that runs WatchTips, one call at a time,
+// never twice in a row with the same hash; while it runs, notifications
+// queue up in the connection, so it should hand the tip off rather than do
+// slow work.
+func (c *Client) WatchTips(ctx context.Context, cfg WatchConfig, onTip func(Tip)) error {
+	w := &watcher{c: c, cfg: cfg.withDefaults(), onTip: onTip}
+	return w.run(ctx)
+}
+
+type watcher struct {
+	c     *Client
+	cfg   WatchConfig
+	onTip func(Tip)
+
+	last     Tip
+	haveLast bool
+	failures int // consecutive failed sessions; reset once the node answers
+}
+
+func (w *watcher) run(ctx context.Context) error {
+	mode := w.cfg.Mode
+	if mode == WatchAuto {
+		mode = WatchWebsocket
+	}
+	log := w.c.log.With("watch", mode.String())
+	for {
+		var err error
+		switch mode {
+		case WatchWebsocket:
+			err = w.websocketSession(ctx)
+		case WatchLongPoll:
+			err = w.longPollSession(ctx)
+		default:
+			err = w.pollSession(ctx)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if w.cfg.Mode == WatchAuto && mode == WatchWebsocket && errors.Is(err, ErrWebsocketUnsupported) {
+			log.Info("node has no websocket notifications, falling back to long-poll", "err", err)
+			mode = WatchLongPoll
+			log = w.c.log.With("watch", mode.String())
+			continue
+		}
+		w.failures++
+		delay := backoff(w.cfg.MinBackoff, w.cfg.MaxBackoff, w.failures)
+		lvl := slog.LevelWarn
+		if errors.Is(err, ErrUnauthorized) {
+			lvl = slog.LevelError // needs a configuration change, say so loudly
+		}
+		log.Log(ctx, lvl, "tip watcher lost the node, retrying", "err", err, "attempt", w.failures, "retry_in", delay)
+		if !sleep(ctx, delay) {
+			return ctx.Err()
+		}
+	}
+}
+
+// connected notes that the node answered, ending a series of failures.
+func (w *watcher) connected() {
+	if w.failures > 0 {
+		w.c.log.Info("tip watcher reached the node again", "after_attempts", w.failures)
+		w.failures = 0
+	}
+}
+
+// emit reports tip unless it is the one reported last.
+func (w *watcher) emit(tip Tip) {
+	if w.haveLast && tip.Hash == w.last.Hash {
+		return
+	}
+	w.last, w.haveLast = tip, true
+	w.c.log.Debug("new tip", "height", tip.Height, "hash", tip.Hash)
+	w.onTip(tip)
+}
+
+// resync asks the node for its tip and reports it.
+func (w *watcher) resync(ctx context.Context) error {
+	tip, err := w.c.Tip(ctx)
+	if err != nil {
+		return err
+	}
+	w.connected()
+	w.emit(tip)
+	return nil
+}
+
+func (w *watcher) pollSession(ctx context.Context) error {
+	for {
+		hash, err := w.c.GetBestBlockHash(ctx)
+		if err != nil {
+			return err
+		}
+		w.connected()
+		if !w.haveLast || hash != w.last.Hash {
+			info, err := w.c.headerInfo(ctx, hash)
+			if err != nil {
+				return err
+			}
+			w.emit(Tip{Hash: hash, Height: info.Height})
+		}
+		if !sleep(ctx, w.cfg.PollInterval) {
+			return ctx.Err()
+		}
+	}
+}
+
+func (w *watcher) longPollSession(ctx context.Context) error {
+	t, err := w.c.GetBlockTemplate(ctx)
+	if err != nil {
+		return err
+	}
+	w.connected()
+	w.emit(Tip{Hash: t.PrevHash, Height: t.Height - 1})
+	for {
+		lpCtx, cancel := context.WithTimeout(ctx, w.cfg.LongPollTimeout)
+		next, err := w.c.GetBlockTemplateLongPoll(lpCtx, t.LongPollID)
+		expired := lpCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		switch {
+		case expired:
+			continue // quiet chain: ask again
+		case err != nil:
+			return err
+		}
+		t = next
+		w.emit(Tip{Hash: t.PrevHash, Height: t.Height - 1})
+	}
+}
+
+// backoff returns the delay before attempt n (1-based): min·2^(n-1), capped
+// at max, with ±20% jitter so that many clients of one node do not retry in
+// lockstep.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) * 2
+	return d - d/5 + jitter
+}
+
+// sleep waits for d or until ctx ends; it reports whether d elapsed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

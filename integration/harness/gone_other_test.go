@@ -1,0 +1,7 @@
+//go:build !unix
+
+package harness
+
+import "testing"
+
+func assertGone(t *testing.T, pid int) {}

@@ -1,0 +1,347 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/btcutil/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/integration/harness"
+)
+
+const subsidy = 50 * 1e8 // regtest, below the first halving at 150
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestTemplateCarriesSegWitTransactionsAndBlockIsAccepted(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 2*time.Minute)
+	n := harness.StartNode(t, harness.NodeOptions{})
+	c := n.Client()
+
+	if _, err := n.Generate(ctx, 101); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := c.GetBlockCount(ctx); err != nil || h != 101 {
+		t.Fatalf("after generate 101: height %d, %v", h, err)
+	}
+
+	// btcd keeps serving a cached template for 60s after the mempool
+	// changes; a template is rebuilt at once only when the tip moves. So no
+	// getblocktemplate between the last block and the transactions.
+	txs, err := n.SendSegWitTxs(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fees := map[chainhash.Hash]int64{}
+	var sent []chainhash.Hash
+	for i, tx := range txs {
+		if !tx.HasWitness() {
+			t.Fatalf("transaction %d has no witness", i)
+		}
+		fees[tx.TxHash()] = 1000 + 100*int64(i)
+		sent = append(sent, tx.TxHash())
+	}
+	pool, err := c.GetRawMempool(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameSet(sent, pool) {
+		t.Fatalf("mempool has %d transactions, want exactly the 20 sent", len(pool))
+	}
+	tipBefore, err := c.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tmpl, err := c.GetBlockTemplate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tmpl.PrevHash != tipBefore.Hash || tmpl.Height != tipBefore.Height+1 {
+		t.Errorf("template builds on %v at %d, want %v at %d", tmpl.PrevHash, tmpl.Height, tipBefore.Hash, tipBefore.Height+1)
+	}
+	var inTemplate []chainhash.Hash
+	var totalFees int64
+	for i, tx := range tmpl.Transactions {
+		inTemplate = append(inTemplate, tx.TxID)
+		if want, ok := fees[tx.TxID]; !ok || tx.Fee != want {
+			t.Errorf("template tx %d %v: fee %d, want %d (ours: %v)", i, tx.TxID, tx.Fee, want, ok)
+		}
+		var mtx wire.MsgTx
+		if err := mtx.Deserialize(bytes.NewReader(tx.Data)); err != nil {
+			t.Fatalf("template tx %d: %v", i, err)
+		}
+		if w := blockchain.GetTransactionWeight(btcutil.NewTx(&mtx)); tx.Weight != w || w == 0 {
+			t.Errorf("template tx %d: weight %d, want %d", i, tx.Weight, w)
+		}
+		if mtx.TxHash() != tx.TxID || mtx.WitnessHash() != tx.WTxID || tx.WTxID == tx.TxID {
+			t.Errorf("template tx %d: txid/wtxid %v/%v do not match its data", i, tx.TxID, tx.WTxID)
+		}
+		totalFees += tx.Fee
+	}
+	if !sameSet(sent, inTemplate) {
+		t.Fatalf("template has %d transactions, want exactly the 20 sent", len(inTemplate))
+	}
+	if tmpl.CoinbaseValue != subsidy+totalFees {
+		t.Errorf("coinbase value %d, want subsidy + fees = %d", tmpl.CoinbaseValue, subsidy+totalFees)
+	}
+	if len(tmpl.DefaultWitnessCommitment) == 0 {
+		t.Error("template with SegWit transactions has no default_witness_commitment")
+	}
+
+	block := solveBlock(t, tmpl, n.MiningAddress().ScriptAddress())
+	if err := c.SubmitBlock(ctx, block); err != nil {
+		t.Fatalf("submitblock: %v", err)
+	}
+	tipAfter, err := c.Tip(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tipAfter.Height != tipBefore.Height+1 || tipAfter.Hash != block.BlockHash() {
+		t.Fatalf("tip after submit %v, want our block %v at %d", tipAfter, block.BlockHash(), tipBefore.Height+1)
+	}
+	got, err := c.GetBlock(ctx, tipAfter.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mined []chainhash.Hash
+	for _, tx := range got.Transactions[1:] {
+		mined = append(mined, tx.TxHash())
+	}
+	if !sameSet(sent, mined) {
+		t.Errorf("block has %d transactions besides the coinbase, want the 20 sent", len(mined))
+	}
+
+	// The same block again is a rejection with the node's reason (btcd says
+	// "rejected: already have block ...", not BIP22's "duplicate").
+	var rej *node.RejectedError
+	if err := c.SubmitBlock(ctx, block); !errors.As(err, &rej) || !strings.Contains(rej.Reason, "already have block") {
+		t.Errorf("resubmitting: err = %v, want *RejectedError{rejected: already have block ...}", err)
+	}
+}
+
+// solveBlock assembles a block from tmpl: a coinbase paying the template's
+// value to a P2WPKH program, with the BIP34 height and the BIP141 witness
+// commitment, the template's transactions, and a nonce that meets the
+// target (trivial in regtest).
+func solveBlock(t *testing.T, tmpl *node.Template, witnessProgram []byte) *wire.MsgBlock {
+	t.Helper()
+	extranonce := make([]byte, 8)
+	rand.Read(extranonce)
+	sigScript, err := txscript.NewScriptBuilder().AddInt64(tmpl.Height).AddData(extranonce).Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	coinbase := wire.NewMsgTx(2)
+	coinbase.AddTxIn(&wire.TxIn{
+		PreviousOutPoint: wire.OutPoint{Index: wire.MaxPrevOutIndex},
+		SignatureScript:  sigScript,
+		Sequence:         wire.MaxTxInSequenceNum,
+		Witness:          wire.TxWitness{make([]byte, blockchain.CoinbaseWitnessDataLen)}, // reserved value: zero
+	})
+	coinbase.AddTxOut(&wire.TxOut{Value: tmpl.CoinbaseValue, PkScript: append([]byte{txscript.OP_0, 20}, witnessProgram...)})
+
+	txs := []*btcutil.Tx{btcutil.NewTx(coinbase)}
+	for i, tt := range tmpl.Transactions {
+		var tx wire.MsgTx
+		if err := tx.Deserialize(bytes.NewReader(tt.Data)); err != nil {
+			t.Fatalf("template tx %d: %v", i, err)
+		}
+		txs = append(txs, btcutil.NewTx(&tx))
+	}
+
+	// Witness commitment: SHA256d(witness merkle root || reserved value),
+	// where the coinbase's wtxid counts as zero.
+	witnessRoot := blockchain.CalcMerkleRoot(txs, true)
+	var preimage [64]byte
+	copy(preimage[:32], witnessRoot[:])
+	commitment := chainhash.DoubleHashB(preimage[:])
+	commitScript := append(append([]byte{txscript.OP_RETURN, 36}, blockchain.WitnessMagicBytes[2:]...), commitment...)
+	if !bytes.Equal(commitScript, tmpl.DefaultWitnessCommitment) {
+		t.Errorf("our witness commitment %x differs from the node's %x", commitScript, tmpl.DefaultWitnessCommitment)
+	}
+	coinbase.AddTxOut(&wire.TxOut{Value: 0, PkScript: commitScript})
+	txs[0] = btcutil.NewTx(coinbase) // drop cached hashes
+
+	block := wire.NewMsgBlock(&wire.BlockHeader{
+		Version:    tmpl.Version,
+		PrevBlock:  tmpl.PrevHash,
+		MerkleRoot: blockchain.CalcMerkleRoot(txs, false),
+		Timestamp:  time.Unix(tmpl.CurTime, 0),
+		Bits:       tmpl.Bits,
+	})
+	for _, tx := range txs {
+		block.AddTransaction(tx.MsgTx())
+	}
+	if err := blockchain.ValidateWitnessCommitment(btcutil.NewBlock(block)); err != nil {
+		t.Fatalf("witness commitment: %v", err)
+	}
+	for {
+		h := block.Header.BlockHash()
+		if blockchain.HashToBig(&h).Cmp(tmpl.Target) <= 0 {
+			return block
+		}
+		block.Header.Nonce++
+		if block.Header.Nonce == 0 {
+			t.Fatal("nonce space exhausted")
+		}
+	}
+}
+
+func sameSet(a, b []chainhash.Hash) bool {
+	cmp := func(x, y chainhash.Hash) int { return bytes.Compare(x[:], y[:]) }
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.SortFunc(a, cmp)
+	slices.SortFunc(b, cmp)
+	return slices.Equal(a, b)
+}
+
+// watchTips runs a tip watcher until the test ends.
+func watchTips(t *testing.T, c *node.Client, cfg node.WatchConfig) <-chan node.Tip {
+	tips := make(chan node.Tip, 64)
+	harness.Go(t, "tip watcher", func(ctx context.Context) error {
+		return c.WatchTips(ctx, cfg, func(tip node.Tip) {
+			select {
+			case tips <- tip:
+			case <-ctx.Done():
+			}
+		})
+	})
+	return tips
+}
+
+func nextTip(t *testing.T, tips <-chan node.Tip, timeout time.Duration) node.Tip {
+	t.Helper()
+	select {
+	case tip := <-tips:
+		return tip
+	case <-time.After(timeout):
+		t.Fatalf("no tip within %v", timeout)
+		return node.Tip{}
+	}
+}
+
+func TestTipWatcherSeesGeneratedBlock(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []node.WatchConfig{
+		{Mode: node.WatchWebsocket},
+		{Mode: node.WatchLongPoll},
+		{Mode: node.WatchPoll, PollInterval: 20 * time.Millisecond},
+	} {
+		t.Run(cfg.Mode.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx := testContext(t, time.Minute)
+			n := harness.StartNode(t, harness.NodeOptions{})
+			c, err := node.New(n.ClientConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			tips := watchTips(t, c, cfg)
+			if tip := nextTip(t, tips, 10*time.Second); tip.Height != 0 {
+				t.Fatalf("first tip %v, want genesis", tip)
+			}
+
+			for i := range 3 {
+				start := time.Now()
+				hashes, err := n.Generate(ctx, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tip := nextTip(t, tips, 5*time.Second)
+				latency := time.Since(start)
+				t.Logf("%s: block %d reported %v after the generate call started", cfg.Mode, i+1, latency)
+				if tip.Hash != hashes[0] || tip.Height != int64(i+1) {
+					t.Fatalf("tip %v, want %v at %d", tip, hashes[0], i+1)
+				}
+				if latency > 200*time.Millisecond {
+					t.Errorf("tip latency %v, want at most 200ms", latency)
+				}
+			}
+		})
+	}
+}
+
+func TestClientAndWatcherSurviveNodeRestart(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 2*time.Minute)
+	n := harness.StartNode(t, harness.NodeOptions{})
+	if _, err := n.Generate(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	cfg := n.ClientConfig()
+	c, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tips := watchTips(t, c, node.WatchConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if tip := nextTip(t, tips, 10*time.Second); tip.Height != 5 {
+		t.Fatalf("first tip %v, want height 5", tip)
+	}
+
+	if err := n.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetBlockCount(ctx); !errors.Is(err, node.ErrConnection) {
+		t.Fatalf("node killed: err = %v, want ErrConnection", err)
+	}
+	if err := n.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	// A killed btcd may come back a block or two behind its last flush;
+	// whatever it has, the client reads it and the next block is reported.
+	height, err := c.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	hashes, err := n.Generate(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case tip := <-tips:
+			if tip.Hash == hashes[0] {
+				if tip.Height != height+1 {
+					t.Errorf("tip %v, want height %d", tip, height+1)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatalf("watcher did not report %v within 10s of the restart", hashes[0])
+		}
+	}
+}
+
+func TestBadCredentialsAgainstBtcd(t *testing.T) {
+	t.Parallel()
+	n := harness.StartNode(t, harness.NodeOptions{})
+	cfg := n.ClientConfig()
+	cfg.Password = "wrong"
+	c, err := node.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.GetBlockCount(testContext(t, 10*time.Second)); !errors.Is(err, node.ErrUnauthorized) {
+		t.Fatalf("err = %v, want ErrUnauthorized", err)
+	}
+}
