@@ -14,6 +14,8 @@ require (
 	github.com/stratumgo/stratum/core v0.0.0
 )
 
+require github.com/flynn/noise v1.1.0 // indirect
+
 require (
 	github.com/aead/siphash v1.0.1 // indirect
 	github.com/btcsuite/btcd/v2transport v1.1.0 // indirect
@@ -31,6 +33,7 @@ require (
 	github.com/kcalvinalvin/anet v0.0.0-20251112173137-d8ddc1f6dbee // indirect
 	github.com/kkdai/bstream v1.0.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/stratumgo/stratum/apps/templateprovider v0.0.0
 	github.com/stretchr/objx v0.5.2 // indirect
 	github.com/stretchr/testify v1.10.0 // indirect
 	github.com/syndtr/goleveldb v1.0.1-0.20210819022825-2ae1ddf74ef7 // indirect
@@ -43,3 +46,5 @@ require (
 replace github.com/stratumgo/stratum/core => ../core
 
 tool github.com/btcsuite/btcd
+
+replace github.com/stratumgo/stratum/apps/templateprovider => ../apps/templateprovider

@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := checkNode(ctx, client, cfg.Network); err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
+	if cfg.AuthorityKey != nil {
+		cfg.Logger.Info("authority public key (clients pin this)", "authority_pubkey", cfg.AuthorityKey.PublicKey().String())
+	}
 	return serve(ctx, cfg, client, client.WatchTips)
 }
 

@@ -83,7 +83,6 @@ func run(c *cli.Context) error {
 		if cfg.AuthorityKey, err = appkit.AuthorityKey(c); err != nil {
 			return err
 		}
-		log.Info("authority public key (clients pin this)", "authority_pubkey", cfg.AuthorityKey.PublicKey().String())
 	}
 	ctx, stop := appkit.SignalContext()
 	defer stop()
