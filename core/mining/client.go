@@ -104,9 +104,15 @@ func (c *Client) Handle(m sv2.Message) error {
 			c.addJob(ch, w, m.MinNTime)
 		})
 	case *sv2.SetNewPrevHash:
+		_, direct := c.channels[m.ChannelID]
 		var missing error
 		err := c.each(m.ChannelID, func(ch *clientChannel) {
 			w := ch.future[m.JobID]
+			if w == nil && !direct {
+				// A group's prev hash can overtake a member that joined after
+				// the server sent it; that member's own jobs are newer.
+				return
+			}
 			clear(ch.future) // only the named job stays valid (§5.3.17)
 			if w == nil {
 				missing = fmt.Errorf("%w: job %d on channel %d", ErrUnknownJob, m.JobID, ch.id)
@@ -121,7 +127,8 @@ func (c *Client) Handle(m sv2.Message) error {
 		}
 		return missing
 	case *sv2.CloseChannel:
-		delete(c.channels, m.ChannelID)
+		// A group channel's id closes every member (§5.3.9).
+		return c.each(m.ChannelID, func(ch *clientChannel) { delete(c.channels, ch.id) })
 	}
 	return nil
 }

@@ -43,6 +43,21 @@ const (
 	CodeUpdateChannelMaxTargetTooLow  = CodeMaxTargetOutOfRange
 )
 
+// SetCustomMiningJob.Error codes, as SRI spells them.
+const (
+	CodeJDNotSupported            = "jd-not-supported"
+	CodeCustomJobInvalidChannelID = CodeInvalidChannelID
+	CodeInvalidMiningJobToken     = "invalid-mining-job-token"
+	CodeStaleChainTip             = "stale-chain-tip"
+	CodeInvalidMinNTime           = "invalid-min-ntime"
+	CodeInvalidNBits              = "invalid-nbits"
+	CodeInvalidVersion            = "invalid-version"
+	CodeInvalidCoinbasePrefix     = "invalid-coinbase-prefix"
+	CodeInvalidCoinbaseTxOutputs  = "invalid-coinbase-tx-outputs"
+	CodeInvalidCoinbaseTxLocktime = "invalid-coinbase-tx-locktime"
+	CodeInvalidMerklePath         = "invalid-merkle-path"
+)
+
 // Errors callers may branch on.
 var (
 	ErrNoTip           = errors.New("mining: no prev hash yet")
@@ -52,6 +67,7 @@ var (
 	ErrUnknownJob      = errors.New("mining: unknown job")
 	ErrProtocol        = errors.New("mining: message out of order")
 	ErrFlags           = errors.New("mining: unsupported flags")
+	ErrConnClosed      = errors.New("mining: connection removed")
 )
 
 // OpenError is a refused channel request; Code is the OpenMiningChannel.Error
@@ -65,3 +81,27 @@ func (e *OpenError) Error() string {
 	return "mining: open channel refused: " + e.Code + ": " + e.Err.Error()
 }
 func (e *OpenError) Unwrap() error { return e.Err }
+
+// UpdateError is a refused UpdateChannel; Code is the UpdateChannel.Error
+// error_code to send, and Err the cause.
+type UpdateError struct {
+	Code string
+	Err  error
+}
+
+func (e *UpdateError) Error() string {
+	return "mining: update channel refused: " + e.Code + ": " + e.Err.Error()
+}
+func (e *UpdateError) Unwrap() error { return e.Err }
+
+// CustomJobError is a refused SetCustomMiningJob; Code is the
+// SetCustomMiningJob.Error error_code to send, and Err the cause.
+type CustomJobError struct {
+	Code string
+	Err  error
+}
+
+func (e *CustomJobError) Error() string {
+	return "mining: custom job refused: " + e.Code + ": " + e.Err.Error()
+}
+func (e *CustomJobError) Unwrap() error { return e.Err }

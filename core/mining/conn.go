@@ -21,6 +21,7 @@ type Conn struct {
 	flags uint32
 
 	mu        sync.Mutex
+	closed    bool // removed from the server: no new channels
 	tip       *tip // the tip this connection's jobs build on
 	lastID    uint32
 	lastJobID uint32
@@ -73,6 +74,7 @@ type job struct {
 	cb         *coinbase.Coinbase
 	path       []sv2.U256
 	future     bool
+	custom     bool // from SetCustomMiningJob; templateID is then 0
 	version    uint32
 	rolling    bool
 	prefix     []byte   // the channel's extranonce prefix when the job was made
@@ -137,6 +139,9 @@ func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended
 	defer s.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrConnClosed
+	}
 
 	prefix, err := s.cfg.Extranonce.Allocate(!extended)
 	if err != nil {
@@ -395,21 +400,38 @@ func (c *Conn) setTargetLocked(ch *channel, t sv2.U256) *sv2.SetTarget {
 	return &sv2.SetTarget{ChannelID: ch.id, MaximumTarget: t}
 }
 
-// UpdateChannel applies an UpdateChannel: a lower maximum_target is honoured
-// at once (§5.3.7). It returns the SetTarget to send, if any.
+// UpdateChannel applies an UpdateChannel (§5.3.7): the new maximum_target
+// bounds the channel's target at once, and without vardiff the target follows
+// the new nominal hashrate. It returns the SetTarget to send, if the target
+// changed, or an *UpdateError whose Code goes in UpdateChannel.Error (an
+// unknown channel also matches ErrUnknownChannel).
 func (c *Conn) UpdateChannel(m *sv2.UpdateChannel) (*sv2.SetTarget, error) {
+	hashrate := float64(m.NominalHashRate)
+	if !(hashrate >= 0) || math.IsInf(hashrate, 0) {
+		return nil, &UpdateError{Code: CodeInvalidNominalHashrate, Err: fmt.Errorf("hashrate %v", m.NominalHashRate)}
+	}
+	if m.MaximumTarget == (sv2.U256{}) {
+		return nil, &UpdateError{Code: CodeUpdateChannelMaxTargetTooLow, Err: errors.New("maximum_target is zero")}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := c.channels[m.ChannelID]
 	if ch == nil {
-		return nil, fmt.Errorf("%w: %d", ErrUnknownChannel, m.ChannelID)
+		return nil, &UpdateError{Code: CodeUpdateChannelInvalidChannelID, Err: fmt.Errorf("%w: %d", ErrUnknownChannel, m.ChannelID)}
 	}
 	ch.maxTarget = m.MaximumTarget
-	t := ch.target
+	var t sv2.U256
 	if ch.vd != nil {
+		// Vardiff measures the real share rate; it only needs the new bound.
 		t, _ = ch.vd.SetMaxTarget(m.MaximumTarget)
-	} else if target.Less(m.MaximumTarget, t) {
-		t = m.MaximumTarget
+	} else {
+		var err error
+		if t, err = target.FromHashrate(hashrate, c.srv.cfg.SharesPerMinute); err != nil {
+			return nil, &UpdateError{Code: CodeInvalidNominalHashrate, Err: err}
+		}
+		if target.Less(m.MaximumTarget, t) {
+			t = m.MaximumTarget
+		}
 	}
 	if t == ch.target {
 		return nil, nil
@@ -453,10 +475,18 @@ func (c *Conn) SetExtranoncePrefix(channelID uint32) (*sv2.SetExtranoncePrefix, 
 	return &sv2.SetExtranoncePrefix{ChannelID: ch.id, ExtranoncePrefix: p.Bytes}, nil
 }
 
-// CloseChannel forgets a channel; its prefixes are reused only after the next prev hash.
+// CloseChannel forgets a channel, or every channel of the group when
+// channelID is the group channel (§5.3.9). Its prefixes are reused only after
+// the next prev hash, once its jobs are stale.
 func (c *Conn) CloseChannel(channelID uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if channelID != 0 && channelID == c.group {
+		for id := range c.channels {
+			c.closeLocked(id)
+		}
+		return nil
+	}
 	if c.channels[channelID] == nil {
 		return fmt.Errorf("%w: %d", ErrUnknownChannel, channelID)
 	}

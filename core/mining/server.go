@@ -28,6 +28,9 @@ type ServerConfig struct {
 	MaxNTimeAhead time.Duration
 	// FixedVersion forbids version rolling on every job (REQUIRES_FIXED_VERSION).
 	FixedVersion bool
+	// CustomJobs, when set, accepts SetCustomMiningJob on connections that
+	// negotiated REQUIRES_WORK_SELECTION; nil refuses it with jd-not-supported.
+	CustomJobs *CustomJobConfig
 	// Now is the clock for ntime checks and vardiff [time.Now].
 	Now func() time.Time
 }
@@ -56,6 +59,8 @@ type tip struct {
 	nBits      uint32
 	minNTime   uint32
 	network    sv2.U256 // from nBits: consensus decides what is a block
+	heightPush []byte   // the BIP34 height push starting the templates' coinbase_prefix
+	height     int64    // the block height on this tip, -1 if the templates do not say
 }
 
 // NewServer checks cfg and returns an empty Server.
@@ -80,6 +85,13 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CustomJobs != nil {
+		if len(cfg.CustomJobs.PayoutScript) == 0 {
+			return nil, fmt.Errorf("%w: custom jobs without a pool payout script", ErrConfig)
+		}
+		cj := *cfg.CustomJobs
+		cfg.CustomJobs = &cj
 	}
 	if cfg.Vardiff != nil {
 		vd := *cfg.Vardiff
@@ -156,6 +168,7 @@ func (s *Server) SetNewPrevHash(p *sv2.TemplateSetNewPrevHash) ([]Outbound, erro
 		return nil, fmt.Errorf("prev hash for template %d: %w", p.TemplateID, err)
 	}
 	s.tip = &tip{templateID: p.TemplateID, prevHash: p.PrevHash, nBits: p.NBits, minNTime: p.HeaderTimestamp, network: network}
+	s.tip.heightPush, s.tip.height = bip34Height(e.t.CoinbasePrefix)
 	s.active = e
 	clear(s.templates)
 	s.templates[p.TemplateID] = e
@@ -194,13 +207,17 @@ func (s *Server) NewConn(flags uint32) (*Conn, error) {
 	return c, nil
 }
 
-// RemoveConn forgets a connection and releases its channels' prefixes.
+// RemoveConn forgets a connection, for example when it disconnects, and
+// releases its channels' prefixes (reused after the next prev hash). Later
+// templates make no jobs for it, shares on it are refused with
+// invalid-channel-id, and opening a channel on it fails with ErrConnClosed.
 func (s *Server) RemoveConn(c *Conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	for id := range c.channels {
 		c.closeLocked(id)
 	}

@@ -59,9 +59,12 @@ func (r *ShareResult) Reply(channelID, seq uint32) sv2.Message {
 // FoundBlock is everything needed to submit a found block: SubmitSolution for
 // a template provider, or with the template's transactions, block.Assemble.
 type FoundBlock struct {
-	TemplateID uint64
-	Header     block.Header
-	Coinbase   []byte // complete, BIP141 fields kept
+	TemplateID uint64 // 0 for a custom job
+	// Custom marks a custom job's block: its miner's job declarator client
+	// has the transactions and submits it (§6.3), the pool cannot.
+	Custom   bool
+	Header   block.Header
+	Coinbase []byte // complete, BIP141 fields kept
 }
 
 // SubmitSolution returns the Template Distribution message for the block (§7.7).
@@ -146,7 +149,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	if isBlock {
 		full := append(append([]byte(nil), j.prefix...), extranonce...)
 		r.Status = ShareBlockFound
-		r.Block = &FoundBlock{TemplateID: j.templateID, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
+		r.Block = &FoundBlock{TemplateID: j.templateID, Custom: j.custom, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
 	}
 	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
 		r.AckDue = true

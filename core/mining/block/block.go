@@ -13,11 +13,19 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/sha256d"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
-// ErrBadTransaction reports a transaction that does not deserialize.
-var ErrBadTransaction = errors.New("block: malformed transaction")
+// Errors callers may branch on.
+var (
+	// ErrBadTransaction reports a transaction that does not deserialize.
+	ErrBadTransaction = errors.New("block: malformed transaction")
+	// ErrMismatch reports a solution, header or transaction list that does
+	// not belong with the rest: another template, a merkle root that does not
+	// commit to the transactions, a transaction not the one declared.
+	ErrMismatch = errors.New("block: parts do not match")
+)
 
 // Header is a block header with hashes in internal (wire) byte order.
 type Header struct {
@@ -45,7 +53,8 @@ func (h *Header) Bytes() [80]byte {
 // order, which is also the little-endian number compared with targets.
 func (h *Header) Hash() sv2.U256 {
 	b := h.Bytes()
-	return merkle.DoubleSHA256(b[:])
+	mid := sha256d.Midstate((*[64]byte)(b[:64]))
+	return sha256d.Header(&mid, (*[16]byte)(b[64:]))
 }
 
 // Wire returns h as a btcd header.
@@ -65,24 +74,46 @@ func (h *Header) Wire() wire.BlockHeader {
 // template's other transactions, serialized with witnesses, in block order. It
 // checks that the header's merkle root commits to exactly these transactions.
 func Assemble(h Header, coinbaseTx []byte, txs [][]byte) (*wire.MsgBlock, error) {
+	blk, txids, err := parse(h, coinbaseTx, txs)
+	if err != nil {
+		return nil, err
+	}
+	if root := merkle.RootFromTxIDs(txids); root != h.MerkleRoot {
+		return nil, fmt.Errorf("%w: header merkle root %x, the transactions' %x", ErrMismatch, h.MerkleRoot, root)
+	}
+	return blk, nil
+}
+
+// parse deserializes the coinbase and txs into a block under h and returns
+// their txids, the coinbase's first.
+func parse(h Header, coinbaseTx []byte, txs [][]byte) (*wire.MsgBlock, []sv2.U256, error) {
 	blk := &wire.MsgBlock{Header: h.Wire(), Transactions: make([]*wire.MsgTx, 0, 1+len(txs))}
 	txids := make([]sv2.U256, 0, 1+len(txs))
-	for i, raw := range append([][]byte{coinbaseTx}, txs...) {
+	for i := -1; i < len(txs); i++ {
+		raw := coinbaseTx
+		if i >= 0 {
+			raw = txs[i]
+		}
 		tx := new(wire.MsgTx)
 		r := bytes.NewReader(raw)
 		if err := tx.Deserialize(r); err != nil {
-			return nil, fmt.Errorf("%w: transaction %d: %w", ErrBadTransaction, i, err)
+			return nil, nil, fmt.Errorf("%w: %s: %w", ErrBadTransaction, txName(i), err)
 		}
 		if r.Len() != 0 {
-			return nil, fmt.Errorf("%w: transaction %d: %d trailing bytes", ErrBadTransaction, i, r.Len())
+			return nil, nil, fmt.Errorf("%w: %s: %d trailing bytes", ErrBadTransaction, txName(i), r.Len())
 		}
 		blk.Transactions = append(blk.Transactions, tx)
 		txids = append(txids, sv2.U256(tx.TxHash()))
 	}
-	if root := merkle.RootFromTxIDs(txids); root != h.MerkleRoot {
-		return nil, fmt.Errorf("block: header merkle root %x does not match the transactions' %x", h.MerkleRoot, root)
+	return blk, txids, nil
+}
+
+// txName names transaction i of a template's list, -1 being the coinbase.
+func txName(i int) string {
+	if i < 0 {
+		return "coinbase"
 	}
-	return blk, nil
+	return fmt.Sprintf("transaction %d", i)
 }
 
 // Serialize returns the block's wire serialization (with witnesses), the hex of which submitblock takes.

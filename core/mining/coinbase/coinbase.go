@@ -9,7 +9,6 @@ package coinbase
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/sha256d"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -99,8 +99,100 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 	if err != nil {
 		return nil, err
 	}
+	var body []byte
+	for _, o := range outs {
+		body = appendTxOut(body, &o)
+	}
+	body = append(body, t.CoinbaseTxOutputs...)
+	return build(t.CoinbaseTxVersion, scriptSig, extranonceSize, t.CoinbaseTxInputSequence,
+		uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount), body, t.CoinbaseTxLocktime, segWit), nil
+}
 
-	head := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxVersion)
+// FromCustomJob builds the coinbase a custom job describes (SetCustomMiningJob,
+// §5.3.18), for a full extranonce of extranonceSize bytes. Its scriptSig is the
+// job's coinbase_prefix followed directly by the extranonce: the job
+// declarator client's prefix already holds the template's BIP34 height, its
+// tag and the extranonce's push opcode, as SRI lays it out. It returns the
+// job's outputs (coinbase_tx_outputs, a CompactSize count and the outputs) too.
+// As with New, a witness commitment among the outputs makes it SegWit.
+func FromCustomJob(m *sv2.SetCustomMiningJob, extranonceSize int) (*Coinbase, []wire.TxOut, error) {
+	if extranonceSize < 0 || extranonceSize > MaxExtranonceSize {
+		return nil, nil, fmt.Errorf("%w: %d bytes, want 0 to %d", ErrExtranonceSize, extranonceSize, MaxExtranonceSize)
+	}
+	switch n := len(m.CoinbasePrefix) + extranonceSize; {
+	case n > MaxScriptSigSize:
+		return nil, nil, fmt.Errorf("%w: %d bytes (prefix %d, extranonce %d)", ErrScriptSigTooLong, n, len(m.CoinbasePrefix), extranonceSize)
+	case n < MinScriptSigSize:
+		return nil, nil, fmt.Errorf("%w: %d bytes", ErrScriptSigShort, n)
+	}
+	outs, body, err := parseOutputs(m.CoinbaseTxOutputs)
+	if err != nil {
+		return nil, nil, err
+	}
+	segWit := false
+	for _, o := range outs {
+		segWit = segWit || isWitnessCommitment(o.PkScript)
+	}
+	cb := build(m.CoinbaseTxVersion, m.CoinbasePrefix, extranonceSize, m.CoinbaseTxInputNSequence,
+		uint64(len(outs)), body, m.CoinbaseTxLocktime, segWit)
+	return cb, outs, nil
+}
+
+// ParseOutputs parses transaction outputs serialized as a CompactSize count
+// followed by the outputs, as AllocateMiningJobToken.Success and
+// SetCustomMiningJob carry them, and checks that the values are in
+// consensus range (each and their sum at most 21 million bitcoin).
+func ParseOutputs(b []byte) ([]wire.TxOut, error) {
+	outs, _, err := parseOutputs(b)
+	return outs, err
+}
+
+// parseOutputs is ParseOutputs, also returning the outputs' bytes after the count.
+func parseOutputs(b []byte) (outs []wire.TxOut, body []byte, err error) {
+	r := bytes.NewReader(b)
+	n, err := wire.ReadVarInt(r, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: output count: %w", ErrOutputs, err)
+	}
+	body = b[len(b)-r.Len():]
+	// An output takes at least 9 bytes: a count beyond that is a lie, not an allocation.
+	if n > uint64(r.Len())/9 {
+		return nil, nil, fmt.Errorf("%w: %d outputs in %d bytes", ErrOutputs, n, r.Len())
+	}
+	outs = make([]wire.TxOut, n)
+	var total int64
+	for i := range outs {
+		// By hand rather than wire.ReadTxOut, which allocates a script of
+		// whatever length is declared before finding the bytes missing.
+		var value [8]byte
+		if _, err := io.ReadFull(r, value[:]); err != nil {
+			return nil, nil, fmt.Errorf("%w: output %d of %d: value: truncated", ErrOutputs, i, n)
+		}
+		size, err := wire.ReadVarInt(r, 0)
+		if err != nil || size > uint64(r.Len()) {
+			return nil, nil, fmt.Errorf("%w: output %d of %d: script length", ErrOutputs, i, n)
+		}
+		script := b[len(b)-r.Len():][:size]
+		r.Seek(int64(size), io.SeekCurrent) //nolint:errcheck // size <= r.Len()
+		outs[i] = wire.TxOut{Value: int64(binary.LittleEndian.Uint64(value[:])), PkScript: script}
+		v := outs[i].Value
+		if total += v; v < 0 || v > maxMoney || total > maxMoney {
+			return nil, nil, fmt.Errorf("%w: output %d: value %d or the running total %d out of range", ErrOutputs, i, v, total)
+		}
+	}
+	if r.Len() != 0 {
+		return nil, nil, fmt.Errorf("%w: %d bytes after %d outputs", ErrOutputs, r.Len(), n)
+	}
+	return outs, body, nil
+}
+
+// maxMoney is consensus's MAX_MONEY: 21 million bitcoin in satoshis.
+const maxMoney = 21_000_000 * 100_000_000
+
+// build lays out a coinbase around its extranonce: scriptSig is what comes
+// before the extranonce in the scriptSig, outputs the nOuts serialized outputs.
+func build(version uint32, scriptSig []byte, extranonceSize int, sequence uint32, nOuts uint64, outputs []byte, locktime uint32, segWit bool) *Coinbase {
+	head := binary.LittleEndian.AppendUint32(nil, version)
 	input := []byte{1}                            // one input
 	input = append(input, make([]byte, 32)...)    // null prevout hash
 	input = append(input, 0xff, 0xff, 0xff, 0xff) // prevout index
@@ -115,15 +207,10 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 		c.fullPrefix = c.prefix
 	}
 
-	body := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxInputSequence)
-	body = appendVarInt(body, uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount))
-	for _, o := range outs {
-		body = binary.LittleEndian.AppendUint64(body, uint64(o.Value))
-		body = appendVarInt(body, uint64(len(o.PkScript)))
-		body = append(body, o.PkScript...)
-	}
-	body = append(body, t.CoinbaseTxOutputs...)
-	lock := binary.LittleEndian.AppendUint32(nil, t.CoinbaseTxLocktime)
+	body := binary.LittleEndian.AppendUint32(nil, sequence)
+	body = appendVarInt(body, nOuts)
+	body = append(body, outputs...)
+	lock := binary.LittleEndian.AppendUint32(nil, locktime)
 	c.suffix = append(append([]byte(nil), body...), lock...)
 	if segWit {
 		// One witness stack item: the 32-byte witness reserved value, all zeros.
@@ -133,7 +220,19 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 	} else {
 		c.fullSuffix = c.suffix
 	}
-	return c, nil
+	return c
+}
+
+// appendTxOut appends the serialization of o.
+func appendTxOut(dst []byte, o *wire.TxOut) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(o.Value))
+	dst = appendVarInt(dst, uint64(len(o.PkScript)))
+	return append(dst, o.PkScript...)
+}
+
+// isWitnessCommitment reports whether script is a BIP141 witness commitment output script.
+func isWitnessCommitment(script []byte) bool {
+	return len(script) >= 38 && [6]byte(script[:6]) == witnessCommitmentHeader
 }
 
 // appendPush appends a minimal data push of p (nothing when p is empty).
@@ -184,9 +283,7 @@ func checkOutputs(b []byte, count uint32) (segWit bool, err error) {
 		}
 		script := b[len(b)-r.Len():][:n]
 		r.Seek(int64(n), io.SeekCurrent) //nolint:errcheck // n <= r.Len()
-		if len(script) >= 38 && [6]byte(script[:6]) == witnessCommitmentHeader {
-			segWit = true
-		}
+		segWit = segWit || isWitnessCommitment(script)
 	}
 	if r.Len() != 0 {
 		return false, fmt.Errorf("%w: %d bytes after %d outputs", ErrOutputs, r.Len(), count)
@@ -236,16 +333,15 @@ func (c *Coinbase) AppendStrippedTx(dst, extranonce []byte) []byte {
 
 // TxID returns the double SHA-256 of prefix‖ext1‖ext2‖suffix: the txid of a
 // stripped coinbase whose extranonce is split in two (for example a channel's
-// extranonce_prefix and a share's extranonce). It does not allocate for
-// coinbases up to 1 KiB.
+// extranonce_prefix and a share's extranonce). It hashes the parts in place
+// and does not allocate.
 func TxID(prefix, ext1, ext2, suffix []byte) sv2.U256 {
-	var buf [1024]byte
-	b := append(buf[:0], prefix...)
-	b = append(b, ext1...)
-	b = append(b, ext2...)
-	b = append(b, suffix...)
-	h := sha256.Sum256(b)
-	return sha256.Sum256(h[:])
+	var d sha256d.Digest
+	d.Write(prefix)
+	d.Write(ext1)
+	d.Write(ext2)
+	d.Write(suffix)
+	return d.Sum()
 }
 
 // appendVarInt appends Bitcoin's CompactSize encoding of n.

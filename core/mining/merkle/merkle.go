@@ -4,37 +4,23 @@
 package merkle
 
 import (
-	"crypto/sha256"
-
+	"github.com/stratumgo/stratum/core/mining/sha256d"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // DoubleSHA256 returns SHA256(SHA256(b)), the hash of transactions, headers and merkle nodes.
-func DoubleSHA256(b []byte) sv2.U256 {
-	h := sha256.Sum256(b)
-	return sha256.Sum256(h[:])
-}
+func DoubleSHA256(b []byte) sv2.U256 { return sha256d.Sum(b) }
 
 // Parent returns the merkle node above left and right.
 func Parent(left, right *sv2.U256) sv2.U256 {
-	var buf [64]byte
-	copy(buf[:32], left[:])
-	copy(buf[32:], right[:])
-	return DoubleSHA256(buf[:])
+	return sha256d.Node((*[32]byte)(left), (*[32]byte)(right))
 }
 
 // Root folds the coinbase txid with path, deepest hash first, as §5.3.16
-// describes; hashes are in internal (wire) byte order.
+// describes; hashes are in internal (wire) byte order. It is on the share
+// hot path: three SHA-256 compressions per level, no allocation.
 func Root(coinbaseTxID sv2.U256, path []sv2.U256) sv2.U256 {
-	var buf [64]byte
-	copy(buf[:32], coinbaseTxID[:])
-	for i := range path {
-		copy(buf[32:], path[i][:])
-		h := sha256.Sum256(buf[:])
-		h = sha256.Sum256(h[:])
-		copy(buf[:32], h[:])
-	}
-	return sv2.U256(buf[:32])
+	return sha256d.Root(coinbaseTxID, path)
 }
 
 // Path returns the merkle path of the coinbase (the first leaf) of a block
