@@ -17,8 +17,9 @@ import (
 // Conn is one downstream connection's channels and jobs. Channel ids and the
 // group channel id share one space; job ids are unique within the connection.
 type Conn struct {
-	srv   *Server
-	flags uint32
+	srv      *Server
+	flags    uint32
+	coinbase *coinbase.Config // the outputs its jobs pay
 
 	mu        sync.Mutex
 	closed    bool // removed from the server: no new channels
@@ -214,7 +215,7 @@ func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended
 
 // newJob makes a job of template e for ch alone and the message announcing it.
 func (c *Conn) newJob(ch *channel, e *templateEntry, future bool) (*job, sv2.Message, error) {
-	cb, err := c.srv.coinbaseFor(e, c.srv.cfg.Extranonce.FullSize())
+	cb, err := c.srv.coinbaseFor(e, c.coinbase, c.srv.cfg.Extranonce.FullSize())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -293,7 +294,7 @@ func (c *Conn) onTemplate(e *templateEntry) ([]sv2.Message, error) {
 	}
 	var msgs []sv2.Message
 	if c.grouped() && len(c.channels) > 0 {
-		cb, err := c.srv.coinbaseFor(e, c.srv.cfg.Extranonce.FullSize())
+		cb, err := c.srv.coinbaseFor(e, c.coinbase, c.srv.cfg.Extranonce.FullSize())
 		if err != nil {
 			return nil, err
 		}

@@ -48,8 +48,17 @@ type Server struct {
 }
 
 type templateEntry struct {
-	t         *sv2.NewTemplate
-	coinbases map[int]*coinbase.Coinbase // by full extranonce size
+	t *sv2.NewTemplate
+
+	mu        sync.Mutex // connections build coinbases concurrently
+	coinbases map[coinbaseKey]*coinbase.Coinbase
+}
+
+// coinbaseKey names one coinbase of a template: whose outputs (the server's
+// or a connection's own) and the full extranonce size.
+type coinbaseKey struct {
+	cfg  *coinbase.Config
+	size int
 }
 
 // tip is the chain tip every valid job builds on.
@@ -109,16 +118,20 @@ type Outbound struct {
 	Messages []sv2.Message
 }
 
-// coinbaseFor returns the template's coinbase for a full extranonce size, built once.
-func (s *Server) coinbaseFor(e *templateEntry, size int) (*coinbase.Coinbase, error) {
-	if cb := e.coinbases[size]; cb != nil {
+// coinbaseFor returns the template's coinbase with the outputs of cfg for a
+// full extranonce size, built once.
+func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (*coinbase.Coinbase, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := coinbaseKey{cfg, size}
+	if cb := e.coinbases[key]; cb != nil {
 		return cb, nil
 	}
-	cb, err := coinbase.New(e.t, s.cfg.Coinbase, size)
+	cb, err := coinbase.New(e.t, *cfg, size)
 	if err != nil {
 		return nil, fmt.Errorf("template %d: %w", e.t.TemplateID, err)
 	}
-	e.coinbases[size] = cb
+	e.coinbases[key] = cb
 	return cb, nil
 }
 
@@ -132,8 +145,8 @@ func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
 	if !t.FutureTemplate && s.tip == nil {
 		return nil, fmt.Errorf("template %d: %w", t.TemplateID, ErrNoTip)
 	}
-	e := &templateEntry{t: t, coinbases: make(map[int]*coinbase.Coinbase)}
-	if _, err := s.coinbaseFor(e, s.cfg.Extranonce.FullSize()); err != nil {
+	e := &templateEntry{t: t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
 		return nil, err
 	}
 	s.templates[t.TemplateID] = e
@@ -191,12 +204,25 @@ func (s *Server) SetNewPrevHash(p *sv2.TemplateSetNewPrevHash) ([]Outbound, erro
 // SetupConnection. A connection requiring version rolling from a server with
 // fixed versions is refused with ErrFlags.
 func (s *Server) NewConn(flags uint32) (*Conn, error) {
+	return s.NewConnWithCoinbase(flags, nil)
+}
+
+// NewConnWithCoinbase is NewConn for a connection whose jobs pay outputs of
+// their own (a solo miner's address, say) instead of the server's; nil
+// means the server's. The configuration must not change afterwards.
+func (s *Server) NewConnWithCoinbase(flags uint32, cb *coinbase.Config) (*Conn, error) {
 	if flags&FlagRequiresVersionRolling != 0 && s.cfg.FixedVersion {
 		return nil, fmt.Errorf("%w: REQUIRES_VERSION_ROLLING on a server with fixed versions", ErrFlags)
+	}
+	if cb == nil {
+		cb = &s.cfg.Coinbase
+	} else if len(cb.Outputs) == 0 {
+		return nil, fmt.Errorf("%w: connection coinbase without outputs", ErrConfig)
 	}
 	c := &Conn{
 		srv:      s,
 		flags:    flags,
+		coinbase: cb,
 		channels: make(map[uint32]*channel),
 		jobRefs:  make(map[uint32]int),
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -50,6 +51,11 @@ type Config struct {
 	// template's coinbase_tx_value_remaining, so that the pool's outputs spend
 	// exactly that value.
 	Outputs []*wire.TxOut
+	// Weights, when set (one per output), split the whole value instead:
+	// output i gets value × Weights[i] / sum(Weights), rounded down, and
+	// Outputs[0] the satoshis rounding leaves; the outputs' own values are
+	// ignored.
+	Weights []uint64
 	// Tag is pushed in the scriptSig after the template's coinbase_prefix, for
 	// example "/pool name/". It may be empty.
 	Tag []byte
@@ -95,7 +101,7 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 		return nil, fmt.Errorf("%w: %d bytes", ErrScriptSigShort, n)
 	}
 
-	outs, err := payouts(cfg.Outputs, t.CoinbaseTxValueRemaining)
+	outs, err := payouts(cfg.Outputs, cfg.Weights, t.CoinbaseTxValueRemaining)
 	if err != nil {
 		return nil, err
 	}
@@ -249,22 +255,52 @@ func appendPush(dst, p []byte) []byte {
 }
 
 // payouts returns the pool outputs with the remainder of value added to the first.
-func payouts(outputs []*wire.TxOut, value uint64) ([]wire.TxOut, error) {
-	var fixed uint64
+func payouts(outputs []*wire.TxOut, weights []uint64, value uint64) ([]wire.TxOut, error) {
 	for i, o := range outputs {
 		if o == nil || o.Value < 0 {
 			return nil, fmt.Errorf("%w: output %d has no or a negative value", ErrValue, i)
-		}
-		fixed += uint64(o.Value)
-		if fixed > value {
-			return nil, fmt.Errorf("%w: pool outputs need %d sat or more, template has %d", ErrValue, fixed, value)
 		}
 	}
 	outs := make([]wire.TxOut, len(outputs))
 	for i, o := range outputs {
 		outs[i] = *o
 	}
+	if len(weights) > 0 {
+		return weighted(outs, weights, value)
+	}
+	var fixed uint64
+	for i := range outs {
+		fixed += uint64(outs[i].Value)
+		if fixed > value {
+			return nil, fmt.Errorf("%w: pool outputs need %d sat or more, template has %d", ErrValue, fixed, value)
+		}
+	}
 	outs[0].Value += int64(value - fixed)
+	return outs, nil
+}
+
+// weighted splits value among outs by weights; rounding dust goes to outs[0].
+func weighted(outs []wire.TxOut, weights []uint64, value uint64) ([]wire.TxOut, error) {
+	if len(weights) != len(outs) {
+		return nil, fmt.Errorf("%w: %d weights for %d outputs", ErrValue, len(weights), len(outs))
+	}
+	var sum uint64
+	for i, w := range weights {
+		if w == 0 || sum+w < sum {
+			return nil, fmt.Errorf("%w: weight %d of output %d", ErrValue, w, i)
+		}
+		sum += w
+	}
+	total := new(big.Int).SetUint64(value)
+	var paid uint64
+	for i, w := range weights {
+		// value × w can exceed 64 bits; the quotient cannot exceed value.
+		share := new(big.Int).Mul(total, new(big.Int).SetUint64(w))
+		share.Quo(share, new(big.Int).SetUint64(sum))
+		outs[i].Value = share.Int64()
+		paid += share.Uint64()
+	}
+	outs[0].Value += int64(value - paid)
 	return outs, nil
 }
 

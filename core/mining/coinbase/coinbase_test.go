@@ -135,3 +135,45 @@ func FuzzStripParts(f *testing.F) {
 		StripParts(prefix, suffix) //nolint:errcheck // must only not panic
 	})
 }
+
+func TestWeightedPayouts(t *testing.T) {
+	scripts := [][]byte{{0x51}, {0x52}, {0x53}}
+	outs := func() []*wire.TxOut {
+		o := make([]*wire.TxOut, len(scripts))
+		for i, s := range scripts {
+			o[i] = wire.NewTxOut(999, s) // ignored with weights
+		}
+		return o
+	}
+	tests := []struct {
+		value   uint64
+		weights []uint64
+		want    []int64
+	}{
+		{5_000_000_000, []uint64{1, 1, 2}, []int64{1_250_000_000, 1_250_000_000, 2_500_000_000}},
+		{100, []uint64{1, 1, 1}, []int64{34, 33, 33}}, // the dust goes to the first
+		{2_100_000_000_000_000, []uint64{1 << 62, 1 << 62, 1}, nil},
+	}
+	for _, tt := range tests {
+		got, err := payouts(outs(), tt.weights, tt.value)
+		if err != nil {
+			t.Fatalf("%d by %v: %v", tt.value, tt.weights, err)
+		}
+		var sum uint64
+		for i, o := range got {
+			sum += uint64(o.Value)
+			if tt.want != nil && o.Value != tt.want[i] {
+				t.Errorf("%d by %v: output %d = %d, want %d", tt.value, tt.weights, i, o.Value, tt.want[i])
+			}
+		}
+		if sum != tt.value {
+			t.Errorf("%d by %v: outputs sum to %d", tt.value, tt.weights, sum)
+		}
+	}
+	if _, err := payouts(outs(), []uint64{1, 2}, 100); !errors.Is(err, ErrValue) {
+		t.Errorf("weights for the wrong number of outputs: %v", err)
+	}
+	if _, err := payouts(outs(), []uint64{1, 0, 1}, 100); !errors.Is(err, ErrValue) {
+		t.Errorf("zero weight: %v", err)
+	}
+}

@@ -18,7 +18,7 @@ import (
 func customJobFor(t *sv2.NewTemplate, cfg Config, extranonceSize int) *sv2.SetCustomMiningJob {
 	prefix := appendPush(append([]byte(nil), t.CoinbasePrefix...), cfg.Tag)
 	prefix = append(prefix, byte(extranonceSize))
-	outs, _ := payouts(cfg.Outputs, t.CoinbaseTxValueRemaining)
+	outs, _ := payouts(cfg.Outputs, cfg.Weights, t.CoinbaseTxValueRemaining)
 	body := appendVarInt(nil, uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount))
 	for _, o := range outs {
 		body = appendTxOut(body, &o)
