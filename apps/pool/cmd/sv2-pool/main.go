@@ -1,0 +1,114 @@
+// Command sv2-pool runs a Stratum V2 mining pool: miners connect to it, it
+// takes templates from a template provider, and it gets found blocks to the
+// network.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/stratumgo/stratum/apps/pool"
+	"github.com/stratumgo/stratum/core/appkit"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
+)
+
+const app = "POOL"
+
+func main() { appkit.Main(newApp()) }
+
+func newApp() *cli.App {
+	env := func(flag string) []string { return appkit.Env(app, flag) }
+	flags := []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: pool.DefaultListen, Usage: "accept miners on `ADDRESS`", EnvVars: env("listen")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Usage: "how long each Noise certificate lasts (`DURATION`, default 1h)", EnvVars: env("cert-validity")}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve miners without Noise encryption (trusted LAN only)", EnvVars: env("plain")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-address", Value: "127.0.0.1:8442", Usage: "the template provider's `ADDRESS`", EnvVars: env("tp-address")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-authority-pubkey", Usage: "pin the template provider's authority public `KEY` (without it the link is encrypted but not authenticated)", EnvVars: env("tp-authority-pubkey")}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "tp-plain", Usage: "talk to the template provider without Noise (same machine only)", EnvVars: env("tp-plain")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "network", Value: "mainnet", Usage: "`NET` for payout addresses: mainnet, testnet, testnet4, signet or regtest", EnvVars: env("network")}),
+		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "payout", Usage: "pay a share of each block to `ADDRESS_OR_SCRIPT[:WEIGHT]` (an address of --network or a hex output script; weight 1 if omitted); repeat for several", EnvVars: env("payout")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "pool-tag", Usage: "`TAG` pushed in every coinbase scriptSig, e.g. /my pool/", EnvVars: env("pool-tag")}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "solo", Usage: "solo mining: each miner's user identity is <address>[.<worker>] and its blocks pay that address in full", EnvVars: env("solo")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "shares-per-minute", Value: pool.DefaultSharesPerMinute, Usage: "vardiff aims each channel at `RATE` shares per minute", EnvVars: env("shares-per-minute")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "share-batch-size", Usage: "acknowledge accepted shares `N` at a time (default 10)", EnvVars: env("share-batch-size")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: "also submit found blocks straight to the node at `URL` (http:// or https://)", EnvVars: env("node-rpc-url")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Usage: "drop miners that send nothing for `DURATION` (0: never)", EnvVars: env("inactivity-limit")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "accept at most `N` miner connections (default 10000)", EnvVars: env("max-connections")}),
+	}
+	flags = append(flags, appkit.AuthorityFlags(app)...)
+	flags = append(flags, appkit.CommonFlags(app)...)
+	return &cli.App{
+		Name:  "sv2-pool",
+		Usage: "a Stratum V2 mining pool",
+		Description: `Miners connect over Stratum V2 (Noise-encrypted unless --plain) and open standard,
+extended or group channels; the pool takes templates from a Stratum V2 template provider,
+hands out jobs, validates every share, adjusts each channel's difficulty, and sends found
+blocks to the template provider (and, with --node-rpc-url, straight to the node as well).
+Every flag can also be set through its SV2_POOL_* environment variable or a --config TOML
+file (see sv2-pool.example.toml). The authority public key miners pin is logged at start.`,
+		Flags:    flags,
+		Before:   appkit.LoadConfigFile(flags),
+		Commands: []*cli.Command{appkit.KeygenCommand()},
+		Action:   run,
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("unexpected argument %q", c.Args().First())
+	}
+	log, err := appkit.Logger(c, os.Stderr)
+	if err != nil {
+		return err
+	}
+	net, err := pool.Network(c.String("network"))
+	if err != nil {
+		return err
+	}
+	cfg := pool.Config{
+		Listen: c.String("listen"), CertValidity: c.Duration("cert-validity"), Plain: c.Bool("plain"),
+		TemplateProvider: pool.TemplateProvider{Address: c.String("tp-address"), Plain: c.Bool("tp-plain")},
+		Network:          c.String("network"), Tag: c.String("pool-tag"), Solo: c.Bool("solo"),
+		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
+		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"),
+		Logger: log,
+	}
+	for _, s := range c.StringSlice("payout") {
+		po, err := pool.ParsePayout(s, net)
+		if err != nil {
+			return err
+		}
+		cfg.Payouts = append(cfg.Payouts, po)
+	}
+	if k := c.String("tp-authority-pubkey"); k != "" {
+		pk, err := noise.ParsePublicKey(k)
+		if err != nil {
+			return fmt.Errorf("--tp-authority-pubkey: %w", err)
+		}
+		cfg.TemplateProvider.AuthorityKey = &pk
+	}
+	if url := c.String("node-rpc-url"); url != "" {
+		cfg.Node = &node.Config{URL: url, User: c.String("node-rpc-user"), Password: c.String("node-rpc-pass"), Logger: log.With("component", "node")}
+		if path := c.String("node-rpc-cert"); path != "" {
+			if cfg.Node.TLSConfig, err = appkit.TrustCert(path); err != nil {
+				return fmt.Errorf("--node-rpc-cert: %w", err)
+			}
+		}
+	}
+	if !cfg.Plain {
+		if cfg.AuthorityKey, err = appkit.AuthorityKey(c); err != nil {
+			return err
+		}
+		log.Info("authority public key (miners pin this)", "authority_pubkey", cfg.AuthorityKey.PublicKey().String())
+	}
+	ctx, stop := appkit.SignalContext()
+	defer stop()
+	return pool.Run(ctx, cfg)
+}

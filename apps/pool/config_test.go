@@ -1,0 +1,68 @@
+package pool
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/btcsuite/btcd/txscript/v2"
+
+	"github.com/stratumgo/stratum/core/noise"
+)
+
+func TestParsePayout(t *testing.T) {
+	net, _ := Network("regtest")
+	addr := "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+	p, err := ParsePayout(addr+":3", net)
+	if err != nil || p.Weight != 3 || len(p.Script) != 22 || p.Script[0] != txscript.OP_0 {
+		t.Errorf("address with weight: %+v, %v", p, err)
+	}
+	if p, err := ParsePayout("51", net); err != nil || !bytes.Equal(p.Script, []byte{0x51}) || p.Weight != 1 {
+		t.Errorf("hex script: %+v, %v", p, err)
+	}
+	for _, bad := range []string{"", "zz", addr + ":0", addr + ":x", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"} {
+		if _, err := ParsePayout(bad, net); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := soloAddress(addr+".rig7", net); err != nil {
+		t.Errorf("solo identity with worker: %v", err)
+	}
+	if _, err := soloAddress("alice.rig7", net); !errors.Is(err, ErrAddress) {
+		t.Errorf("solo identity without address: %v", err)
+	}
+}
+
+func TestBIP34Height(t *testing.T) {
+	for _, tt := range []struct {
+		h int64
+	}{{1}, {16}, {17}, {128}, {255}, {256}, {500_000}, {900_000}} {
+		prefix, _ := txscript.NewScriptBuilder().AddInt64(tt.h).Script()
+		if got := bip34Height(append(prefix, 0xaa, 0xbb)); got != tt.h {
+			t.Errorf("height %d read as %d (prefix %x)", tt.h, got, prefix)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
+	net, _ := Network("regtest")
+	payout, _ := ParsePayout("51", net)
+	good := Config{Network: "regtest", AuthorityKey: &sk, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"}, Payouts: []Payout{payout}}
+	if _, err := New(good); err != nil {
+		t.Fatalf("good config: %v", err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"unknown network":  func(c *Config) { c.Network = "moonnet" },
+		"no payout":        func(c *Config) { c.Payouts = nil },
+		"solo and payouts": func(c *Config) { c.Solo = true },
+		"no authority key": func(c *Config) { c.AuthorityKey = nil },
+		"no TP address":    func(c *Config) { c.TemplateProvider.Address = "" },
+	} {
+		cfg := good
+		mod(&cfg)
+		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

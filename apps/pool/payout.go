@@ -1,0 +1,107 @@
+package pool
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+)
+
+// Payout is one output the block reward pays: a share (Weight) of
+// coinbase_tx_value_remaining to Script.
+type Payout struct {
+	Script []byte
+	Weight uint64
+}
+
+// Networks maps --network names to chain parameters.
+var networks = map[string]*chaincfg.Params{
+	"mainnet":  &chaincfg.MainNetParams,
+	"testnet":  &chaincfg.TestNet3Params,
+	"testnet4": &chaincfg.TestNet4Params,
+	"signet":   &chaincfg.SigNetParams,
+	"regtest":  &chaincfg.RegressionNetParams,
+}
+
+// Network returns the chain parameters of a --network name.
+func Network(name string) (*chaincfg.Params, error) {
+	if p, ok := networks[name]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("unknown network %q (want mainnet, testnet, testnet4, signet or regtest)", name)
+}
+
+// ParsePayout reads "address_or_script[:weight]": an address of the network,
+// or a hex output script; weight defaults to 1.
+func ParsePayout(s string, net *chaincfg.Params) (Payout, error) {
+	target, weight := s, uint64(1)
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		w, err := strconv.ParseUint(s[i+1:], 10, 64)
+		if err != nil || w == 0 {
+			return Payout{}, fmt.Errorf("payout %q: weight must be a positive integer", s)
+		}
+		target, weight = s[:i], w
+	}
+	if script, err := AddressScript(target, net); err == nil {
+		return Payout{Script: script, Weight: weight}, nil
+	}
+	script, err := hex.DecodeString(target)
+	if err != nil || len(script) == 0 {
+		return Payout{}, fmt.Errorf("payout %q: neither a %s address nor a hex script", s, net.Name)
+	}
+	return Payout{Script: script, Weight: weight}, nil
+}
+
+// ErrAddress means a string is not an address of the pool's network.
+var ErrAddress = errors.New("not an address of this network")
+
+// AddressScript returns the output script paying a (segwit, taproot or legacy)
+// address of net.
+func AddressScript(addr string, net *chaincfg.Params) ([]byte, error) {
+	a, err := address.DecodeAddress(addr, net)
+	if err != nil || !a.IsForNet(net) {
+		return nil, fmt.Errorf("%q: %w (%s)", addr, ErrAddress, net.Name)
+	}
+	return txscript.PayToAddrScript(a)
+}
+
+// soloAddress reads a solo miner's user_identity, "<address>[.<worker>]".
+func soloAddress(identity string, net *chaincfg.Params) ([]byte, error) {
+	addr, _, _ := strings.Cut(identity, ".")
+	return AddressScript(addr, net)
+}
+
+// outputs turns payouts into coinbase outputs and weights.
+func outputs(ps []Payout) ([]*wire.TxOut, []uint64) {
+	outs := make([]*wire.TxOut, len(ps))
+	weights := make([]uint64, len(ps))
+	for i, p := range ps {
+		outs[i] = wire.NewTxOut(0, p.Script)
+		weights[i] = p.Weight
+	}
+	return outs, weights
+}
+
+// constraintsFor is what the pool's outputs add to a coinbase (§7.1): their
+// serialized size and their sigop cost.
+func constraintsFor(scripts [][]byte) (size uint32, sigops uint16) {
+	for _, s := range scripts {
+		size += uint32(wire.NewTxOut(0, s).SerializeSize())
+		sigops += uint16(txscript.GetSigOpCount(s) * 4) // legacy sigops cost 4 each
+	}
+	return size, sigops
+}
+
+// A solo miner's output is at most 43 bytes (P2TR or P2WSH: value, length,
+// 34-byte script) and costs at most 4 sigops (P2PKH), which the pool
+// reserves in CoinbaseOutputConstraints.
+const (
+	soloOutputSize   = 43
+	soloOutputSigops = 4
+)

@@ -1,0 +1,267 @@
+// Package pool is a Stratum V2 mining pool: a mining server for miners and a
+// template-distribution client for its template provider, tied as siblings.
+// Templates flow from the provider to the mining server, which turns them into
+// jobs for standard, extended and group channels, validates every share, and
+// sends found blocks back as SubmitSolution (and, when configured, straight to
+// a node). Embed it with Run, or New and Pool.Run to read its Stats.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/v2"
+
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/extranonce"
+	"github.com/stratumgo/stratum/core/mining/vardiff"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultListen          = "0.0.0.0:3333"
+	DefaultSharesPerMinute = 6
+	DefaultVardiffInterval = 30 * time.Second
+	DefaultStatsInterval   = time.Minute
+)
+
+// TemplateProvider says how to reach the template provider.
+type TemplateProvider struct {
+	Address      string
+	AuthorityKey *noise.PublicKey // pin it; nil encrypts without authenticating
+	Plain        bool
+}
+
+// Config configures a pool. Zero values take the documented defaults.
+type Config struct {
+	Listen       string       // miners connect here (DefaultListen)
+	Listener     net.Listener // used instead of Listen when set
+	AuthorityKey *noise.SecretKey
+	CertValidity time.Duration
+	Plain        bool // serve miners without Noise
+
+	TemplateProvider TemplateProvider
+	Network          string   // mainnet, testnet, testnet4, signet or regtest
+	Payouts          []Payout // where the reward goes, by weight (not with Solo)
+	Tag              string   // pushed in every coinbase scriptSig, e.g. "/my pool/"
+	// Solo pays each connection's whole reward to the address in its
+	// user_identity ("<address>[.<worker>]").
+	Solo bool
+
+	SharesPerMinute float64       // vardiff aims at this rate per channel (DefaultSharesPerMinute)
+	VardiffInterval time.Duration // how often channels are retargeted (DefaultVardiffInterval)
+	ShareBatchSize  int           // shares per SubmitShares.Success (core mining default if zero)
+	FixedVersion    bool          // forbid version rolling
+
+	// Node, when set, is a node's RPC for submitting blocks directly too.
+	Node *node.Config
+
+	InactivityLimit time.Duration // drop miners silent this long; 0 keeps them
+	MaxConnections  int
+	StatsInterval   time.Duration // how often the accounting is logged (DefaultStatsInterval)
+	Logger          *slog.Logger
+	// Now is the clock for share checks, vardiff and accounting (time.Now).
+	Now func() time.Time
+}
+
+// Pool is a configured pool; Run serves it.
+type Pool struct {
+	cfg      Config
+	log      *slog.Logger
+	net      *chaincfg.Params
+	now      func() time.Time
+	accounts *accounts
+	blocks   *blocks
+	miners   *miners
+	tmpl     *templates
+	server   *service.ServerService
+	client   *service.ClientService
+}
+
+// ErrConfig wraps configuration errors.
+var ErrConfig = errors.New("pool: invalid configuration")
+
+// New checks cfg and builds the pool's services.
+func New(cfg Config) (*Pool, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.SharesPerMinute <= 0 {
+		cfg.SharesPerMinute = DefaultSharesPerMinute
+	}
+	if cfg.VardiffInterval <= 0 {
+		cfg.VardiffInterval = DefaultVardiffInterval
+	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	net, err := Network(cfg.Network)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	switch {
+	case cfg.Solo && len(cfg.Payouts) > 0:
+		return nil, fmt.Errorf("%w: solo mode pays the miners' addresses; payouts are not used", ErrConfig)
+	case !cfg.Solo && len(cfg.Payouts) == 0:
+		return nil, fmt.Errorf("%w: no payout configured (or use solo mode)", ErrConfig)
+	case !cfg.Plain && cfg.AuthorityKey == nil:
+		return nil, fmt.Errorf("%w: an authority secret key is required (or plain mode)", ErrConfig)
+	case cfg.TemplateProvider.Address == "":
+		return nil, fmt.Errorf("%w: no template provider address", ErrConfig)
+	}
+	p := &Pool{cfg: cfg, log: cfg.Logger, net: net, now: cfg.Now, accounts: newAccounts()}
+
+	// The default coinbase: the payouts, or in solo mode a placeholder that
+	// every connection replaces with its miner's address.
+	var cbcfg coinbase.Config
+	var scripts [][]byte
+	if cfg.Solo {
+		cbcfg.Outputs, cbcfg.Weights = outputs([]Payout{{Script: []byte{0x51}, Weight: 1}})
+	} else {
+		cbcfg.Outputs, cbcfg.Weights = outputs(cfg.Payouts)
+		for _, po := range cfg.Payouts {
+			scripts = append(scripts, po.Script)
+		}
+	}
+	cbcfg.Tag = []byte(cfg.Tag)
+	alloc, err := extranonce.New(extranonce.Config{IndexSize: 4, RollableSize: 8})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
+	ms, err := mining.NewServer(mining.ServerConfig{
+		Coinbase: cbcfg, Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd,
+		ShareBatchSize: cfg.ShareBatchSize, FixedVersion: cfg.FixedVersion, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}, heights: map[uint64]int64{}}
+
+	size, sigops := constraintsFor(scripts)
+	if cfg.Solo {
+		size, sigops = soloOutputSize, soloOutputSigops
+	}
+	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}}
+
+	p.server, p.client, err = p.services()
+	if err != nil {
+		return nil, err
+	}
+	p.blocks = &blocks{log: p.log.With("component", "blocks"), client: p.client, tmpl: p.tmpl, wake: make(chan struct{}, 1)}
+	if cfg.Node != nil {
+		if p.blocks.node, err = node.New(*cfg.Node); err != nil {
+			return nil, fmt.Errorf("%w: node: %w", ErrConfig, err)
+		}
+	}
+	return p, nil
+}
+
+func (p *Pool) services() (*service.ServerService, *service.ClientService, error) {
+	cfg := p.cfg
+	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
+		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
+		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
+		Mining: &service.ProtocolConfig{}, InactivityTimeout: cfg.InactivityLimit,
+		MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
+		Logger: p.log.With("side", "miners"),
+	}, p.miners, nil, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	tp := cfg.TemplateProvider
+	cli, err := service.NewClientServiceFromSibling(service.ClientConfig{
+		TemplateDistribution: &service.UpstreamConfig{Address: tp.Address, Plain: tp.Plain, AuthorityKey: tp.AuthorityKey},
+		Vendor:               "stratumgo pool",
+		Logger:               p.log.With("side", "template-provider"),
+	}, nil, nil, p.tmpl, io)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return srv, cli, nil
+}
+
+// Run builds a pool from cfg and serves it until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	p, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	return p.Run(ctx)
+}
+
+// Run serves miners and follows the template provider until ctx ends or a
+// service fails; it returns after everything it started has stopped.
+func (p *Pool) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Go(func() {
+		err := p.server.Start(ctx)
+		errs <- err
+		cancel(err)
+	})
+	wg.Go(func() {
+		err := p.client.Start(ctx)
+		errs <- err
+		cancel(err)
+	})
+	wg.Go(func() { p.blocks.run(ctx) })
+	wg.Go(func() { p.tick(ctx) })
+	if addr, err := p.server.Addr(ctx); err == nil {
+		p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// Addr waits until the pool listens and returns its address.
+func (p *Pool) Addr(ctx context.Context) (net.Addr, error) { return p.server.Addr(ctx) }
+
+// Stats returns a snapshot of the accounting.
+func (p *Pool) Stats() Stats { return p.accounts.snapshot(p.now()) }
+
+// tick runs vardiff and logs the accounting periodically.
+func (p *Pool) tick(ctx context.Context) {
+	vd := time.NewTicker(p.cfg.VardiffInterval)
+	defer vd.Stop()
+	st := time.NewTicker(p.cfg.StatsInterval)
+	defer st.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-vd.C:
+			if err := p.server.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil && ctx.Err() == nil {
+				p.log.Warn("vardiff", "error", err)
+			}
+		case <-st.C:
+			s := p.Stats()
+			for user, c := range s.Users {
+				p.log.Info("user stats", "user", user, "accepted", c.Accepted, "difficulty", c.AcceptedDifficulty, "rejected", c.Rejected, "hashrate_hs", c.Hashrate, "blocks", c.Blocks)
+			}
+		}
+	}
+}

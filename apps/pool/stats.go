@@ -1,0 +1,149 @@
+package pool
+
+import (
+	"maps"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/stratumgo/stratum/core/service"
+)
+
+// hashrateWindow is the time constant of the hashrate estimate.
+const hashrateWindow = 10 * time.Minute
+
+// Counters are the accounting of a user or a channel.
+type Counters struct {
+	Accepted           uint64            // shares accepted
+	AcceptedDifficulty float64           // sum of the accepted shares' difficulty
+	Rejected           map[string]uint64 // shares rejected, by error code
+	LastShare          time.Time         // when the last share (accepted or not) came
+	Blocks             uint64            // blocks found
+	// Hashrate is the estimated hashrate in H/s: accepted difficulty per
+	// second, times 2^32, decayed over a 10-minute window.
+	Hashrate float64
+
+	decayed float64 // decayed difficulty sum behind Hashrate
+	at      time.Time
+}
+
+func (c *Counters) share(now time.Time, accepted bool, difficulty float64, code string, block bool) {
+	c.LastShare = now
+	if !accepted {
+		if c.Rejected == nil {
+			c.Rejected = map[string]uint64{}
+		}
+		c.Rejected[code]++
+		return
+	}
+	c.Accepted++
+	c.AcceptedDifficulty += difficulty
+	if block {
+		c.Blocks++
+	}
+	c.decay(now)
+	c.decayed += difficulty
+	c.Hashrate = c.decayed * math.Exp2(32) / hashrateWindow.Seconds()
+}
+
+func (c *Counters) decay(now time.Time) {
+	if !c.at.IsZero() {
+		c.decayed *= math.Exp(-now.Sub(c.at).Seconds() / hashrateWindow.Seconds())
+	}
+	c.at = now
+}
+
+func (c Counters) snapshot(now time.Time) Counters {
+	c.Rejected = maps.Clone(c.Rejected)
+	c.decay(now)
+	c.Hashrate = c.decayed * math.Exp2(32) / hashrateWindow.Seconds()
+	return c
+}
+
+// ChannelKey names a channel across the pool.
+type ChannelKey struct {
+	Client  service.ClientID
+	Channel uint32
+}
+
+// ChannelStats are one channel's counters and the user it belongs to.
+type ChannelStats struct {
+	ChannelKey
+	User string
+	Counters
+}
+
+// Stats is a snapshot of the pool's accounting.
+type Stats struct {
+	Users    map[string]Counters // by user_identity
+	Channels []ChannelStats      // open channels
+	Blocks   uint64              // blocks found by the pool
+}
+
+// accounts keeps the counters; handlers update it concurrently.
+type accounts struct {
+	mu       sync.Mutex
+	users    map[string]*Counters
+	channels map[ChannelKey]*ChannelStats
+	blocks   uint64
+}
+
+func newAccounts() *accounts {
+	return &accounts{users: map[string]*Counters{}, channels: map[ChannelKey]*ChannelStats{}}
+}
+
+func (a *accounts) openChannel(k ChannelKey, user string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.channels[k] = &ChannelStats{ChannelKey: k, User: user}
+	if a.users[user] == nil {
+		a.users[user] = &Counters{}
+	}
+}
+
+func (a *accounts) closeChannel(k ChannelKey) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.channels, k)
+}
+
+func (a *accounts) closeClient(id service.ClientID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.channels {
+		if k.Client == id {
+			delete(a.channels, k)
+		}
+	}
+}
+
+// share records one share; it returns the channel's user ("" if unknown).
+func (a *accounts) share(k ChannelKey, now time.Time, accepted bool, difficulty float64, code string, block bool) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch := a.channels[k]
+	if ch == nil {
+		return ""
+	}
+	ch.share(now, accepted, difficulty, code, block)
+	a.users[ch.User].share(now, accepted, difficulty, code, block)
+	if block {
+		a.blocks++
+	}
+	return ch.User
+}
+
+func (a *accounts) snapshot(now time.Time) Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := Stats{Users: make(map[string]Counters, len(a.users)), Blocks: a.blocks}
+	for u, c := range a.users {
+		s.Users[u] = c.snapshot(now)
+	}
+	for _, ch := range a.channels {
+		cs := *ch
+		cs.Counters = ch.snapshot(now)
+		s.Channels = append(s.Channels, cs)
+	}
+	return s
+}
