@@ -39,6 +39,16 @@ func startTP(t *testing.T, n *harness.Node, mutate func(*templateprovider.Config
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startTPOn(t, n, ln, sk, pk, mutate)
+}
+
+// startTPWith starts a template provider with a given listener and key pair.
+func startTPWith(t *testing.T, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey) *tp {
+	return startTPOn(t, n, ln, sk, pk, nil)
+}
+
+func startTPOn(t *testing.T, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey, mutate func(*templateprovider.Config)) *tp {
+	t.Helper()
 	cfg := templateprovider.Config{
 		Listener: ln, AuthorityKey: &sk, Node: n.ClientConfig(), Network: "regtest",
 		TemplateInterval: 500 * time.Millisecond, Logger: testLogger(t, "tp"),

@@ -64,6 +64,9 @@ var ErrAddress = errors.New("not an address of this network")
 // AddressScript returns the output script paying a (segwit, taproot or legacy)
 // address of net.
 func AddressScript(addr string, net *chaincfg.Params) ([]byte, error) {
+	if net == nil {
+		return nil, fmt.Errorf("%q: %w (no network given)", addr, ErrAddress)
+	}
 	a, err := address.DecodeAddress(addr, net)
 	if err != nil || !a.IsForNet(net) {
 		return nil, fmt.Errorf("%q: %w (%s)", addr, ErrAddress, net.Name)

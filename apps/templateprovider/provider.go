@@ -187,8 +187,15 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 	p.mu.Unlock()
 	log := p.log.With("client", uint64(id), "template_id", m.TemplateID)
 	if t == nil {
-		log.Warn("solution for an unknown or expired template; cannot build the block")
-		return nil, nil
+		// Not ours (we restarted since, say): the node's current template may
+		// still hold the same tip and transactions, so try it rather than
+		// drop a block.
+		var err error
+		if t, err = p.currentAsTemplate(ctx); err != nil {
+			log.Error("solution for an unknown template, and no template from the node to try it with", "error", err)
+			return nil, nil
+		}
+		log.Warn("solution for an unknown template; trying the node's current template")
 	}
 	b, err := assemble(t, m)
 	if err != nil {
@@ -203,6 +210,16 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 	}
 	log.Info("block submitted and accepted", "transactions", len(b.Transactions))
 	return nil, nil
+}
+
+// currentAsTemplate wraps the node's current template, all its transactions
+// kept, for a solution whose template we do not know.
+func (p *provider) currentAsTemplate(ctx context.Context) (*template, error) {
+	nt, err := p.node.GetBlockTemplate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return buildTemplate(nt, constraints{}, 0, false)
 }
 
 // assemble builds the full block for a solution of t.
