@@ -33,6 +33,7 @@ require (
 	github.com/kcalvinalvin/anet v0.0.0-20251112173137-d8ddc1f6dbee // indirect
 	github.com/kkdai/bstream v1.0.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/stratumgo/stratum/apps/cpuminer v0.0.0
 	github.com/stratumgo/stratum/apps/pool v0.0.0
 	github.com/stratumgo/stratum/apps/templateprovider v0.0.0
 	github.com/stretchr/objx v0.5.2 // indirect
@@ -51,3 +52,5 @@ tool github.com/btcsuite/btcd
 replace github.com/stratumgo/stratum/apps/templateprovider => ../apps/templateprovider
 
 replace github.com/stratumgo/stratum/apps/pool => ../apps/pool
+
+replace github.com/stratumgo/stratum/apps/cpuminer => ../apps/cpuminer

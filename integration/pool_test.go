@@ -15,8 +15,8 @@ import (
 
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/integration/harness"
 )

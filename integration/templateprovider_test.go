@@ -16,8 +16,8 @@ import (
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
 	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/integration/harness"
 )

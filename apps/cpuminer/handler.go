@@ -147,7 +147,9 @@ func (h *handler) UpdateChannelError(_ context.Context, m *sv2.UpdateChannelErro
 func (h *handler) CloseChannel(_ context.Context, m *sv2.CloseChannel) ([]service.ClientEvent, error) {
 	h.m.log.Warn("the pool closed a channel", "channel", m.ChannelID, "reason", m.ReasonCode)
 	h.state.Load().Handle(m)
-	h.setChannels(func(c []uint32) []uint32 { return slices.DeleteFunc(c, func(id uint32) bool { return id == m.ChannelID }) })
+	h.setChannels(func(c []uint32) []uint32 {
+		return slices.DeleteFunc(c, func(id uint32) bool { return id == m.ChannelID })
+	})
 	return nil, nil
 }
 

@@ -79,4 +79,3 @@ func TestMeasure(t *testing.T) {
 		t.Errorf("Measure = %v", rate)
 	}
 }
-

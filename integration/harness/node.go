@@ -38,7 +38,8 @@ type NodeOptions struct {
 	// StartTimeout bounds each start and restart (default
 	// DefaultStartTimeout).
 	StartTimeout time.Duration
-	// Logger receives the node client's logs; nil logs through t.Log.
+	// Logger receives the node client's logs; nil logs through t.Log
+	// (StartNode) or discards them (LaunchNode).
 	Logger *slog.Logger
 }
 
@@ -46,7 +47,7 @@ type NodeOptions struct {
 // whose key the harness holds, so the coinbases of Generate can be spent.
 // Its methods are safe for concurrent use.
 type Node struct {
-	t    testing.TB
+	t    testing.TB // nil for LaunchNode
 	opts NodeOptions
 	dir  string
 	user string
@@ -78,70 +79,91 @@ var listeningRE = regexp.MustCompile(`RPC server listening on (\S+)`)
 // node does not come up within the start timeout.
 func StartNode(t testing.TB, opts NodeOptions) *Node {
 	t.Helper()
-	if opts.StartTimeout == 0 {
-		opts.StartTimeout = DefaultStartTimeout
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
-	defer cancel()
-	if opts.BtcdPath == "" {
-		p, err := BtcdPath(ctx, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.BtcdPath = p
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-
-	key, err := btcec.NewPrivateKey()
+	n, err := newNode(opts, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := address.NewAddressWitnessPubKeyHash(address.Hash160(key.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkScript, err := txscript.PayToAddrScript(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &Node{
-		t:        t,
-		opts:     opts,
-		dir:      t.TempDir(),
-		user:     "harness",
-		pass:     randomHex(16),
-		key:      key,
-		addr:     addr,
-		pkScript: pkScript,
-	}
+	n.t = t
 	// Registered before the start so it runs after the stop (cleanups run
 	// last-in first-out) and shows the shutdown too.
 	t.Cleanup(func() {
 		if t.Failed() {
-			n.mu.Lock()
-			p := n.proc
-			n.mu.Unlock()
-			if p != nil {
+			if p := n.Process(); p != nil {
 				t.Logf("harness: btcd output (%s):\n%s", n.dir, p.Output())
 			}
 		}
 	})
 	t.Cleanup(func() {
-		if err := n.Stop(); err != nil {
+		if err := n.Close(); err != nil {
 			t.Errorf("harness: %v", err)
 		}
-		n.mu.Lock()
-		if n.client != nil {
-			n.client.Close()
-		}
-		n.mu.Unlock()
 	})
 	if err := n.start(); err != nil {
 		t.Fatalf("harness: %v", err)
 	}
 	return n
+}
+
+// LaunchNode starts a btcd in regtest with its data in dir, for programs
+// that are not tests (the devnet command); Close stops it.
+func LaunchNode(opts NodeOptions, dir string) (*Node, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	n, err := newNode(opts, dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func newNode(opts NodeOptions, dir string) (*Node, error) {
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	if opts.BtcdPath == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
+		defer cancel()
+		p, err := BtcdPath(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		opts.BtcdPath = p
+	}
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := address.NewAddressWitnessPubKeyHash(address.Hash160(key.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
+	if err != nil {
+		return nil, err
+	}
+	pkScript, err := txscript.PayToAddrScript(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{opts: opts, dir: dir, user: "harness", pass: randomHex(16), key: key, addr: addr, pkScript: pkScript}, nil
+}
+
+// Close stops btcd and releases the node's client.
+func (n *Node) Close() error {
+	err := n.Stop()
+	n.mu.Lock()
+	if n.client != nil {
+		n.client.Close()
+	}
+	n.mu.Unlock()
+	return err
 }
 
 // start runs btcd on n's data dir. The first start lets the kernel choose
@@ -304,11 +326,13 @@ func (n *Node) Restart() error {
 	if err := n.start(); err != nil {
 		return fmt.Errorf("restarting btcd: %w", err)
 	}
-	n.t.Cleanup(func() {
-		if n.t.Failed() {
-			n.t.Logf("harness: output of an earlier btcd run:\n%s", prev.Output())
-		}
-	})
+	if n.t != nil {
+		n.t.Cleanup(func() {
+			if n.t.Failed() {
+				n.t.Logf("harness: output of an earlier btcd run:\n%s", prev.Output())
+			}
+		})
+	}
 	return nil
 }
 

@@ -101,3 +101,25 @@ func BenchmarkSum(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScan is the miner's loop over batches of nonces, none meeting
+// the target; ns/nonce is the figure to compare with BenchmarkHeader.
+func BenchmarkScan(b *testing.B) {
+	var first [64]byte
+	var tail [16]byte
+	var target [32]byte // zero: no hash meets it
+	mid := Midstate(&first)
+	for _, im := range impls(b) {
+		b.Run(im.name, func(b *testing.B) {
+			const batch = 1 << 14
+			b.ReportAllocs()
+			n := 0
+			for i := uint32(0); b.Loop(); i += batch {
+				im.impl.scan(&mid, &tail, &target, i, batch)
+				n += batch
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/nonce")
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "nonces/s")
+		})
+	}
+}

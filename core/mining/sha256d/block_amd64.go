@@ -48,3 +48,9 @@ func rootSHANI(h, path *[32]byte, n int)
 //
 //go:noescape
 func headerSHANI(out *[32]byte, mid *[8]uint32, tail *[16]byte)
+
+// scanSHANI returns the first of count nonces from from whose hash's most
+// significant 32 bits, read as a target is, are at most top; see scanGeneric.
+//
+//go:noescape
+func scanSHANI(s *scanState, from, count, top uint32) (nonce uint32, ok bool)

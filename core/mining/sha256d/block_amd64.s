@@ -257,6 +257,176 @@ TEXT ·headerSHANI(SB), NOSPLIT, $0-24
 	STORE(X3, X4)
 	RET
 
+// Nonce scanning, two nonces at a time.
+//
+// Registers: X0 W+K, X7 scratch; nonce A: X1 ABEF, X2 CDGH, X3-X6 message
+// words; nonce B: X8 ABEF, X9 CDGH, X10-X13 message words; X14, X15 the
+// midstate. AX round constants, BX ·scanWK, DI the scanState, DX nonce A,
+// CX nonces left, R8 the target's top word, R9 and R10 the nonce words.
+// SHA256RNDS2's latency, not its throughput, bounds one chain of rounds, so
+// two independent chains side by side take little longer than one.
+
+// RND4(m, koff, s1, s2) does four rounds of one nonce with message words m.
+#define RND4(m, koff, s1, s2) \
+	MOVOU       koff(AX), X0  \
+	PADDD       m, X0         \
+	SHA256RNDS2 X0, s1, s2    \
+	PSHUFD      $0x0e, X0, X0 \
+	SHA256RNDS2 X0, s2, s1
+
+// RND4WK(off, s1, s2) does four rounds of one nonce with W+K at off(BX).
+#define RND4WK(off, s1, s2) \
+	MOVOU       off(BX), X0   \
+	SHA256RNDS2 X0, s1, s2    \
+	PSHUFD      $0x0e, X0, X0 \
+	SHA256RNDS2 X0, s2, s1
+
+// R2 does four rounds of both nonces; WK2 the same with constant words.
+#define R2(ma, mb, koff) \
+	RND4(ma, koff, X1, X2) \
+	RND4(mb, koff, X8, X9)
+
+#define WK2(off) \
+	RND4WK(off, X1, X2) \
+	RND4WK(off, X8, X9)
+
+// SR2 extends both message schedules by four words, then does their rounds.
+#define SR2(a0, a1, a2, a3, b0, b1, b2, b3, koff) \
+	SCHEDULE(a0, a1, a2, a3) \
+	SCHEDULE(b0, b1, b2, b3) \
+	R2(a0, b0, koff)
+
+// INIT1(w, s1, s2, m0, m1, m2, m3) starts the first compression of one
+// nonce whose message word is in w: the state after four rounds is the
+// precomputed one plus w in a and e, and the message is the header's last
+// 16 bytes with the padding of 80 bytes.
+#define INIT1(w, s1, s2, m0, m1, m2, m3) \
+	MOVQ   w, s2            \
+	PSHUFD $0x11, s2, s1    \
+	MOVOU  0(DI), s2        \
+	PADDD  s2, s1           \
+	MOVOU  16(DI), s2       \
+	MOVOU  64(DI), m0       \
+	PINSRD $3, w, m0        \
+	MOVOU  pad80<>(SB), m1  \
+	PXOR   m2, m2           \
+	MOVOU  len640<>(SB), m3
+
+// INIT2(s1, s2, m0, m1, m2, m3) adds the midstate to one nonce's state and
+// starts the second compression on the digest and the padding of 32 bytes.
+#define INIT2(s1, s2, m0, m1, m2, m3) \
+	PADDD   X14, s1         \
+	PADDD   X15, s2         \
+	PSHUFD  $0x1b, s1, m0   \
+	PSHUFD  $0xb1, s2, m1   \
+	MOVOU   m0, X7          \
+	PBLENDW $0xf0, m1, m0   \
+	PALIGNR $8, X7, m1      \
+	MOVOU   pad80<>(SB), m2 \
+	MOVOU   len256<>(SB), m3 \
+	MOVOU   ivABEF<>(SB), s1 \
+	MOVOU   ivCDGH<>(SB), s2
+
+// TOP(s, r) sets r to the hash's most significant word, read as the target
+// is, from the ABEF register s after rounds 60-61: its F is e after 61
+// rounds, which rounds 62-63 only move on to h.
+#define TOP(s, r) \
+	PEXTRD $0, s, r        \
+	ADDL   $0x5be0cd19, r  \
+	BSWAPL r
+
+// func scanSHANI(s *scanState, from, count, top uint32) (nonce uint32, ok bool)
+TEXT ·scanSHANI(SB), NOSPLIT, $0-29
+	MOVQ  s+0(FP), DI
+	MOVL  from+8(FP), DX
+	MOVL  count+12(FP), CX
+	MOVL  top+16(FP), R8
+	TESTL CX, CX
+	JZ    none
+	LEAQ  ·roundK(SB), AX
+	LEAQ  ·scanWK(SB), BX
+	MOVOU 32(DI), X14
+	MOVOU 48(DI), X15
+
+scanloop:
+	MOVL  DX, R9
+	BSWAPL R9
+	LEAL  1(DX), R10
+	BSWAPL R10
+	INIT1(R9, X1, X2, X3, X4, X5, X6)
+	INIT1(R10, X8, X9, X10, X11, X12, X13)
+
+	// First compression: rounds 4-15 constant, then the schedule.
+	WK2(0)
+	WK2(16)
+	WK2(32)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 64)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 80)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 96)
+	SR2(X6, X3, X4, X5, X13, X10, X11, X12, 112)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 128)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 144)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 160)
+	SR2(X6, X3, X4, X5, X13, X10, X11, X12, 176)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 192)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 208)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 224)
+	SR2(X6, X3, X4, X5, X13, X10, X11, X12, 240)
+
+	// Second compression: rounds 0-7 on the digest, 8-15 constant, then
+	// the schedule up to round 61.
+	INIT2(X1, X2, X3, X4, X5, X6)
+	INIT2(X8, X9, X10, X11, X12, X13)
+	R2(X3, X10, 0)
+	R2(X4, X11, 16)
+	WK2(48)
+	WK2(64)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 64)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 80)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 96)
+	SR2(X6, X3, X4, X5, X13, X10, X11, X12, 112)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 128)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 144)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 160)
+	SR2(X6, X3, X4, X5, X13, X10, X11, X12, 176)
+	SR2(X3, X4, X5, X6, X10, X11, X12, X13, 192)
+	SR2(X4, X5, X6, X3, X11, X12, X13, X10, 208)
+	SR2(X5, X6, X3, X4, X12, X13, X10, X11, 224)
+	SCHEDULE(X6, X3, X4, X5)
+	SCHEDULE(X13, X10, X11, X12)
+	MOVOU       240(AX), X0
+	PADDD       X6, X0
+	SHA256RNDS2 X0, X1, X2
+	MOVOU       240(AX), X0
+	PADDD       X13, X0
+	SHA256RNDS2 X0, X8, X9
+
+	// X2 and X9 are ABEF now. Nonce A first: it comes first.
+	TOP(X2, R9)
+	CMPL R9, R8
+	JLS  foundA
+	CMPL CX, $1
+	JEQ  none
+	TOP(X9, R10)
+	CMPL R10, R8
+	JLS  foundB
+	ADDL $2, DX
+	SUBL $2, CX
+	JNZ  scanloop
+
+none:
+	MOVL $0, nonce+24(FP)
+	MOVB $0, ok+28(FP)
+	RET
+
+foundB:
+	INCL DX
+
+foundA:
+	MOVL DX, nonce+24(FP)
+	MOVB $1, ok+28(FP)
+	RET
+
 // func cpuid(leaf, subleaf uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
 	MOVL leaf+0(FP), AX

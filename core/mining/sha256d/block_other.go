@@ -11,4 +11,6 @@ func nodeSHANI(out, left, right *[32]byte)                      { panic(errNoSHA
 func rootSHANI(h, path *[32]byte, n int)                        { panic(errNoSHANI) }
 func headerSHANI(out *[32]byte, mid *[8]uint32, tail *[16]byte) { panic(errNoSHANI) }
 
+func scanSHANI(s *scanState, from, count, top uint32) (uint32, bool) { panic(errNoSHANI) }
+
 const errNoSHANI = "sha256d: SHA-NI not available"

@@ -2,6 +2,7 @@
 // the short, fixed-shape inputs of mining, where crypto/sha256's per-call
 // overhead costs more than the hashing itself: merkle nodes (64 bytes), block
 // headers (80 bytes, from a midstate of their first 64) and coinbases.
+// [Scan] is a miner's loop over the nonces of one header.
 //
 // [Block] is the SHA-256 compression function. On amd64 CPUs with the SHA
 // extensions (SHA-NI, with SSSE3 and SSE4.1) it runs in assembly; elsewhere,

@@ -40,6 +40,7 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Usage: "drop miners that send nothing for `DURATION` (0: never)", EnvVars: env("inactivity-limit")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "accept at most `N` miner connections (default 10000)", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
@@ -77,7 +78,7 @@ func run(c *cli.Context) error {
 		TemplateProvider: pool.TemplateProvider{Address: c.String("tp-address"), Plain: c.Bool("tp-plain")},
 		Network:          c.String("network"), Tag: c.String("pool-tag"), Solo: c.Bool("solo"),
 		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
-		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"),
+		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"), StatsInterval: c.Duration("stats-interval"),
 		Logger: log,
 	}
 	for _, s := range c.StringSlice("payout") {

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// The example configuration parses and its values reach the flags.
+func TestExampleConfig(t *testing.T) {
+	app := newApp()
+	var payouts []string
+	var network string
+	app.Action = func(c *cli.Context) error {
+		payouts, network = c.StringSlice("payout"), c.String("network")
+		return nil
+	}
+	if err := app.Run([]string{"sv2-pool", "--config", "../../sv2-pool.example.toml"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(payouts) != 2 || network != "regtest" {
+		t.Errorf("payouts %q, network %q", payouts, network)
+	}
+}

@@ -1,0 +1,196 @@
+// Command devnet runs the whole stack on regtest on this machine: btcd (built
+// from the module cache), the template provider, the pool and a CPU miner, on
+// loopback with Noise on every link and keys made on the fly. It prints where
+// each listens, a line per block found, and the hashrate; Ctrl-C stops
+// everything and removes its temporary directory. scripts/devnet runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
+
+	"github.com/stratumgo/stratum/apps/cpuminer"
+	"github.com/stratumgo/stratum/apps/pool"
+	"github.com/stratumgo/stratum/apps/templateprovider"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/integration/harness"
+)
+
+func main() {
+	threads := flag.Int("threads", 1, "CPU miner threads")
+	txEvery := flag.Duration("tx-interval", 20*time.Second, "send a few SegWit transactions this often, so blocks carry some (0: never)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *threads, *txEvery, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "devnet:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, threads int, txEvery time.Duration, out io.Writer) error {
+	dir, err := os.MkdirTemp("", "stratumgo-devnet-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		os.RemoveAll(dir)
+		fmt.Fprintf(out, "devnet: stopped; removed %s\n", dir)
+	}()
+	fmt.Fprintf(out, "devnet: working in %s (logs in %s)\n", dir, filepath.Join(dir, "devnet.log"))
+	logFile, err := os.Create(filepath.Join(dir, "devnet.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	fmt.Fprintln(out, "devnet: building and starting btcd (the first run builds it, about a minute)")
+	n, err := harness.LaunchNode(harness.NodeOptions{Logger: logger.With("app", "node")}, filepath.Join(dir, "btcd"))
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	fmt.Fprintf(out, "btcd (regtest) RPC listening on %s\n", n.RPCURL())
+	if _, err := n.Generate(ctx, 120); err != nil { // mature coinbases for the transactions we send
+		return err
+	}
+
+	payout, err := newAddress()
+	if err != nil {
+		return err
+	}
+	payoutScript, _ := txscript.PayToAddrScript(payout)
+	tpKey, tpPub, _ := noise.GenerateAuthorityKeyPair(nil)
+	poolKey, poolPub, _ := noise.GenerateAuthorityKeyPair(nil)
+	tpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	poolLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "template provider listening on %s (authority key %s)\n", tpLn.Addr(), tpPub)
+	fmt.Fprintf(out, "pool listening on %s (authority key %s), paying %s\n", poolLn.Addr(), poolPub, payout)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	goRun := func(name string, f func(context.Context) error) {
+		wg.Go(func() {
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+			cancel()
+		})
+	}
+	goRun("template provider", func(ctx context.Context) error {
+		return templateprovider.Run(ctx, templateprovider.Config{Listener: tpLn, AuthorityKey: &tpKey, Node: n.ClientConfig(),
+			Network: "regtest", TemplateInterval: 5 * time.Second, Logger: logger.With("app", "templateprovider")})
+	})
+	goRun("pool", func(ctx context.Context) error {
+		return pool.Run(ctx, pool.Config{Listener: poolLn, AuthorityKey: &poolKey, Network: "regtest", Tag: "/stratumgo devnet/",
+			TemplateProvider: pool.TemplateProvider{Address: tpLn.Addr().String(), AuthorityKey: &tpPub},
+			Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool")})
+	})
+	miner, err := cpuminer.New(cpuminer.Config{Pool: poolLn.Addr().String(), AuthorityKey: &poolPub, User: "devnet",
+		ChannelKind: cpuminer.Extended, Threads: threads, Logger: logger.With("app", "cpuminer")})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the pool\n", threads)
+	goRun("cpu miner", miner.Run)
+	wg.Go(func() { watchBlocks(ctx, n.Client(), payoutScript, payout, out) })
+	wg.Go(func() { report(ctx, miner, out) })
+	if txEvery > 0 {
+		wg.Go(func() { sendTransactions(ctx, n, txEvery, logger) })
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(collect(errs)...)
+}
+
+func collect(errs <-chan error) []error {
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return all
+}
+
+func newAddress() (address.Address, error) {
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		return nil, err
+	}
+	return address.NewAddressWitnessPubKeyHash(address.Hash160(k.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
+}
+
+// watchBlocks prints a line for every block that pays the pool's address.
+func watchBlocks(ctx context.Context, c *node.Client, script []byte, payout address.Address, out io.Writer) {
+	c.WatchTips(ctx, node.WatchConfig{}, func(tip node.Tip) {
+		b, err := c.GetBlock(ctx, tip.Hash)
+		if err != nil || len(b.Transactions) == 0 {
+			return
+		}
+		for _, o := range b.Transactions[0].TxOut {
+			if string(o.PkScript) == string(script) {
+				fmt.Fprintf(out, "block found height=%d hash=%s payout=%s:%d transactions=%d\n",
+					tip.Height, tip.Hash, payout, o.Value, len(b.Transactions))
+				return
+			}
+		}
+	})
+}
+
+// report prints the miner's hashrate every ten seconds.
+func report(ctx context.Context, m *cpuminer.Miner, out io.Writer) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	last, at := m.Stats().Hashes, time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			s := m.Stats()
+			fmt.Fprintf(out, "hashrate hashrate_hs=%.0f accepted=%d blocks=%d\n", float64(s.Hashes-last)/now.Sub(at).Seconds(), s.Accepted, s.Blocks)
+			last, at = s.Hashes, now
+		}
+	}
+}
+
+// sendTransactions puts a few SegWit transactions in the mempool now and then.
+func sendTransactions(ctx context.Context, n *harness.Node, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := n.SendSegWitTxs(ctx, 3); err != nil && ctx.Err() == nil {
+				log.Warn("sending transactions", "error", err)
+			}
+		}
+	}
+}
