@@ -140,7 +140,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	}
 	ch.seen[hash] = struct{}{}
 	if ch.vd != nil {
-		ch.vd.OnShare()
+		ch.vd.OnShareAt(j.target)
 	}
 	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty}
 	ch.batch.count++

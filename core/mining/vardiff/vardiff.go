@@ -58,7 +58,8 @@ type Controller struct {
 	target      sv2.U256
 	maxTarget   sv2.U256
 	windowStart time.Time
-	shares      int
+	shares      int     // shares in the window
+	work        float64 // the same shares, each weighted by its target against the current one
 }
 
 // New returns a controller starting at initial, never easier than maxTarget
@@ -86,7 +87,22 @@ func (c *Controller) SetMaxTarget(maxTarget sv2.U256) (sv2.U256, bool) {
 }
 
 // OnShare counts one accepted share at the current target.
-func (c *Controller) OnShare() { c.shares++ }
+func (c *Controller) OnShare() { c.OnShareAt(c.target) }
+
+// OnShareAt counts a share found at target t. A share of a job sent before
+// the last SetTarget carries that job's target (§5.3.21), and an easier
+// target yields shares more often: counting it as a whole share at the
+// current target would overstate the rate and overshoot. It counts as the
+// fraction t's difficulty is of the current target's.
+func (c *Controller) OnShareAt(t sv2.U256) {
+	c.shares++
+	cur, at := target.Float(&c.target), target.Float(&t)
+	if cur <= 0 || at <= 0 {
+		c.work++
+		return
+	}
+	c.work += cur / at
+}
 
 // Update closes the window if enough time or shares have passed and returns
 // the new target when it changed (the caller sends SetTarget).
@@ -96,7 +112,7 @@ func (c *Controller) Update(now time.Time) (sv2.U256, bool) {
 		return c.target, false
 	}
 	minutes := elapsed.Minutes()
-	rate := float64(c.shares) / minutes
+	rate := c.work / minutes
 	ratio := rate / c.cfg.SharesPerMinute // > 1: too many shares, make it harder
 	var factor float64                    // multiplies the target
 	switch {
@@ -130,7 +146,7 @@ func (c *Controller) Update(now time.Time) (sv2.U256, bool) {
 
 func (c *Controller) reset(now time.Time) {
 	c.windowStart = now
-	c.shares = 0
+	c.shares, c.work = 0, 0
 }
 
 // clamp keeps t between MinTarget and maxTarget.

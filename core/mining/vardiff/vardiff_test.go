@@ -140,3 +140,28 @@ func TestConfigError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Shares of a job sent before a SetTarget carry its easier target; they
+// count for what they are worth at the current target, so a burst of them
+// does not push the target too hard.
+func TestSharesAtAnEasierTargetCountLess(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	cur, _ := target.FromDifficulty(4)
+	easier, _ := target.FromDifficulty(1) // 4× easier than cur
+	cfg := Config{SharesPerMinute: 6}
+	whole, err := New(cfg, cur, target.Max(), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weighted, _ := New(cfg, cur, target.Max(), start)
+	for range 24 { // 24 shares a minute at the easier target: 6 a minute at the current one
+		whole.OnShare()
+		weighted.OnShareAt(easier)
+	}
+	if _, changed := weighted.Update(start.Add(time.Minute)); changed {
+		t.Errorf("shares worth exactly the wanted rate changed the target")
+	}
+	if next, changed := whole.Update(start.Add(time.Minute)); !changed || !target.Less(next, cur) {
+		t.Errorf("24 whole shares a minute for a wanted 6 should make the target harder")
+	}
+}
