@@ -45,10 +45,11 @@ type ServerService struct {
 }
 
 type serverClient struct {
-	info ClientInfo
-	conn *transport.Conn
-	out  chan sv2.Message
-	done chan struct{} // closed on removal
+	info    ClientInfo
+	conn    *transport.Conn
+	out     chan sv2.Message
+	flushed chan struct{} // signalled after each write, for a reader waiting for room
+	done    chan struct{} // closed on removal
 
 	removeOnce sync.Once
 }
@@ -365,8 +366,9 @@ func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverCl
 			Version: version, Flags: flags, Handshake: conn.Handshake(),
 		},
 		conn: conn,
-		out:  make(chan sv2.Message, s.cfg.SendQueue),
-		done: make(chan struct{}),
+		out:     make(chan sv2.Message, s.cfg.SendQueue),
+		flushed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	s.mu.Lock()
 	s.clients[c.info.ID] = c
@@ -377,6 +379,16 @@ func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverCl
 func (s *ServerService) readLoop(ctx context.Context, c *serverClient, log *slog.Logger) {
 	p := c.info.Setup.Protocol
 	for {
+		// A client that sends requests without waiting for the answers must
+		// not fill its own send queue and be dropped as too slow: while the
+		// queue is half full, wait for the writer before reading more.
+		for len(c.out) > cap(c.out)/2 {
+			select {
+			case <-c.flushed:
+			case <-c.done:
+				return
+			}
+		}
 		if s.cfg.InactivityTimeout > 0 {
 			c.conn.SetReadDeadline(time.Now().Add(s.cfg.InactivityTimeout))
 		}
@@ -481,6 +493,10 @@ func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 			if err := c.conn.Flush(); err != nil {
 				s.remove(c, err)
 				return
+			}
+			select {
+			case c.flushed <- struct{}{}:
+			default:
 			}
 		case <-c.done:
 			return

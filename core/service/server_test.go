@@ -489,3 +489,40 @@ func (h *siblingSender) SubmitSharesStandard(ctx context.Context, c ClientID, m 
 	events, err := h.miningServer.SubmitSharesStandard(ctx, c, m)
 	return append(events, SendEventToSiblingClientService{Notify{sv2.ProtocolMining, m}}), err
 }
+
+// A client that sends many requests without reading the answers in between
+// is paced, not dropped: each answer it queues is bounded by the send queue.
+func TestPipeliningClientIsPaced(t *testing.T) {
+	k := newKeys(t)
+	h := newMiningServer()
+	cfg := serverConfig(k, false)
+	cfg.SendQueue = 16
+	_, r := startServer(t, cfg, h, nil, nil)
+	c := rawClient(t, r.addr, &k, false)
+	c.WriteMessage(setupMsg(sv2.ProtocolMining, 2, 2, 0))
+	c.ReadMessage()
+	recv(t, h.added, "ClientAdded")
+	const n = 500
+	go func() {
+		for i := range n {
+			if c.BufferMessage(&sv2.OpenStandardMiningChannel{RequestID: uint32(i), MaxTarget: sv2.U256{31: 1}}) != nil {
+				return
+			}
+		}
+		c.Flush()
+	}()
+	for i := range n {
+		_, m, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if s, ok := m.(*sv2.OpenStandardMiningChannelSuccess); !ok || s.RequestID != uint32(i) {
+			t.Fatalf("answer %d: %#v", i, m)
+		}
+	}
+	select {
+	case rm := <-h.removed:
+		t.Fatalf("client removed: %v", rm.reason)
+	default:
+	}
+}
