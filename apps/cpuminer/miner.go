@@ -135,6 +135,7 @@ func (m *Miner) Run(ctx context.Context) error {
 		m.cfg.NominalHashrate = Measure(min(m.cfg.Threads, runtime.NumCPU()), 200*time.Millisecond)
 		m.log.Info("measured hashrate", "hashrate_hs", m.cfg.NominalHashrate)
 	}
+	started := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -148,7 +149,7 @@ func (m *Miner) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { m.report(ctx) })
 	wg.Wait()
-	m.logSummary()
+	m.logSummary(started)
 	return <-errc
 }
 
@@ -206,7 +207,14 @@ func (m *Miner) report(ctx context.Context) {
 	}
 }
 
-func (m *Miner) logSummary() {
+// logSummary logs the run's totals and average hashrates, per thread and in all.
+func (m *Miner) logSummary(started time.Time) {
 	s := m.Stats()
-	m.log.Info("miner stopped", "hashes", s.Hashes, "accepted", s.Accepted, "rejected", s.Rejected, "blocks", s.Blocks)
+	secs := max(time.Since(started).Seconds(), 1e-9)
+	perThread := make([]float64, len(m.hashes))
+	for i := range m.hashes {
+		perThread[i] = float64(m.hashes[i].Load()) / secs
+	}
+	m.log.Info("miner stopped", "hashrate_hs", float64(s.Hashes)/secs, "per_thread_hs", perThread,
+		"hashes", s.Hashes, "accepted", s.Accepted, "rejected", s.Rejected, "blocks", s.Blocks)
 }
