@@ -121,6 +121,15 @@ func (h *miners) queue(ctx context.Context, id service.ClientID, msgs []sv2.Mess
 	}
 }
 
+// admit checks a channel request against the connection's channel limit,
+// then makes sure the connection has its mining.Conn. mc.order is held.
+func (h *miners) admit(mc *minerConn, identity string) (string, error) {
+	if len(mc.opened) >= h.p.cfg.MaxChannelsPerConnection {
+		return mining.CodeChannelCapacityExhausted, fmt.Errorf("pool: connection already has %d channels", len(mc.opened))
+	}
+	return h.ensureConn(mc, identity)
+}
+
 // ensureConn makes the client's mining.Conn on its first channel, with the
 // coinbase that pays the identity in solo mode. It returns an
 // OpenMiningChannel.Error code when the identity is refused. mc.order is held.
@@ -155,7 +164,7 @@ func (h *miners) ensureConn(mc *minerConn, identity string) (string, error) {
 
 func (h *miners) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
 	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
-		if code, err := h.ensureConn(mc, m.UserIdentity); err != nil {
+		if code, err := h.admit(mc, m.UserIdentity); err != nil {
 			return h.refuse(id, m.RequestID, code, err)
 		}
 		msgs, err := mc.conn.OpenStandardChannel(m)
@@ -165,7 +174,7 @@ func (h *miners) OpenStandardMiningChannel(ctx context.Context, id service.Clien
 
 func (h *miners) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
 	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
-		if code, err := h.ensureConn(mc, m.UserIdentity); err != nil {
+		if code, err := h.admit(mc, m.UserIdentity); err != nil {
 			return h.refuse(id, m.RequestID, code, err)
 		}
 		msgs, err := mc.conn.OpenExtendedChannel(m)
@@ -241,6 +250,28 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 		}
 		return msgs, nil
 	})
+}
+
+// closeChannel closes a channel from the pool's side: the pending
+// acknowledgement, then CloseChannel to the miner (§5.3.9).
+func (h *miners) closeChannel(ctx context.Context, id service.ClientID, channel uint32, reason string) error {
+	_, err := h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+		if _, ok := mc.opened[channel]; !ok || mc.conn == nil {
+			return nil, fmt.Errorf("pool: client %d has no channel %d", id, channel)
+		}
+		var msgs []sv2.Message
+		if ack, ok := mc.conn.FlushAck(channel); ok {
+			msgs = append(msgs, ack)
+		}
+		if err := mc.conn.CloseChannel(channel); err != nil {
+			return nil, err
+		}
+		delete(mc.opened, channel)
+		h.p.accounts.closeChannel(ChannelKey{id, channel})
+		h.p.log.Info("channel closed by the pool", "client", uint64(id), "channel", channel, "reason", reason)
+		return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil
+	})
+	return err
 }
 
 func (h *miners) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {

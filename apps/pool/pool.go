@@ -33,6 +33,8 @@ const (
 	DefaultSharesPerMinute = 6
 	DefaultVardiffInterval = 30 * time.Second
 	DefaultStatsInterval   = time.Minute
+	// DefaultMaxChannelsPerConnection leaves room for a proxy with many devices.
+	DefaultMaxChannelsPerConnection = 4096
 )
 
 // TemplateProvider says how to reach the template provider.
@@ -68,8 +70,12 @@ type Config struct {
 
 	InactivityLimit time.Duration // drop miners silent this long; 0 keeps them
 	MaxConnections  int
-	StatsInterval   time.Duration // how often the accounting is logged (DefaultStatsInterval)
-	Logger          *slog.Logger
+	// MaxChannelsPerConnection caps the channels one connection may open
+	// (DefaultMaxChannelsPerConnection); more are refused with
+	// channel-capacity-exhausted.
+	MaxChannelsPerConnection int
+	StatsInterval            time.Duration // how often the accounting is logged (DefaultStatsInterval)
+	Logger                   *slog.Logger
 	// Now is the clock for share checks, vardiff and accounting (time.Now).
 	Now func() time.Time
 }
@@ -104,6 +110,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = DefaultStatsInterval
+	}
+	if cfg.MaxChannelsPerConnection <= 0 {
+		cfg.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -239,6 +248,13 @@ func (p *Pool) Run(ctx context.Context) error {
 
 // Addr waits until the pool listens and returns its address.
 func (p *Pool) Addr(ctx context.Context) (net.Addr, error) { return p.server.Addr(ctx) }
+
+// CloseChannel closes one of a miner's channels from the pool's side,
+// sending it CloseChannel with reason as reason_code (§5.3.9); the channel's
+// pending acknowledgement goes first.
+func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channel uint32, reason string) error {
+	return p.miners.closeChannel(ctx, client, channel, reason)
+}
 
 // Stats returns a snapshot of the accounting.
 func (p *Pool) Stats() Stats { return p.accounts.snapshot(p.now()) }

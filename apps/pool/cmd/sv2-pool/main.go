@@ -41,6 +41,7 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Usage: "drop miners that send nothing for `DURATION` (0: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: pool.DefaultMaxChannelsPerConnection, Usage: "accept at most `N` channels on one connection", EnvVars: env("max-channels-per-connection")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "accept at most `N` miner connections (default 10000)", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
@@ -79,7 +80,8 @@ func run(c *cli.Context) error {
 		Network:          c.String("network"), Tag: c.String("pool-tag"), Solo: c.Bool("solo"),
 		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
 		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"), StatsInterval: c.Duration("stats-interval"),
-		Logger: log,
+		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
+		Logger:                   log,
 	}
 	for _, s := range c.StringSlice("payout") {
 		po, err := pool.ParsePayout(s, net)
