@@ -519,6 +519,8 @@ func (c *ClientService) do(ctx context.Context, e ClientEvent) ([]ClientEvent, e
 				return nil, err
 			}
 			c.closeUpstream(u, err) // the reader reports the loss
+			// The sender must know: the message (a block, say) did not go.
+			return nil, fmt.Errorf("%w: %s: %w", ErrNotConnected, e.Protocol, err)
 		}
 	case Connect:
 		if c.upstream[e.Protocol] == nil {

@@ -56,7 +56,8 @@ type ServerHandler interface {
 	ClientAdded(ctx context.Context, c ClientInfo) ([]ServerEvent, error)
 	// ClientRemoved is called exactly once for every added client, when its
 	// connection ends for any reason (including service shutdown); reason
-	// says why.
+	// says why. It runs on the client's goroutine, after ClientAdded and
+	// after every call for that client's messages has returned.
 	ClientRemoved(ctx context.Context, c ClientInfo, reason error) ([]ServerEvent, error)
 	// HandleEvent receives the payload of a Notify for this subprotocol.
 	HandleEvent(ctx context.Context, payload any) ([]ServerEvent, error)

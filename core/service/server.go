@@ -52,6 +52,7 @@ type serverClient struct {
 	done    chan struct{} // closed on removal
 
 	removeOnce sync.Once
+	reason     error // why it was removed, set once by remove
 }
 
 // NewServerService returns a server for the subprotocols whose handlers are
@@ -310,6 +311,7 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 	log = log.With("client", uint64(c.info.ID), "protocol", c.info.Setup.Protocol.String())
 	log.Info("client connected", "version", c.info.Version, "flags", c.info.Flags)
 	s.wg.Go(func() { s.writeLoop(c, log) })
+	defer s.removed(ctx, c)
 	handler := s.handlers[c.info.Setup.Protocol]
 	events, err := handler.ClientAdded(ctx, c.info)
 	if err != nil {
@@ -321,6 +323,7 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 		log.Error("follow-up events of ClientAdded failed", "error", err)
 	}
 	s.readLoop(ctx, c, log)
+	s.remove(c, ErrStopped) // a no-op unless the reader stopped without a reason
 }
 
 // setup reads the first message, which must be SetupConnection, and answers it.
@@ -535,23 +538,30 @@ func (s *ServerService) send(c *serverClient, m sv2.Message) {
 // remove ends a client once: closes its connection, forgets it and tells its handler.
 func (s *ServerService) remove(c *serverClient, reason error) {
 	c.removeOnce.Do(func() {
+		c.reason = reason
 		close(c.done)
 		c.conn.Close()
 		s.mu.Lock()
 		delete(s.clients, c.info.ID)
-		ctx := s.ctx
 		s.mu.Unlock()
 		s.log.Info("client removed", "client", uint64(c.info.ID), "reason", reason)
-		// The service context may be ending; the handler still gets to clean up.
-		ctx = context.WithoutCancel(ctx)
-		events, err := s.handlers[c.info.Setup.Protocol].ClientRemoved(ctx, c.info, reason)
-		if err == nil {
-			err = s.run(ctx, events)
-		}
-		if err != nil {
-			s.log.Error("ClientRemoved failed", "client", uint64(c.info.ID), "error", err)
-		}
 	})
+}
+
+// removed tells the handler a client is gone. serveConn calls it on the
+// client's own goroutine once its reader stopped, so it comes after
+// ClientAdded and after every handler call for that client's messages,
+// whichever goroutine started the removal.
+func (s *ServerService) removed(ctx context.Context, c *serverClient) {
+	// The service context may be ending; the handler still gets to clean up.
+	ctx = context.WithoutCancel(ctx)
+	events, err := s.handlers[c.info.Setup.Protocol].ClientRemoved(ctx, c.info, c.reason)
+	if err == nil {
+		err = s.run(ctx, events)
+	}
+	if err != nil {
+		s.log.Error("ClientRemoved failed", "client", uint64(c.info.ID), "error", err)
+	}
 }
 
 func (s *ServerService) shutdown() {

@@ -526,3 +526,41 @@ func TestPipeliningClientIsPaced(t *testing.T) {
 	default:
 	}
 }
+
+// slowOpen blocks in OpenStandardMiningChannel until released.
+type slowOpen struct {
+	*miningServer
+	entered, release chan struct{}
+}
+
+func (h slowOpen) OpenStandardMiningChannel(ctx context.Context, c ClientID, m *sv2.OpenStandardMiningChannel) ([]ServerEvent, error) {
+	close(h.entered)
+	<-h.release
+	return h.miningServer.OpenStandardMiningChannel(ctx, c, m)
+}
+
+// ClientRemoved waits for the client's handler call in progress, whoever
+// started the removal.
+func TestClientRemovedAfterHandlerCalls(t *testing.T) {
+	k := newKeys(t)
+	h := slowOpen{newMiningServer(), make(chan struct{}), make(chan struct{})}
+	srv, r := startServer(t, serverConfig(k, false), h, nil, nil)
+	c := rawClient(t, r.addr, &k, false)
+	c.WriteMessage(setupMsg(sv2.ProtocolMining, 2, 2, 0))
+	c.ReadMessage()
+	id := recv(t, h.added, "ClientAdded").ID
+	c.WriteMessage(&sv2.OpenStandardMiningChannel{RequestID: 1})
+	recv(t, h.entered, "the handler call")
+	if err := srv.HandleEvent(context.Background(), DisconnectClient{Client: id, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rm := <-h.removed:
+		t.Fatalf("ClientRemoved (%v) while the client's handler call was running", rm.reason)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.release)
+	if rm := recv(t, h.removed, "ClientRemoved"); !errors.Is(rm.reason, ErrDisconnected) {
+		t.Errorf("removed because %v", rm.reason)
+	}
+}
