@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -18,24 +17,29 @@ import (
 // blockRetry is how often undelivered blocks are tried again.
 const blockRetry = 2 * time.Second
 
-// blockKeep is how long an undelivered block is kept; past it, the chain has
+// blockKeep is how long an unconfirmed block is kept; past it, the chain has
 // long moved on.
 const blockKeep = time.Hour
 
-// foundBlock is a block on its way to the network.
+// foundBlock is a block on its way to the network. Its fields are guarded
+// by blocks.mu.
 type foundBlock struct {
 	*mining.FoundBlock
+	hash    sv2.U256
 	height  int64
 	finder  string
 	at      time.Time
-	viaTP   bool // handed to a connected template provider
-	viaNode bool // answered by the node
+	sentGen uint64 // the provider connection it was last sent on (0: none)
+	viaNode bool   // the node has answered for it
+	settled bool   // confirmed on chain, or another block took its place
 }
 
 // blocks gets found blocks to the network: at once through the template
 // provider as SubmitSolution and, when a node RPC is configured, straight to
-// the node as well; a block that could go neither way waits and is retried,
-// and every step is logged. It runs on its own goroutine (run), fed by found.
+// the node as well. The provider sends no acknowledgement, so a block stays
+// pending, and is sent again on every new provider connection, until the
+// provider's SetNewPrevHash builds on it (or on a rival at its height).
+// Every step is logged. It runs on its own goroutine (run), fed by found.
 type blocks struct {
 	log    *slog.Logger
 	node   *node.Client // nil without the direct path
@@ -45,6 +49,7 @@ type blocks struct {
 	wake chan struct{}
 
 	mu      sync.Mutex
+	gen     uint64 // provider connections so far
 	pending []*foundBlock
 }
 
@@ -53,9 +58,35 @@ func (b *blocks) found(fb *mining.FoundBlock, height int64, finder string) {
 	hash := fb.Header.Hash()
 	b.log.Warn("block found", "height", height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
 	b.mu.Lock()
-	b.pending = append(b.pending, &foundBlock{FoundBlock: fb, height: height, finder: finder, at: time.Now()})
+	b.pending = append(b.pending, &foundBlock{FoundBlock: fb, hash: hash, height: height, finder: finder, at: time.Now()})
 	b.mu.Unlock()
 	b.kick()
+}
+
+// connected notes a new provider connection: pending blocks go out on it.
+func (b *blocks) connected() {
+	b.mu.Lock()
+	b.gen++
+	b.mu.Unlock()
+	b.kick()
+}
+
+// onTip settles pending blocks from the provider's new prev hash: ours
+// (confirmed), or another block on the tip ours built on (lost the race).
+func (b *blocks) onTip(prev sv2.U256) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, fb := range b.pending {
+		switch {
+		case fb.settled:
+		case fb.hash == prev:
+			fb.settled = true
+			b.log.Info("block confirmed: the template provider builds on it", "height", fb.height, "hash", displayHash(fb.hash))
+		case fb.Header.PrevHash != prev:
+			fb.settled = true
+			b.log.Error("block lost: another block took its place", "height", fb.height, "hash", displayHash(fb.hash), "tip", displayHash(prev))
+		}
+	}
 }
 
 func (b *blocks) kick() {
@@ -74,8 +105,8 @@ func (b *blocks) run(ctx context.Context) {
 		case <-ctx.Done():
 			b.mu.Lock()
 			for _, fb := range b.pending {
-				if !fb.viaTP && !fb.viaNode {
-					b.log.Error("shutting down with an undelivered block", "height", fb.height, "hash", displayHash(fb.Header.Hash()))
+				if !fb.settled && !fb.viaNode {
+					b.log.Error("shutting down with an unconfirmed block", "height", fb.height, "hash", displayHash(fb.hash))
 				}
 			}
 			b.mu.Unlock()
@@ -89,48 +120,69 @@ func (b *blocks) run(ctx context.Context) {
 
 func (b *blocks) deliver(ctx context.Context) {
 	b.mu.Lock()
-	todo := append([]*foundBlock(nil), b.pending...)
+	gen := b.gen
+	type job struct {
+		fb           *foundBlock
+		toTP, toNode bool
+		hash         string
+		height       int64
+	}
+	var jobs []job
+	for _, fb := range b.pending {
+		if fb.settled {
+			continue
+		}
+		jobs = append(jobs, job{fb, fb.sentGen != gen, b.node != nil && !fb.viaNode, displayHash(fb.hash), fb.height})
+	}
 	b.mu.Unlock()
-	for _, fb := range todo {
-		hash := displayHash(fb.Header.Hash())
-		log := b.log.With("height", fb.height, "hash", hash)
-		if !fb.viaTP {
-			err := b.client.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: fb.SubmitSolution()})
+
+	for _, j := range jobs {
+		log := b.log.With("height", j.height, "hash", j.hash)
+		if j.toTP {
+			err := b.client.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: j.fb.SubmitSolution()})
 			if err == nil {
-				fb.viaTP = true
+				b.mu.Lock()
+				j.fb.sentGen = gen
+				b.mu.Unlock()
 				log.Info("block sent to the template provider")
 			} else if b.node == nil {
 				log.Error("block not delivered yet: template provider unreachable and no node RPC configured; will retry", "error", err)
 			}
 		}
-		if b.node != nil && !fb.viaNode {
-			b.submitToNode(ctx, fb, log)
-		}
-		if b.done(fb) {
-			b.remove(fb)
-		} else if time.Since(fb.at) > blockKeep {
-			log.Error("giving up on a block that could not be delivered for an hour")
-			b.remove(fb)
+		if j.toNode && b.submitToNode(ctx, j.fb, log) {
+			b.mu.Lock()
+			j.fb.viaNode = true
+			b.mu.Unlock()
 		}
 	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	keep := b.pending[:0]
+	for _, fb := range b.pending {
+		switch {
+		case fb.settled || fb.viaNode:
+		case time.Since(fb.at) > blockKeep:
+			b.log.Error("giving up on a block unconfirmed for an hour", "height", fb.height, "hash", displayHash(fb.hash))
+		default:
+			keep = append(keep, fb)
+		}
+	}
+	b.pending = keep
 }
 
-// done: the node answered, or (without a node path) the provider has it.
-func (b *blocks) done(fb *foundBlock) bool {
-	return fb.viaNode || (b.node == nil && fb.viaTP)
-}
-
-func (b *blocks) submitToNode(ctx context.Context, fb *foundBlock, log *slog.Logger) {
+// submitToNode hands the block to the node and reports whether the node
+// has answered for it (accepted, or refused for good).
+func (b *blocks) submitToNode(ctx context.Context, fb *foundBlock, log *slog.Logger) bool {
 	txs, ok := b.tmpl.transactions(fb.TemplateID)
 	if !ok {
 		log.Error("cannot build the block for the node: the template's transactions were not fetched")
-		return
+		return false
 	}
 	blk, err := block.Assemble(fb.Header, fb.Coinbase, txs)
 	if err != nil {
 		log.Error("cannot build the block for the node", "error", err)
-		fb.viaNode = true // retrying cannot help
-		return
+		return true // retrying cannot help; the provider path may
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -138,25 +190,13 @@ func (b *blocks) submitToNode(ctx context.Context, fb *foundBlock, log *slog.Log
 	var rej *node.RejectedError
 	switch {
 	case err == nil:
-		fb.viaNode = true
 		log.Info("block accepted by the node")
+		return true
 	case errors.As(err, &rej):
-		fb.viaNode = true // the node has decided; "duplicate" means the provider was first
-		log.Warn("node did not take the block", "reason", err)
+		log.Warn("node did not take the block", "reason", err) // "already have" means the provider was first
+		return true
 	default:
 		log.Error("node unreachable; will retry the block", "error", err)
+		return false
 	}
 }
-
-func (b *blocks) remove(fb *foundBlock) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, p := range b.pending {
-		if p == fb {
-			b.pending = append(b.pending[:i], b.pending[i+1:]...)
-			return
-		}
-	}
-}
-
-func hexString(b []byte) string { return hex.EncodeToString(b) }

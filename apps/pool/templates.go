@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ func (t *templates) Start(context.Context) ([]service.ClientEvent, error) { retu
 func (t *templates) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	t.retries = 0
 	t.p.log.Info("template provider connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
-	t.p.blocks.kick()
+	t.p.blocks.connected()
 	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.CoinbaseOutputConstraints{
 		CoinbaseOutputMaxAdditionalSize: t.size, CoinbaseOutputMaxAdditionalSigops: t.sigops,
 	}}}, nil
@@ -64,6 +65,7 @@ func (t *templates) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]servic
 func (t *templates) SetNewPrevHash(_ context.Context, m *sv2.TemplateSetNewPrevHash) ([]service.ClientEvent, error) {
 	t.p.log.Info("new block to mine on", "prev_hash", displayHash(m.PrevHash), "template", m.TemplateID)
 	t.prune(m.TemplateID)
+	t.p.blocks.onTip(m.PrevHash)
 	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: m}}}, nil
 }
 
@@ -104,5 +106,5 @@ func displayHash(h sv2.U256) string {
 	for i := range h {
 		r[31-i] = h[i]
 	}
-	return hexString(r[:])
+	return hex.EncodeToString(r[:])
 }
