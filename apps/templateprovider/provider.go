@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -31,11 +33,18 @@ type Node interface {
 
 // provider is the Template Distribution handler. Handlers of a server are
 // called concurrently for different clients and from the template loop, so
-// all state sits behind mu; node calls happen outside it.
+// all state sits behind mu; node calls happen outside it. Messages are
+// built and queued under sendMu, so that a client's templates and prev
+// hashes reach it in the order they were made (a template for a new client
+// never arrives after the next tip's).
 type provider struct {
 	node     Node
 	log      *slog.Logger
 	feeDelta int64
+	srv      *service.ServerService // set before the server starts
+	submits  chan *wire.MsgBlock    // blocks for the submitter goroutine
+
+	sendMu sync.Mutex
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -54,7 +63,17 @@ type tdClient struct {
 var _ service.TemplateDistributionServerHandler = (*provider)(nil)
 
 func newProvider(n Node, feeDelta int64, log *slog.Logger) *provider {
-	return &provider{node: n, feeDelta: feeDelta, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{}}
+	return &provider{node: n, feeDelta: feeDelta, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{},
+		submits: make(chan *wire.MsgBlock, 16)}
+}
+
+// queue hands messages to the server, in order; sendMu is held.
+func (p *provider) queue(ctx context.Context, events []service.ServerEvent) {
+	for _, ev := range events {
+		if err := p.srv.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
+			p.log.Warn("sending a template", "error", err)
+		}
+	}
 }
 
 func (p *provider) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
@@ -79,7 +98,15 @@ func (p *provider) ClientRemoved(_ context.Context, c service.ClientInfo, _ erro
 func (p *provider) HandleEvent(context.Context, any) ([]service.ServerEvent, error) { return nil, nil }
 
 // CoinbaseOutputConstraints answers at once with a template for the client (§7).
-func (p *provider) CoinbaseOutputConstraints(_ context.Context, id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
+func (p *provider) CoinbaseOutputConstraints(ctx context.Context, id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	events, err := p.constraints(id, m)
+	p.queue(ctx, events)
+	return nil, err
+}
+
+func (p *provider) constraints(id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.clients[id]
@@ -103,6 +130,7 @@ func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool) ([
 		return nil, err
 	}
 	p.templates[t.msg.TemplateID] = t
+	p.forgetOldTemplates()
 	c.last = t
 	events := []service.ServerEvent{service.SendToClient{Client: id, Message: t.msg}}
 	if newTip {
@@ -113,6 +141,29 @@ func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool) ([
 		events = append(events, service.SendToClient{Client: id, Message: snph})
 	}
 	return events, nil
+}
+
+// maxTemplatesPerTip bounds the templates kept for the current tip: fee
+// updates every few seconds during a long block interval would otherwise
+// pin the node's transactions for each of them.
+const maxTemplatesPerTip = 64
+
+// forgetOldTemplates drops the oldest templates of the current tip beyond
+// maxTemplatesPerTip; p.mu is held.
+func (p *provider) forgetOldTemplates() {
+	var ids []uint64
+	for id, t := range p.templates {
+		if t.prevHash == p.tip {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) <= maxTemplatesPerTip {
+		return
+	}
+	slices.Sort(ids)
+	for _, id := range ids[:len(ids)-maxTemplatesPerTip] {
+		delete(p.templates, id)
+	}
 }
 
 // update takes a fresh template from the node and returns what every client
@@ -202,14 +253,59 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 		log.Error("solution does not make a block", "error", err)
 		return nil, nil
 	}
-	hash := b.BlockHash()
-	log = log.With("height", t.height, "hash", hash.String())
-	if err := p.node.SubmitBlock(ctx, b); err != nil {
-		log.Error("node rejected the block", "error", err)
-		return nil, nil
+	log.Info("solution received; submitting the block", "height", t.height, "hash", b.BlockHash().String())
+	select {
+	case p.submits <- b:
+	default:
+		p.submit(ctx, b) // the submitter is busy: do not make this one wait behind it
 	}
-	log.Info("block submitted and accepted", "transactions", len(b.Transactions))
 	return nil, nil
+}
+
+// submitter submits blocks until ctx ends, each off the client's goroutine.
+func (p *provider) submitter(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-p.submits:
+			p.submit(ctx, b)
+		}
+	}
+}
+
+// Retrying a block the node could not be asked about: every submitRetry,
+// for up to submitFor.
+const (
+	submitRetry = time.Second
+	submitFor   = 10 * time.Minute
+)
+
+// submit hands a block to the node, retrying while the node cannot be
+// reached: a block must not be lost to a hiccup. A refusal is final.
+func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
+	log := p.log.With("hash", b.BlockHash().String())
+	deadline := time.Now().Add(submitFor)
+	for {
+		err := p.node.SubmitBlock(ctx, b)
+		var rej *node.RejectedError
+		switch {
+		case err == nil:
+			log.Info("block accepted by the node", "transactions", len(b.Transactions))
+			return
+		case errors.As(err, &rej):
+			log.Error("node rejected the block", "reason", rej.Reason)
+			return
+		case ctx.Err() != nil || time.Now().After(deadline):
+			log.Error("giving up on a block the node could not be reached for", "error", err)
+			return
+		}
+		log.Error("node unreachable; retrying the block", "error", err, "in", submitRetry)
+		select {
+		case <-ctx.Done():
+		case <-time.After(submitRetry):
+		}
+	}
 }
 
 // currentAsTemplate wraps the node's current template, all its transactions

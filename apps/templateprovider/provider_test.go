@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -413,4 +415,58 @@ type solver struct {
 
 func (s *solver) Connected(context.Context, service.ServerInfo) ([]service.ClientEvent, error) {
 	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: s.sol}}, nil
+}
+
+// A provider whose server cannot listen ends with the error instead of
+// running on without a server.
+func TestServeEndsWhenItCannotListen(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	watch := func(ctx context.Context, _ node.WatchConfig, _ func(node.Tip)) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(context.Background(), Config{Listen: taken.Addr().String(), Plain: true}, &fakeNode{}, watch)
+	}()
+	if err := recv(t, done, "serve to return"); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("serve = %v, want the listen error", err)
+	}
+}
+
+// flakyNode fails to answer submitblock a few times before accepting.
+type flakyNode struct {
+	fakeNode
+	failures int
+	tries    chan struct{}
+}
+
+func (f *flakyNode) SubmitBlock(ctx context.Context, b *wire.MsgBlock) error {
+	f.tries <- struct{}{}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("connection refused")
+	}
+	f.submitted <- b
+	return nil
+}
+
+// A node that cannot be reached for a moment does not lose the block.
+func TestSubmitRetriesAnUnreachableNode(t *testing.T) {
+	n := &flakyNode{fakeNode: fakeNode{submitted: make(chan *wire.MsgBlock, 1)}, failures: 2, tries: make(chan struct{}, 10)}
+	p := newProvider(n, 1000, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.submitter(ctx)
+	p.submits <- wire.NewMsgBlock(&wire.BlockHeader{Nonce: 7})
+	b := recv(t, n.submitted, "the block to be accepted")
+	if b.Header.Nonce != 7 || len(n.tries) != 3 {
+		t.Errorf("accepted after %d tries: %+v", len(n.tries), b.Header)
+	}
 }

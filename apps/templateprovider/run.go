@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/stratumgo/stratum/core/node"
@@ -118,13 +119,18 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
+	p.srv = srv
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tips := make(chan node.Tip, 1)
-	done := make(chan error, 2)
-	go func() { done <- srv.Start(ctx) }()
-	go func() {
-		done <- watch(ctx, cfg.Watch, func(t node.Tip) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Go(func() {
+		errs <- srv.Start(ctx)
+		cancel() // a server that cannot listen ends the provider
+	})
+	wg.Go(func() {
+		errs <- watch(ctx, cfg.Watch, func(t node.Tip) {
 			// Keep only the newest: the loop fetches a fresh template anyway.
 			select {
 			case <-tips:
@@ -132,14 +138,17 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 			}
 			tips <- t
 		})
-	}()
-	loopErr := templateLoop(ctx, cfg, p, srv, tips)
+	})
+	wg.Go(func() { p.submitter(ctx) })
+	templateLoop(ctx, cfg, p, tips)
 	cancel()
-	err1, err2 := <-done, <-done
-	if ctx.Err() != nil && loopErr == nil {
-		return errors.Join(nonCancel(err1), nonCancel(err2))
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, nonCancel(err))
 	}
-	return errors.Join(loopErr, nonCancel(err1), nonCancel(err2))
+	return errors.Join(all...)
 }
 
 func nonCancel(err error) error {
@@ -151,14 +160,14 @@ func nonCancel(err error) error {
 
 // templateLoop asks the node for a template on every new tip and every
 // TemplateInterval, and sends clients what changed.
-func templateLoop(ctx context.Context, cfg Config, p *provider, srv *service.ServerService, tips <-chan node.Tip) error {
+func templateLoop(ctx context.Context, cfg Config, p *provider, tips <-chan node.Tip) {
 	log := cfg.Logger
 	tick := time.NewTicker(cfg.TemplateInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case tip := <-tips:
 			log.Debug("node reports a tip", "height", tip.Height, "hash", tip.Hash.String())
 		case <-tick.C:
@@ -170,14 +179,12 @@ func templateLoop(ctx context.Context, cfg Config, p *provider, srv *service.Ser
 			}
 			continue
 		}
+		p.sendMu.Lock()
 		events, err := p.update(t)
+		p.queue(ctx, events)
+		p.sendMu.Unlock()
 		if err != nil {
 			log.Error("building templates", "error", err)
-		}
-		for _, ev := range events {
-			if err := srv.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
-				log.Warn("sending a template", "error", err)
-			}
 		}
 	}
 }
