@@ -20,8 +20,9 @@ type handler struct {
 	m       *Miner
 	retries int // consecutive failed connects (service goroutine only)
 
-	state atomic.Pointer[mining.Client] // replaced on every connection
-	gen   atomic.Uint64                 // bumped whenever work may have changed
+	state        atomic.Pointer[mining.Client] // replaced on every connection
+	gen          atomic.Uint64                 // bumped whenever work may have changed
+	fixedVersion atomic.Bool                   // the pool said REQUIRES_FIXED_VERSION
 
 	mu       sync.Mutex
 	channels []uint32
@@ -80,6 +81,7 @@ func (h *handler) Start(context.Context) ([]service.ClientEvent, error) { return
 // Connected opens the configured channels, sharing the hashrate among them.
 func (h *handler) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	h.retries = 0
+	h.fixedVersion.Store(s.Flags&mining.FlagRequiresFixedVersion != 0)
 	h.state.Store(mining.NewClient())
 	h.setChannels(func([]uint32) []uint32 { return nil })
 	cfg := h.m.cfg

@@ -44,32 +44,42 @@ func (m *Miner) work(ctx context.Context, thread int) {
 	}
 }
 
-// mine hashes w until the work generation moves on. Each header is scanned
-// over this thread's nonce range; when that is exhausted the extranonce
-// (extended jobs), the version (when rolling is allowed) or ntime moves on.
+// mine hashes w until the work changes. Each header is scanned over this
+// thread's nonce range; when that is exhausted the next variation is used:
+// the extranonce (extended jobs), then the version (when the job and the
+// pool allow rolling), then ntime, one second at a time.
 func (m *Miner) mine(ctx context.Context, thread int, gen uint64, w *mining.Work, sharers, index int) {
 	network, _ := target.FromCompact(w.NBits)
+	// An extranonce of two bytes or more carries the thread, so each thread
+	// has its own coinbases and the whole nonce space; otherwise the threads
+	// on a channel split the nonce space.
+	ownExtranonce := w.Extended && w.ExtranonceSize >= 2
 	span := uint64(1<<32) / uint64(max(sharers, 1))
 	from := uint32(uint64(index) * span)
-	if w.Extended {
-		from, span = 0, 1<<32 // our own extranonce: the whole nonce space is ours
+	if ownExtranonce {
+		from, span = 0, 1<<32
 	}
-	ntime := max(w.MinNTime, uint32(time.Now().Unix()))
 	var extranonce []byte
 	if w.Extended {
 		extranonce = make([]byte, w.ExtranonceSize)
 	}
-	for roll := uint32(0); ; roll++ {
-		version := w.Version
-		switch {
-		case w.Extended:
-			setExtranonce(extranonce, thread, roll)
-		case w.VersionRolling && roll < 1<<16:
-			version = w.Version&^mining.VersionRollingMask | roll<<13&mining.VersionRollingMask
-		default:
-			ntime = max(w.MinNTime, uint32(time.Now().Unix())) + roll
+	enSpace := extranonceSpace(w.ExtranonceSize, ownExtranonce)
+	vSpace := uint64(1)
+	if w.VersionRolling && !m.h.fixedVersion.Load() {
+		vSpace = 1 << 16 // the BIP320 bits
+	}
+	ntime := max(w.MinNTime, uint32(time.Now().Unix()))
+	for roll := uint64(0); ; roll++ {
+		en, rest := roll%enSpace, roll/enSpace
+		v, t := rest%vSpace, rest/vSpace
+		if w.Extended {
+			setExtranonce(extranonce, thread, en, ownExtranonce)
 		}
-		h := w.Header(extranonce, 0, ntime, version)
+		version := w.Version
+		if vSpace > 1 {
+			version = w.Version&^mining.VersionRollingMask | uint32(v)<<13&mining.VersionRollingMask
+		}
+		h := w.Header(extranonce, 0, ntime+uint32(t), version)
 		for done := uint64(0); done < span; {
 			n := uint32(min(batch, span-done))
 			start := from + uint32(done)
@@ -82,25 +92,57 @@ func (m *Miner) mine(ctx context.Context, thread int, gen uint64, w *mining.Work
 				m.hashes[thread].Add(uint64(n))
 				done += uint64(n)
 			}
-			if m.h.gen.Load() != gen || ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
+			}
+			if next := m.h.gen.Load(); next != gen {
+				// Something changed; go on only if this thread's work did not.
+				if !m.sameWork(thread, w) {
+					return
+				}
+				gen = next
 			}
 		}
 	}
 }
 
-// setExtranonce writes a thread's extranonce: the thread in the first two
-// bytes, then the roll counter, so no two threads hash the same coinbase.
-func setExtranonce(e []byte, thread int, roll uint32) {
-	clear(e)
-	if len(e) >= 2 {
-		binary.BigEndian.PutUint16(e, uint16(thread))
-		var r [4]byte
-		binary.LittleEndian.PutUint32(r[:], roll)
-		copy(e[2:], r[:])
-	} else if len(e) == 1 {
-		e[0] = byte(thread)<<4 | byte(roll)&0x0f
+// sameWork reports whether the thread would still be given w.
+func (m *Miner) sameWork(thread int, w *mining.Work) bool {
+	_, channels, _ := m.h.snapshot()
+	if len(channels) == 0 || channels[thread%len(channels)] != w.ChannelID {
+		return false
 	}
+	cur, ok := m.h.state.Load().Work(w.ChannelID)
+	return ok && cur == w
+}
+
+// extranonceSpace is how many extranonces a thread may roll through.
+func extranonceSpace(size int, ownThread bool) uint64 {
+	if ownThread {
+		size -= 2 // the thread's bytes
+	}
+	switch {
+	case size <= 0:
+		return 1
+	case size >= 4:
+		return 1 << 32
+	}
+	return 1 << (8 * size)
+}
+
+// setExtranonce writes the roll counter, after the thread in the first two
+// bytes when the thread owns its extranonces, so no two threads hash the
+// same coinbase.
+func setExtranonce(e []byte, thread int, roll uint64, ownThread bool) {
+	clear(e)
+	counter := e
+	if ownThread {
+		binary.BigEndian.PutUint16(e, uint16(thread))
+		counter = e[2:]
+	}
+	var r [8]byte
+	binary.LittleEndian.PutUint64(r[:], roll)
+	copy(counter, r[:])
 }
 
 // found submits a share and counts a block.
