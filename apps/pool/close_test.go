@@ -2,7 +2,9 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
@@ -38,4 +40,47 @@ func TestPoolClosesChannelsAndCapsThem(t *testing.T) {
 	}
 	// With one channel closed, there is room for another.
 	m.openStandard(t, "gina", 1)
+}
+
+func TestCloseChannelChecksReason(t *testing.T) {
+	p := startPool(t, nil)
+	m := dialMiner(t, p, mining.FlagRequiresStandardJobs)
+	ch := m.openStandard(t, "hank", 1)
+	client := p.server.Clients()[0].ID
+	for _, bad := range []string{string(make([]byte, 256)), "tab\there"} {
+		if err := p.CloseChannel(context.Background(), client, ch, bad); err == nil {
+			t.Errorf("reason %q accepted", bad)
+		}
+	}
+	if len(p.Stats().Channels) != 1 {
+		t.Error("a refused CloseChannel changed the pool's state")
+	}
+}
+
+func TestAccountsPruneIdleUsers(t *testing.T) {
+	a := newAccounts()
+	now := time.Unix(1_700_000_000, 0)
+	a.openChannel(ChannelKey{1, 1}, "busy", now)
+	a.openChannel(ChannelKey{1, 2}, "gone", now)
+	a.closeChannel(ChannelKey{1, 2})
+	a.prune(now.Add(2*time.Hour), time.Hour)
+	s := a.snapshot(now)
+	if _, ok := s.Users["busy"]; !ok {
+		t.Error("a user with an open channel was pruned")
+	}
+	if _, ok := s.Users["gone"]; ok {
+		t.Error("an idle user without channels was kept")
+	}
+}
+
+func TestPoolTagMustFit(t *testing.T) {
+	cfg := Config{Network: "regtest", Plain: true, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"},
+		Payouts: []Payout{{Script: []byte{0x51}, Weight: 1}}, Tag: string(make([]byte, maxTag+1))}
+	if _, err := New(cfg); !errors.Is(err, ErrConfig) {
+		t.Errorf("a tag too long for the scriptSig: %v", err)
+	}
+	cfg.Tag = string(make([]byte, maxTag))
+	if _, err := New(cfg); err != nil {
+		t.Errorf("the longest tag that fits: %v", err)
+	}
 }

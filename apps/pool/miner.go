@@ -19,7 +19,8 @@ import (
 // Error codes the pool sends besides core mining's.
 const (
 	CodeInvalidUserIdentity = "invalid-user-identity"
-	CodeJDNotSupported      = mining.CodeJDNotSupported
+	// CodeJDNotSupported answers SetCustomMiningJob: this pool runs no job declarator.
+	CodeJDNotSupported = mining.CodeJDNotSupported
 )
 
 // vardiffTick asks the mining handler to retarget every channel.
@@ -207,7 +208,7 @@ func (h *miners) opened(mc *minerConn, req uint32, user string, msgs []sv2.Messa
 		channel = s.ChannelID
 	}
 	mc.opened[channel] = user
-	h.p.accounts.openChannel(ChannelKey{mc.id, channel}, user)
+	h.p.accounts.openChannel(ChannelKey{mc.id, channel}, user, h.p.now())
 	h.p.log.Info("channel opened", "client", uint64(mc.id), "channel", channel, "user", user)
 	return msgs, nil
 }
@@ -255,6 +256,9 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 // closeChannel closes a channel from the pool's side: the pending
 // acknowledgement, then CloseChannel to the miner (§5.3.9).
 func (h *miners) closeChannel(ctx context.Context, id service.ClientID, channel uint32, reason string) error {
+	if err := checkReason(reason); err != nil {
+		return err
+	}
 	_, err := h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
 		if _, ok := mc.opened[channel]; !ok || mc.conn == nil {
 			return nil, fmt.Errorf("pool: client %d has no channel %d", id, channel)
@@ -272,6 +276,20 @@ func (h *miners) closeChannel(ctx context.Context, id service.ClientID, channel 
 		return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil
 	})
 	return err
+}
+
+// checkReason refuses a reason_code that would not reach the miner: it is a
+// STR0_255 of printable ASCII (§3.5).
+func checkReason(r string) error {
+	if len(r) > sv2.MaxStr0_255 {
+		return fmt.Errorf("pool: reason code of %d bytes, at most %d", len(r), sv2.MaxStr0_255)
+	}
+	for i := range len(r) {
+		if r[i] < 0x20 || r[i] > 0x7e {
+			return fmt.Errorf("pool: reason code %q: printable ASCII only", r)
+		}
+	}
+	return nil
 }
 
 func (h *miners) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {

@@ -20,7 +20,7 @@ type Payout struct {
 	Weight uint64
 }
 
-// Networks maps --network names to chain parameters.
+// networks maps --network names to chain parameters.
 var networks = map[string]*chaincfg.Params{
 	"mainnet":  &chaincfg.MainNetParams,
 	"testnet":  &chaincfg.TestNet3Params,

@@ -39,18 +39,18 @@ const (
 
 // TemplateProvider says how to reach the template provider.
 type TemplateProvider struct {
-	Address      string
+	Address      string           // host:port
 	AuthorityKey *noise.PublicKey // pin it; nil encrypts without authenticating
-	Plain        bool
+	Plain        bool             // no Noise: the provider runs on this machine
 }
 
 // Config configures a pool. Zero values take the documented defaults.
 type Config struct {
-	Listen       string       // miners connect here (DefaultListen)
-	Listener     net.Listener // used instead of Listen when set
-	AuthorityKey *noise.SecretKey
-	CertValidity time.Duration
-	Plain        bool // serve miners without Noise
+	Listen       string           // miners connect here (DefaultListen)
+	Listener     net.Listener     // used instead of Listen when set
+	AuthorityKey *noise.SecretKey // signs the certificates miners check (required unless Plain)
+	CertValidity time.Duration    // how long each certificate lasts (noise's default if zero)
+	Plain        bool             // serve miners without Noise
 
 	TemplateProvider TemplateProvider
 	Network          string   // mainnet, testnet, testnet4, signet or regtest
@@ -69,7 +69,7 @@ type Config struct {
 	Node *node.Config
 
 	InactivityLimit time.Duration // drop miners silent this long; 0 keeps them
-	MaxConnections  int
+	MaxConnections  int           // miner connections at once (the service default if zero)
 	// MaxChannelsPerConnection caps the channels one connection may open
 	// (DefaultMaxChannelsPerConnection); more are refused with
 	// channel-capacity-exhausted.
@@ -93,6 +93,11 @@ type Pool struct {
 	server   *service.ServerService
 	client   *service.ClientService
 }
+
+// maxTag is the longest pool tag that fits the 100-byte coinbase scriptSig
+// with a height push (up to 9 bytes), the tag's own push (2) and a 12-byte
+// extranonce.
+const maxTag = 100 - 9 - 2 - 12
 
 // ErrConfig wraps configuration errors.
 var ErrConfig = errors.New("pool: invalid configuration")
@@ -133,6 +138,8 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("%w: an authority secret key is required (or plain mode)", ErrConfig)
 	case cfg.TemplateProvider.Address == "":
 		return nil, fmt.Errorf("%w: no template provider address", ErrConfig)
+	case len(cfg.Tag) > maxTag:
+		return nil, fmt.Errorf("%w: pool tag of %d bytes; the coinbase scriptSig leaves room for %d", ErrConfig, len(cfg.Tag), maxTag)
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger, net: net, now: cfg.Now, accounts: newAccounts()}
 
@@ -189,7 +196,10 @@ func (p *Pool) services() (*service.ServerService, *service.ClientService, error
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
 		Mining: &service.ProtocolConfig{}, InactivityTimeout: cfg.InactivityLimit,
 		MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
-		Logger: p.log.With("side", "miners"),
+		// Templates and prev hashes wait here for the mining side; a lost
+		// one would leave miners on stale work, so the queue is generous.
+		SiblingQueue: 1 << 16,
+		Logger:       p.log.With("side", "miners"),
 	}, p.miners, nil, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -259,6 +269,9 @@ func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channe
 // Stats returns a snapshot of the accounting.
 func (p *Pool) Stats() Stats { return p.accounts.snapshot(p.now()) }
 
+// userIdle is how long a user without channels stays in the accounting.
+const userIdle = time.Hour
+
 // tick runs vardiff and logs the accounting periodically.
 func (p *Pool) tick(ctx context.Context) {
 	vd := time.NewTicker(p.cfg.VardiffInterval)
@@ -274,6 +287,7 @@ func (p *Pool) tick(ctx context.Context) {
 				p.log.Warn("vardiff", "error", err)
 			}
 		case <-st.C:
+			p.accounts.prune(p.now(), userIdle)
 			s := p.Stats()
 			for user, c := range s.Users {
 				p.log.Info("user stats", "user", user, "accepted", c.Accepted, "difficulty", c.AcceptedDifficulty, "rejected", c.Rejected, "hashrate_hs", c.Hashrate, "blocks", c.Blocks)

@@ -25,10 +25,11 @@ type Counters struct {
 
 	decayed float64 // decayed difficulty sum behind Hashrate
 	at      time.Time
+	active  time.Time // last channel opened or share, for pruning idle users
 }
 
 func (c *Counters) share(now time.Time, accepted bool, difficulty float64, code string, block bool) {
-	c.LastShare = now
+	c.LastShare, c.active = now, now
 	if !accepted {
 		if c.Rejected == nil {
 			c.Rejected = map[string]uint64{}
@@ -92,12 +93,29 @@ func newAccounts() *accounts {
 	return &accounts{users: map[string]*Counters{}, channels: map[ChannelKey]*ChannelStats{}}
 }
 
-func (a *accounts) openChannel(k ChannelKey, user string) {
+func (a *accounts) openChannel(k ChannelKey, user string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.channels[k] = &ChannelStats{ChannelKey: k, User: user}
 	if a.users[user] == nil {
 		a.users[user] = &Counters{}
+	}
+	a.users[user].active = now
+}
+
+// prune forgets users with no open channel and nothing done for idle, so a
+// client inventing names cannot grow the accounting without bound.
+func (a *accounts) prune(now time.Time, idle time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	open := map[string]bool{}
+	for _, ch := range a.channels {
+		open[ch.User] = true
+	}
+	for user, c := range a.users {
+		if !open[user] && now.Sub(c.active) > idle {
+			delete(a.users, user)
+		}
 	}
 }
 
