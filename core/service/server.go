@@ -368,7 +368,7 @@ func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverCl
 			ID: ClientID(s.nextID.Add(1)), Remote: conn.RemoteAddr(), Setup: *req,
 			Version: version, Flags: flags, Handshake: conn.Handshake(),
 		},
-		conn: conn,
+		conn:    conn,
 		out:     make(chan sv2.Message, s.cfg.SendQueue),
 		flushed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
