@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
+	"io"
 	"testing"
-	"time"
 
+	"github.com/stratumgo/stratum/core/examples/internal/exampletest"
 	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
@@ -23,17 +23,19 @@ func TestMiningServer(t *testing.T) {
 	}
 	for _, plain := range []bool{false, true} {
 		t.Run(fmt.Sprintf("plain=%t", plain), func(t *testing.T) {
-			lines := startRun(t, config{listen: "127.0.0.1:0", plain: plain})
+			lines := exampletest.Output(t, func(ctx context.Context, out io.Writer) error {
+				return run(ctx, config{listen: "127.0.0.1:0", plain: plain}, out)
+			})
 			up := &service.UpstreamConfig{Plain: plain}
 			if !plain {
 				// Pin the key the example printed, as a miner's operator would.
-				key, err := noise.ParsePublicKey(waitLine(t, lines, "authority public key: "))
+				key, err := noise.ParsePublicKey(exampletest.WaitLine(t, lines, "authority public key: "))
 				if err != nil {
 					t.Fatal(err)
 				}
 				up.AuthorityKey = &key
 			}
-			up.Address = waitLine(t, lines, "listening on ")
+			up.Address = exampletest.WaitLine(t, lines, "listening on ")
 
 			// Request 1 accepts any target; request 2 accepts only a hard one.
 			m := newMiner(target.Max(), hard)
@@ -41,11 +43,11 @@ func TestMiningServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			startService(t, cli)
+			exampletest.Run(t, cli.Start)
 
 			opened := map[uint32]*sv2.OpenStandardMiningChannelSuccess{}
 			for range 2 {
-				s := recv(t, m.opened, "OpenStandardMiningChannel.Success")
+				s := exampletest.Recv(t, m.opened, "OpenStandardMiningChannel.Success")
 				opened[s.RequestID] = s
 			}
 			one, two := opened[1], opened[2]
@@ -62,7 +64,7 @@ func TestMiningServer(t *testing.T) {
 
 			acked := map[uint32]uint32{} // channel -> last sequence number
 			for range 2 {
-				a := recv(t, m.acks, "SubmitShares.Success")
+				a := exampletest.Recv(t, m.acks, "SubmitShares.Success")
 				if a.NewSubmitsAcceptedCount != 1 {
 					t.Errorf("ack %+v accepts %d shares, want 1", a, a.NewSubmitsAcceptedCount)
 				}
@@ -76,7 +78,7 @@ func TestMiningServer(t *testing.T) {
 			if info, ok := cli.Server(sv2.ProtocolMining); !ok || info.Handshake.Authenticated == plain {
 				t.Errorf("connection %+v, want authenticated unless plain", info.Handshake)
 			}
-			waitLine(t, lines, "client 1: share ")
+			exampletest.WaitLine(t, lines, "client 1: share ")
 		})
 	}
 }
@@ -122,70 +124,4 @@ func (m *miner) OpenStandardMiningChannelSuccess(_ context.Context, s *sv2.OpenS
 func (m *miner) SubmitSharesSuccess(_ context.Context, a *sv2.SubmitSharesSuccess) ([]service.ClientEvent, error) {
 	m.acks <- a
 	return nil, nil
-}
-
-const waitLimit = 10 * time.Second
-
-// lineWriter hands each line the example prints to the test.
-type lineWriter chan string
-
-func (w lineWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
-		w <- line
-	}
-	return len(p), nil
-}
-
-// startRun runs the example until the test ends, then checks that it stops
-// cleanly. It returns the lines the example prints.
-func startRun(t *testing.T, cfg config) <-chan string {
-	t.Helper()
-	lines := make(lineWriter, 100)
-	stopWhenDone(t, func(ctx context.Context) error { return run(ctx, cfg, lines) })
-	return lines
-}
-
-// startService runs svc until the test ends.
-func startService(t *testing.T, svc service.Service) {
-	t.Helper()
-	stopWhenDone(t, svc.Start)
-}
-
-func stopWhenDone(t *testing.T, start func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := recv(t, done, "return after cancel"); err != nil {
-			t.Errorf("returned %v after cancel, want nil", err)
-		}
-	})
-}
-
-// waitLine skips printed lines until one starts with prefix, and returns the rest of it.
-func waitLine(t *testing.T, lines <-chan string, prefix string) string {
-	t.Helper()
-	timeout := time.After(waitLimit)
-	for {
-		select {
-		case line := <-lines:
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return rest
-			}
-		case <-timeout:
-			t.Fatalf("no line starting %q printed", prefix)
-		}
-	}
-}
-
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitLimit):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }

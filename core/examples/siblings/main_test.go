@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"net"
-	"strings"
+	"io"
 	"testing"
-	"time"
 
+	"github.com/stratumgo/stratum/core/examples/internal/exampletest"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -24,20 +23,22 @@ func TestSiblings(t *testing.T) {
 		template: &sv2.NewTemplate{TemplateID: 7, CoinbaseTxValueRemaining: 312_500_000},
 		prevHash: &sv2.TemplateSetNewPrevHash{TemplateID: 7},
 	}
-	tpAddr := startProvider(t, authority, tp)
+	tpAddr := exampletest.ServeTemplates(t, authority, tp)
 
-	lines := startRun(t, config{listen: "127.0.0.1:0", tp: tpAddr, tpAuthorityPubkey: pub.String()})
-	key, err := noise.ParsePublicKey(waitLine(t, lines, "authority public key: "))
+	lines := exampletest.Output(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, config{listen: "127.0.0.1:0", tp: tpAddr, tpAuthorityPubkey: pub.String()}, out)
+	})
+	key, err := noise.ParsePublicKey(exampletest.WaitLine(t, lines, "authority public key: "))
 	if err != nil {
 		t.Fatal(err)
 	}
-	miningAddr := waitLine(t, lines, "listening on ")
+	miningAddr := exampletest.WaitLine(t, lines, "listening on ")
 
-	waitLine(t, lines, "template provider: connected to "+tpAddr)
-	if got, want := waitLine(t, lines, "mining: "), "template 7 (future false) from the sibling"; got != want {
+	exampletest.WaitLine(t, lines, "template provider: connected to "+tpAddr)
+	if got, want := exampletest.WaitLine(t, lines, "mining: "), "template 7 (future false) from the sibling"; got != want {
 		t.Errorf("mining handler printed %q, want %q", got, want)
 	}
-	if got, want := waitLine(t, lines, "mining: "), "new previous block for template 7 from the sibling"; got != want {
+	if got, want := exampletest.WaitLine(t, lines, "mining: "), "new previous block for template 7 from the sibling"; got != want {
 		t.Errorf("mining handler printed %q, want %q", got, want)
 	}
 
@@ -46,8 +47,8 @@ func TestSiblings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopWhenDone(t, cli.Start)
-	if info := recv(t, m.connected, "a miner connected"); !info.Handshake.Authenticated {
+	exampletest.Run(t, cli.Start)
+	if info := exampletest.Recv(t, m.connected, "a miner connected"); !info.Handshake.Authenticated {
 		t.Errorf("miner's connection %+v, want authenticated", info.Handshake)
 	}
 }
@@ -78,80 +79,4 @@ func (p *templateProvider) CoinbaseOutputConstraints(_ context.Context, c servic
 		service.SendToClient{Client: c, Message: p.template},
 		service.SendToClient{Client: c, Message: p.prevHash},
 	}, nil
-}
-
-// startProvider serves tp on a loopback port until the test ends and returns its address.
-func startProvider(t *testing.T, authority noise.SecretKey, tp service.TemplateDistributionServerHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := service.ServerConfig{Listener: ln, AuthorityKey: &authority, TemplateDistribution: &service.ProtocolConfig{}}
-	svc, err := service.NewServerService(cfg, nil, nil, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopWhenDone(t, svc.Start)
-	return ln.Addr().String()
-}
-
-const waitLimit = 10 * time.Second
-
-// lineWriter hands each line the example prints to the test.
-type lineWriter chan string
-
-func (w lineWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
-		w <- line
-	}
-	return len(p), nil
-}
-
-// startRun runs the example until the test ends, then checks that it stops
-// cleanly. It returns the lines the example prints.
-func startRun(t *testing.T, cfg config) <-chan string {
-	t.Helper()
-	lines := make(lineWriter, 100)
-	stopWhenDone(t, func(ctx context.Context) error { return run(ctx, cfg, lines) })
-	return lines
-}
-
-func stopWhenDone(t *testing.T, start func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := recv(t, done, "return after cancel"); err != nil {
-			t.Errorf("returned %v after cancel, want nil", err)
-		}
-	})
-}
-
-// waitLine skips printed lines until one starts with prefix, and returns the rest of it.
-func waitLine(t *testing.T, lines <-chan string, prefix string) string {
-	t.Helper()
-	timeout := time.After(waitLimit)
-	for {
-		select {
-		case line := <-lines:
-			if rest, ok := strings.CutPrefix(line, prefix); ok {
-				return rest
-			}
-		case <-timeout:
-			t.Fatalf("no line starting %q printed", prefix)
-		}
-	}
-}
-
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitLimit):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }

@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"net"
+	"io"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/stratumgo/stratum/core/examples/internal/exampletest"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -29,11 +29,13 @@ func TestTemplateClient(t *testing.T) {
 		},
 		prevHash: &sv2.TemplateSetNewPrevHash{TemplateID: 7, PrevHash: prev},
 	}
-	addr := startProvider(t, authority, tp)
+	addr := exampletest.ServeTemplates(t, authority, tp)
 
-	lines := startRun(t, config{server: addr, authorityPubkey: pub.String()})
+	lines := exampletest.Output(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, config{server: addr, authorityPubkey: pub.String()}, out)
+	})
 
-	c := recv(t, tp.constraints, "CoinbaseOutputConstraints")
+	c := exampletest.Recv(t, tp.constraints, "CoinbaseOutputConstraints")
 	if c.CoinbaseOutputMaxAdditionalSize != coinbaseOutputSize || c.CoinbaseOutputMaxAdditionalSigops != coinbaseOutputSigops {
 		t.Errorf("provider got %+v", c)
 	}
@@ -42,7 +44,7 @@ func TestTemplateClient(t *testing.T) {
 		"template 7: future true, coinbase value remaining 312500000 sat, merkle path of 3",
 		"template 7: new previous block ff" + strings.Repeat("00", 30) + "01",
 	} {
-		if got := recv(t, lines, "a printed line"); got != want {
+		if got := exampletest.Recv(t, lines, "a printed line"); got != want {
 			t.Errorf("printed %q\nwant    %q", got, want)
 		}
 	}
@@ -64,64 +66,4 @@ func (p *templateProvider) CoinbaseOutputConstraints(_ context.Context, c servic
 		service.SendToClient{Client: c, Message: p.template},
 		service.SendToClient{Client: c, Message: p.prevHash},
 	}, nil
-}
-
-// startProvider serves tp on a loopback port until the test ends and returns its address.
-func startProvider(t *testing.T, authority noise.SecretKey, tp service.TemplateDistributionServerHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := service.ServerConfig{Listener: ln, AuthorityKey: &authority, TemplateDistribution: &service.ProtocolConfig{}}
-	svc, err := service.NewServerService(cfg, nil, nil, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopWhenDone(t, svc.Start)
-	return ln.Addr().String()
-}
-
-const waitLimit = 10 * time.Second
-
-// lineWriter hands each line the example prints to the test.
-type lineWriter chan string
-
-func (w lineWriter) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(strings.TrimSuffix(string(p), "\n"), "\n") {
-		w <- line
-	}
-	return len(p), nil
-}
-
-// startRun runs the example until the test ends, then checks that it stops
-// cleanly. It returns the lines the example prints.
-func startRun(t *testing.T, cfg config) <-chan string {
-	t.Helper()
-	lines := make(lineWriter, 100)
-	stopWhenDone(t, func(ctx context.Context) error { return run(ctx, cfg, lines) })
-	return lines
-}
-
-func stopWhenDone(t *testing.T, start func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := recv(t, done, "return after cancel"); err != nil {
-			t.Errorf("returned %v after cancel, want nil", err)
-		}
-	})
-}
-
-func recv[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(waitLimit):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
 }
