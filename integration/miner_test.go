@@ -11,6 +11,7 @@ import (
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/integration/harness"
 )
 
 // testMiner is a mining client on our ClientService and core mining's Client:
@@ -79,36 +80,14 @@ func startMiner(t *testing.T, addr string, key noise.PublicKey, flags uint32) *t
 		t.Fatal(err)
 	}
 	m.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("miner did not stop")
-		}
-	})
+	harness.Go(t, "test miner", svc.Start)
 	return m
 }
 
 // send sends a message to the pool, waiting for the connection if needed.
 func (m *testMiner) send(t *testing.T, msg sv2.Message) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	for {
-		err := m.svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: msg})
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("sending %s: %v", sv2.Info(msg).Name, err)
-		case <-time.After(20 * time.Millisecond): // still connecting: nothing to wait on from here
-		}
-	}
+	sendUpstream(t, m.svc, sv2.ProtocolMining, msg, 20*time.Second)
 }
 
 // expect waits for the next message of type T, skipping others.

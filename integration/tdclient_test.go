@@ -8,6 +8,7 @@ import (
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/integration/harness"
 )
 
 // tdClient is a template-distribution client built on our ClientService that
@@ -62,34 +63,31 @@ func startTDClient(t *testing.T, addr string, key noise.PublicKey, cons sv2.Coin
 		t.Fatal(err)
 	}
 	c.svc = svc
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("TD client did not stop")
-		}
-	})
+	harness.Go(t, "TD client", svc.Start)
 	return c
 }
 
 // send hands the client a message for the template provider.
 func (c *tdClient) send(t *testing.T, m sv2.Message) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sendUpstream(t, c.svc, sv2.ProtocolTemplateDistribution, m, 10*time.Second)
+}
+
+// sendUpstream sends msg to svc's upstream for protocol, retrying while the
+// service is still connecting (it has nothing to wait on for that from here).
+func sendUpstream(t *testing.T, svc *service.ClientService, protocol sv2.Protocol, msg sv2.Message, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
 	for {
-		err := c.svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: m})
+		err := svc.HandleEvent(ctx, service.SendToServer{Protocol: protocol, Message: msg})
 		if err == nil {
 			return
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("sending %s: %v", sv2.Info(m).Name, err)
-		case <-time.After(20 * time.Millisecond): // the service may still be connecting
+			t.Fatalf("sending %s: %v", sv2.Info(msg).Name, err)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
