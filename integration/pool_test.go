@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"net"
 	"testing"
 	"time"
@@ -119,7 +120,7 @@ func TestPoolMinersFindBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := pool.ParsePayout(hexOf(bScript)+":1", net)
+	pb, err := pool.ParsePayout(hex.EncodeToString(bScript)+":1", net)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,15 +197,6 @@ func containsTx(b *wire.MsgBlock, txid [32]byte) bool {
 	return false
 }
 
-func hexOf(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 2*len(b))
-	for i, x := range b {
-		out[2*i], out[2*i+1] = digits[x>>4], digits[x&15]
-	}
-	return string(out)
-}
-
 // 3. Solo mode pays the miner's own address; a bad identity is refused.
 func TestPoolSolo(t *testing.T) {
 	t.Parallel()
@@ -273,7 +265,7 @@ func TestPoolNeverLosesABlock(t *testing.T) {
 				return startTPWith(t, n, ln, sk, pk)
 			}
 			first := tpWith()
-			payout, _ := pool.ParsePayout(hexOf([]byte{txscript.OP_TRUE}), &chaincfg.RegressionNetParams)
+			payout, _ := pool.ParsePayout(hex.EncodeToString([]byte{txscript.OP_TRUE}), &chaincfg.RegressionNetParams)
 			pl := startPool(t, first, func(cfg *pool.Config) {
 				cfg.Payouts = []pool.Payout{payout}
 				if direct {

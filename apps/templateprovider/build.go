@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/big"
 
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -154,28 +154,18 @@ func buildTemplate(t *node.Template, c constraints, id uint64, future bool) (*te
 
 // prevHashMessage announces t's tip for the template with id.
 func prevHashMessage(t *node.Template, id uint64) (*sv2.TemplateSetNewPrevHash, error) {
-	target, err := u256LE(t.Target)
+	if t.Target == nil {
+		return nil, errors.New("templateprovider: node's template has no target")
+	}
+	tgt, err := target.FromBig(t.Target)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("templateprovider: node's target: %w", err)
 	}
 	return &sv2.TemplateSetNewPrevHash{
 		TemplateID:      id,
 		PrevHash:        sv2.U256(t.PrevHash),
 		HeaderTimestamp: uint32(t.CurTime),
 		NBits:           t.Bits,
-		Target:          target,
+		Target:          tgt,
 	}, nil
-}
-
-// u256LE writes a 256-bit number little-endian, as U256 fields are on the wire.
-func u256LE(n *big.Int) (sv2.U256, error) {
-	var u sv2.U256
-	if n == nil || n.Sign() < 0 || n.BitLen() > 256 {
-		return u, errors.New("templateprovider: node's target does not fit in 256 bits")
-	}
-	n.FillBytes(u[:])
-	for i, j := 0, len(u)-1; i < j; i, j = i+1, j-1 {
-		u[i], u[j] = u[j], u[i]
-	}
-	return u, nil
 }

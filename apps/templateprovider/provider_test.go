@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -222,7 +223,7 @@ func TestTemplateFields(t *testing.T) {
 	if len(nt.MerklePath) != len(wantPath) || nt.MerklePath[0] != wantPath[0] {
 		t.Errorf("merkle path %v, want %v", nt.MerklePath, wantPath)
 	}
-	wantTarget, _ := u256LE(tmpl.Target)
+	wantTarget, _ := target.FromBig(tmpl.Target)
 	if snph.PrevHash != sv2.U256(tmpl.PrevHash) || snph.NBits != 0x207fffff || snph.HeaderTimestamp != uint32(tmpl.CurTime) || snph.Target != wantTarget {
 		t.Errorf("SetNewPrevHash: %+v", snph)
 	}
