@@ -40,7 +40,6 @@ type miners struct {
 
 	mu      sync.Mutex
 	clients map[service.ClientID]*minerConn
-	heights map[uint64]int64 // template id → block height, for logs
 }
 
 // minerConn is one downstream connection.
@@ -317,10 +316,7 @@ func (h *miners) shareResult(id service.ClientID, channel, seq uint32, r *mining
 	found := r.Status == mining.ShareBlockFound
 	user := h.p.accounts.share(ChannelKey{id, channel}, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
 	if found {
-		h.mu.Lock()
-		height := h.heights[r.Block.TemplateID]
-		h.mu.Unlock()
-		h.p.blocks.found(r.Block, height, fmt.Sprintf("client %d channel %d user %q", id, channel, user))
+		h.p.blocks.found(r.Block, h.p.tmpl.height(r.Block.TemplateID), fmt.Sprintf("client %d channel %d user %q", id, channel, user))
 	}
 	if reply := r.Reply(channel, seq); reply != nil {
 		return []sv2.Message{reply}
@@ -338,12 +334,8 @@ func (h *miners) SetCustomMiningJob(_ context.Context, id service.ClientID, m *s
 func (h *miners) HandleEvent(ctx context.Context, payload any) ([]service.ServerEvent, error) {
 	switch m := payload.(type) {
 	case *sv2.NewTemplate:
-		h.mu.Lock()
-		h.heights[m.TemplateID] = bip34Height(m.CoinbasePrefix)
-		h.mu.Unlock()
 		return nil, h.fanOut(ctx, func() ([]mining.Outbound, error) { return h.server.NewTemplate(m) })
 	case *sv2.TemplateSetNewPrevHash:
-		h.pruneHeights(m.TemplateID)
 		return nil, h.fanOut(ctx, func() ([]mining.Outbound, error) { return h.server.SetNewPrevHash(m) })
 	case vardiffTick:
 		h.retarget(ctx)
@@ -386,17 +378,6 @@ func (h *miners) fanOut(ctx context.Context, change func() ([]mining.Outbound, e
 	return err
 }
 
-// pruneHeights forgets heights of templates older than the one now active.
-func (h *miners) pruneHeights(active uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for id := range h.heights {
-		if id+64 < active {
-			delete(h.heights, id)
-		}
-	}
-}
-
 // retarget runs vardiff on every connection and sends the new targets.
 func (h *miners) retarget(ctx context.Context) {
 	h.mu.Lock()
@@ -413,22 +394,4 @@ func (h *miners) retarget(ctx context.Context) {
 			return mc.conn.UpdateTargets(), nil
 		})
 	}
-}
-
-// bip34Height reads the block height a coinbase_prefix starts with (BIP34).
-func bip34Height(prefix []byte) int64 {
-	if len(prefix) == 0 {
-		return 0
-	}
-	switch op := prefix[0]; {
-	case op >= 0x51 && op <= 0x60: // OP_1..OP_16
-		return int64(op - 0x50)
-	case op >= 1 && op <= 8 && len(prefix) > int(op):
-		var n int64
-		for i := int(op); i >= 1; i-- {
-			n = n<<8 | int64(prefix[i])
-		}
-		return n
-	}
-	return 0
 }

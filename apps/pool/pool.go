@@ -168,13 +168,13 @@ func New(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}, heights: map[uint64]int64{}}
+	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}}
 
 	size, sigops := constraintsFor(scripts)
 	if cfg.Solo {
 		size, sigops = soloOutputSize, soloOutputSigops
 	}
-	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}}
+	p.tmpl = &templates{p: p, size: size, sigops: sigops, known: map[uint64]*templateInfo{}}
 
 	p.server, p.client, err = p.services()
 	if err != nil {
