@@ -26,8 +26,6 @@ const blockKeep = time.Hour
 type foundBlock struct {
 	*mining.FoundBlock
 	hash    sv2.U256
-	height  int64
-	finder  string
 	at      time.Time
 	sentGen uint64 // the provider connection it was last sent on (0: none)
 	viaNode bool   // the node has answered for it
@@ -53,12 +51,11 @@ type blocks struct {
 	pending []*foundBlock
 }
 
-// found queues a block; it never blocks the share path.
-func (b *blocks) found(fb *mining.FoundBlock, height int64, finder string) {
-	hash := fb.Header.Hash()
-	b.log.Warn("block found", "height", height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
+// found queues a block with its header hash; it never blocks the share path.
+func (b *blocks) found(fb *mining.FoundBlock, hash sv2.U256, finder string) {
+	b.log.Warn("block found", "height", fb.Height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
 	b.mu.Lock()
-	b.pending = append(b.pending, &foundBlock{FoundBlock: fb, hash: hash, height: height, finder: finder, at: time.Now()})
+	b.pending = append(b.pending, &foundBlock{FoundBlock: fb, hash: hash, at: time.Now()})
 	b.mu.Unlock()
 	b.kick()
 }
@@ -81,10 +78,10 @@ func (b *blocks) onTip(prev sv2.U256) {
 		case fb.settled:
 		case fb.hash == prev:
 			fb.settled = true
-			b.log.Info("block confirmed: the template provider builds on it", "height", fb.height, "hash", displayHash(fb.hash))
+			b.log.Info("block confirmed: the template provider builds on it", "height", fb.Height, "hash", displayHash(fb.hash))
 		case fb.Header.PrevHash != prev:
 			fb.settled = true
-			b.log.Error("block lost: another block took its place", "height", fb.height, "hash", displayHash(fb.hash), "tip", displayHash(prev))
+			b.log.Error("block lost: another block took its place", "height", fb.Height, "hash", displayHash(fb.hash), "tip", displayHash(prev))
 		}
 	}
 }
@@ -106,7 +103,7 @@ func (b *blocks) run(ctx context.Context) {
 			b.mu.Lock()
 			for _, fb := range b.pending {
 				if !fb.settled && !fb.viaNode {
-					b.log.Error("shutting down with an unconfirmed block", "height", fb.height, "hash", displayHash(fb.hash))
+					b.log.Error("shutting down with an unconfirmed block", "height", fb.Height, "hash", displayHash(fb.hash))
 				}
 			}
 			b.mu.Unlock()
@@ -132,7 +129,7 @@ func (b *blocks) deliver(ctx context.Context) {
 		if fb.settled {
 			continue
 		}
-		jobs = append(jobs, job{fb, fb.sentGen != gen, b.node != nil && !fb.viaNode, displayHash(fb.hash), fb.height})
+		jobs = append(jobs, job{fb, fb.sentGen != gen, b.node != nil && !fb.viaNode, displayHash(fb.hash), fb.Height})
 	}
 	b.mu.Unlock()
 
@@ -163,7 +160,7 @@ func (b *blocks) deliver(ctx context.Context) {
 		switch {
 		case fb.settled || fb.viaNode:
 		case time.Since(fb.at) > blockKeep:
-			b.log.Error("giving up on a block unconfirmed for an hour", "height", fb.height, "hash", displayHash(fb.hash))
+			b.log.Error("giving up on a block unconfirmed for an hour", "height", fb.Height, "hash", displayHash(fb.hash))
 		default:
 			keep = append(keep, fb)
 		}

@@ -33,17 +33,6 @@ func TestParsePayout(t *testing.T) {
 	}
 }
 
-func TestBIP34Height(t *testing.T) {
-	for _, tt := range []struct {
-		h int64
-	}{{1}, {16}, {17}, {128}, {255}, {256}, {500_000}, {900_000}} {
-		prefix, _ := txscript.NewScriptBuilder().AddInt64(tt.h).Script()
-		if got := bip34Height(append(prefix, 0xaa, 0xbb)); got != tt.h {
-			t.Errorf("height %d read as %d (prefix %x)", tt.h, got, prefix)
-		}
-	}
-}
-
 func TestConfigErrors(t *testing.T) {
 	sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
 	net, _ := Network("regtest")

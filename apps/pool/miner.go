@@ -316,7 +316,7 @@ func (h *miners) shareResult(id service.ClientID, channel, seq uint32, r *mining
 	found := r.Status == mining.ShareBlockFound
 	user := h.p.accounts.share(ChannelKey{id, channel}, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
 	if found {
-		h.p.blocks.found(r.Block, h.p.tmpl.height(r.Block.TemplateID), fmt.Sprintf("client %d channel %d user %q", id, channel, user))
+		h.p.blocks.found(r.Block, r.Hash, fmt.Sprintf("client %d channel %d user %q", id, channel, user))
 	}
 	if reply := r.Reply(channel, seq); reply != nil {
 		return []sv2.Message{reply}

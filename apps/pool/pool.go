@@ -174,7 +174,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Solo {
 		size, sigops = soloOutputSize, soloOutputSigops
 	}
-	p.tmpl = &templates{p: p, size: size, sigops: sigops, known: map[uint64]*templateInfo{}}
+	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}}
 
 	p.server, p.client, err = p.services()
 	if err != nil {

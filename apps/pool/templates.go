@@ -2,17 +2,18 @@ package pool
 
 import (
 	"context"
-	"encoding/hex"
 	"sync"
 	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
 
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // templates is the pool's template-distribution client handler. The client
-// service calls it from one goroutine; the mining side and blocks read what it
-// stores, so that sits behind mu.
+// service calls it from one goroutine; blocks reads what it stores, so the
+// stored transactions sit behind mu.
 type templates struct {
 	p *Pool
 
@@ -21,25 +22,8 @@ type templates struct {
 
 	retries int // consecutive failed connects, for the backoff
 
-	mu    sync.Mutex
-	known map[uint64]*templateInfo // template id → what the pool keeps of it
-}
-
-// templateInfo is what the pool keeps of a recent template.
-type templateInfo struct {
-	height  int64    // from the coinbase prefix (BIP34), for logs
-	txs     [][]byte // its transactions, once fetched (only with the node path configured)
-	fetched bool
-}
-
-// info returns id's entry, making it if needed. t.mu must be held.
-func (t *templates) info(id uint64) *templateInfo {
-	ti := t.known[id]
-	if ti == nil {
-		ti = &templateInfo{}
-		t.known[id] = ti
-	}
-	return ti
+	mu  sync.Mutex
+	txs map[uint64][][]byte // template id → transactions, when the node path is configured
 }
 
 var _ service.TemplateDistributionClientHandler = (*templates)(nil)
@@ -72,9 +56,6 @@ func (t *templates) HandleEvent(context.Context, any) ([]service.ClientEvent, er
 // transactions are fetched too, so a block can be built without the provider.
 func (t *templates) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]service.ClientEvent, error) {
 	t.p.log.Debug("template", "id", m.TemplateID, "future", m.FutureTemplate, "value", m.CoinbaseTxValueRemaining)
-	t.mu.Lock()
-	t.info(m.TemplateID).height = bip34Height(m.CoinbasePrefix)
-	t.mu.Unlock()
 	events := []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: m}}}
 	if t.p.blocks.node != nil {
 		events = append(events, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.RequestTransactionData{TemplateID: m.TemplateID}})
@@ -91,8 +72,7 @@ func (t *templates) SetNewPrevHash(_ context.Context, m *sv2.TemplateSetNewPrevH
 
 func (t *templates) RequestTransactionDataSuccess(_ context.Context, m *sv2.RequestTransactionDataSuccess) ([]service.ClientEvent, error) {
 	t.mu.Lock()
-	ti := t.info(m.TemplateID)
-	ti.txs, ti.fetched = m.TransactionList, true
+	t.txs[m.TemplateID] = m.TransactionList
 	t.mu.Unlock()
 	return nil, nil
 }
@@ -106,56 +86,20 @@ func (t *templates) RequestTransactionDataError(_ context.Context, m *sv2.Reques
 func (t *templates) transactions(id uint64) ([][]byte, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if ti := t.known[id]; ti != nil && ti.fetched {
-		return ti.txs, true
-	}
-	return nil, false
+	txs, ok := t.txs[id]
+	return txs, ok
 }
 
-// height returns a template's block height, or 0 if it is not known.
-func (t *templates) height(id uint64) int64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if ti := t.known[id]; ti != nil {
-		return ti.height
-	}
-	return 0
-}
-
-// prune keeps recent templates only.
+// prune keeps the transactions of recent templates only.
 func (t *templates) prune(active uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id := range t.known {
+	for id := range t.txs {
 		if id+64 < active {
-			delete(t.known, id)
+			delete(t.txs, id)
 		}
 	}
 }
 
 // displayHash shows a hash as block explorers do: byte-reversed hex.
-func displayHash(h sv2.U256) string {
-	var r [32]byte
-	for i := range h {
-		r[31-i] = h[i]
-	}
-	return hex.EncodeToString(r[:])
-}
-
-// bip34Height reads the block height a coinbase_prefix starts with (BIP34).
-func bip34Height(prefix []byte) int64 {
-	if len(prefix) == 0 {
-		return 0
-	}
-	switch op := prefix[0]; {
-	case op >= 0x51 && op <= 0x60: // OP_1..OP_16
-		return int64(op - 0x50)
-	case op >= 1 && op <= 8 && len(prefix) > int(op):
-		var n int64
-		for i := int(op); i >= 1; i-- {
-			n = n<<8 | int64(prefix[i])
-		}
-		return n
-	}
-	return 0
-}
+func displayHash(h sv2.U256) string { return chainhash.Hash(h).String() }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
@@ -293,6 +294,17 @@ func TestBIP34Height(t *testing.T) {
 		push, h := bip34Height(c.prefix)
 		if !bytes.Equal(push, c.push) || h != c.height {
 			t.Errorf("bip34Height(%x) = %x, %d; want %x, %d", c.prefix, push, h, c.push, c.height)
+		}
+	}
+}
+
+// TestBIP34HeightFromScriptBuilder reads heights as btcd's script builder
+// writes them (Bitcoin Core's encoding), followed by more coinbase bytes.
+func TestBIP34HeightFromScriptBuilder(t *testing.T) {
+	for _, h := range []int64{1, 16, 17, 128, 255, 256, 500_000, 900_000} {
+		prefix, _ := txscript.NewScriptBuilder().AddInt64(h).Script()
+		if _, got := bip34Height(append(prefix, 0xaa, 0xbb)); got != h {
+			t.Errorf("height %d read as %d (prefix %x)", h, got, prefix)
 		}
 	}
 }

@@ -63,6 +63,7 @@ type FoundBlock struct {
 	// Custom marks a custom job's block: its miner's job declarator client
 	// has the transactions and submits it (§6.3), the pool cannot.
 	Custom   bool
+	Height   int64 // from the templates' BIP34 push; -1 if they do not say
 	Header   block.Header
 	Coinbase []byte // complete, BIP141 fields kept
 }
@@ -149,7 +150,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	if isBlock {
 		full := append(append([]byte(nil), j.prefix...), extranonce...)
 		r.Status = ShareBlockFound
-		r.Block = &FoundBlock{TemplateID: j.templateID, Custom: j.custom, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
+		r.Block = &FoundBlock{TemplateID: j.templateID, Custom: j.custom, Height: c.tip.height, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
 	}
 	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
 		r.AckDue = true
