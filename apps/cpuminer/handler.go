@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -87,10 +88,7 @@ func (h *handler) Connected(_ context.Context, s service.ServerInfo) ([]service.
 	cfg := h.m.cfg
 	h.m.log.Info("connected to the pool", "address", s.Address, "authenticated", s.Handshake.Authenticated, "channels", cfg.Channels, "kind", cfg.ChannelKind)
 	rate := float32(cfg.NominalHashrate / float64(cfg.Channels))
-	maxTarget := sv2.U256{}
-	for i := range maxTarget {
-		maxTarget[i] = 0xff
-	}
+	maxTarget := target.Max()
 	events := make([]service.ClientEvent, cfg.Channels)
 	for i := range events {
 		var msg sv2.Message = &sv2.OpenStandardMiningChannel{RequestID: uint32(i + 1), UserIdentity: cfg.User, NominalHashRate: rate, MaxTarget: maxTarget}

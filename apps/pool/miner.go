@@ -48,9 +48,9 @@ type minerConn struct {
 	info  service.ClientInfo
 	order sync.Mutex // held while changing conn and queueing what that produced
 
-	conn   *mining.Conn // made at the first channel, when a solo payout is known; written under order and the handler's mu
-	solo   []byte       // the solo payout script of this connection
-	opened map[uint32]string
+	conn   *mining.Conn        // made at the first channel, when a solo payout is known; written under order and the handler's mu
+	solo   []byte              // the solo payout script of this connection
+	opened map[uint32]struct{} // the channels open on this connection
 }
 
 var _ service.MiningServerHandler = (*miners)(nil)
@@ -71,7 +71,7 @@ func (h *miners) Flags(requested uint32) (success, unsupported uint32) {
 func (h *miners) ClientAdded(_ context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.clients[c.ID] = &minerConn{id: c.ID, info: c, opened: map[uint32]string{}}
+	h.clients[c.ID] = &minerConn{id: c.ID, info: c, opened: map[uint32]struct{}{}}
 	return nil, nil
 }
 
@@ -206,7 +206,7 @@ func (h *miners) opened(mc *minerConn, req uint32, user string, msgs []sv2.Messa
 	case *sv2.OpenExtendedMiningChannelSuccess:
 		channel = s.ChannelID
 	}
-	mc.opened[channel] = user
+	mc.opened[channel] = struct{}{}
 	h.p.accounts.openChannel(ChannelKey{mc.id, channel}, user, h.p.now())
 	h.p.log.Info("channel opened", "client", uint64(mc.id), "channel", channel, "user", user)
 	return msgs, nil

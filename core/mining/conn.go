@@ -69,6 +69,16 @@ type batch struct {
 	lastSeq uint32
 }
 
+// ack returns the acknowledgement of channel's batch b and empties b.
+func (b *batch) ack(channel uint32) sv2.SubmitSharesSuccess {
+	a := sv2.SubmitSharesSuccess{
+		ChannelID: channel, LastSequenceNumber: b.lastSeq,
+		NewSubmitsAcceptedCount: b.count, NewSharesSum: uint64(math.Round(b.sum)),
+	}
+	*b = batch{}
+	return a
+}
+
 type job struct {
 	id         uint32
 	templateID uint64

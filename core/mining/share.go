@@ -1,8 +1,6 @@
 package mining
 
 import (
-	"math"
-
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
@@ -154,11 +152,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	}
 	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
 		r.AckDue = true
-		r.Ack = sv2.SubmitSharesSuccess{
-			ChannelID: ch.id, LastSequenceNumber: ch.batch.lastSeq,
-			NewSubmitsAcceptedCount: ch.batch.count, NewSharesSum: uint64(math.Round(ch.batch.sum)),
-		}
-		ch.batch = batch{}
+		r.Ack = ch.batch.ack(ch.id)
 	}
 	return r
 }
@@ -172,10 +166,6 @@ func (c *Conn) FlushAck(channelID uint32) (*sv2.SubmitSharesSuccess, bool) {
 	if ch == nil || ch.batch.count == 0 {
 		return nil, false
 	}
-	ack := &sv2.SubmitSharesSuccess{
-		ChannelID: ch.id, LastSequenceNumber: ch.batch.lastSeq,
-		NewSubmitsAcceptedCount: ch.batch.count, NewSharesSum: uint64(math.Round(ch.batch.sum)),
-	}
-	ch.batch = batch{}
-	return ack, true
+	ack := ch.batch.ack(ch.id)
+	return &ack, true
 }
