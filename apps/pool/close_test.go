@@ -84,3 +84,43 @@ func TestPoolTagMustFit(t *testing.T) {
 		t.Errorf("the longest tag that fits: %v", err)
 	}
 }
+
+// A miner closing its group channel gets the acknowledgement of the shares
+// its member channels had pending, as it does when closing one channel.
+func TestClosingTheGroupAcknowledgesMembers(t *testing.T) {
+	p := startPool(t, nil) // shares are acknowledged ten at a time
+	m := dialMiner(t, p, 0)
+	m.nextReq++
+	m.send(t, &sv2.OpenStandardMiningChannel{RequestID: m.nextReq, UserIdentity: "hal", NominalHashRate: 1, MaxTarget: target.Max()})
+	ok := expect[*sv2.OpenStandardMiningChannelSuccess](t, m)
+	if ok.GroupChannelID == 0 || ok.GroupChannelID == ok.ChannelID {
+		t.Fatalf("channel %d in group %d, want a group channel", ok.ChannelID, ok.GroupChannelID)
+	}
+	for {
+		if _, has := m.work.Work(ok.ChannelID); has {
+			break
+		}
+		m.next(t)
+	}
+	w := m.currentWork(t, ok.ChannelID)
+	nonces := grind(w, 0, 1<<16)
+	if len(nonces) == 0 {
+		t.Fatal("no share in 65536 nonces")
+	}
+	m.send(t, share(w, 7, nonces[0]))
+	m.send(t, &sv2.CloseChannel{ChannelID: ok.GroupChannelID, ReasonCode: "done"})
+	for {
+		switch msg := m.next(t).(type) {
+		case *sv2.SubmitSharesSuccess:
+			if msg.ChannelID != ok.ChannelID || msg.LastSequenceNumber != 7 || msg.NewSubmitsAcceptedCount != 1 {
+				t.Errorf("acknowledgement %+v, want share 7 on channel %d", msg, ok.ChannelID)
+			}
+			if len(p.Stats().Channels) != 0 {
+				t.Errorf("%d channels accounted after closing the group", len(p.Stats().Channels))
+			}
+			return
+		case *sv2.SubmitSharesError:
+			t.Fatalf("share refused: %+v", msg)
+		}
+	}
+}

@@ -233,20 +233,22 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 		if mc.conn == nil {
 			return nil, nil
 		}
-		var msgs []sv2.Message
-		if ack, ok := mc.conn.FlushAck(m.ChannelID); ok {
-			msgs = append(msgs, ack)
-		}
+		// Closing the group channel closes every member; each closed
+		// channel's partial batch is acknowledged first.
 		group := m.ChannelID == mc.conn.GroupChannelID()
+		var msgs []sv2.Message
+		for ch := range mc.opened {
+			if !group && ch != m.ChannelID {
+				continue
+			}
+			if ack, ok := mc.conn.FlushAck(ch); ok {
+				msgs = append(msgs, ack)
+			}
+			delete(mc.opened, ch)
+			h.p.accounts.closeChannel(ChannelKey{id, ch})
+		}
 		if err := mc.conn.CloseChannel(m.ChannelID); err != nil {
 			h.p.log.Debug("CloseChannel for an unknown channel", "client", uint64(id), "channel", m.ChannelID)
-		}
-		// Closing the group channel closes every member.
-		for ch := range mc.opened {
-			if group || ch == m.ChannelID {
-				delete(mc.opened, ch)
-				h.p.accounts.closeChannel(ChannelKey{id, ch})
-			}
 		}
 		return msgs, nil
 	})
