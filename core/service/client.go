@@ -329,14 +329,15 @@ func (c *ClientService) handle(ctx context.Context, it loopItem) {
 		return
 	}
 	h := c.handlers[it.protocol]
-	log := c.log.With("protocol", it.protocol.String(), "server", u.address)
+	// Built only when something is logged: most items are messages that log nothing.
+	log := func() *slog.Logger { return c.log.With("protocol", it.protocol.String(), "server", u.address) }
 	var events []ClientEvent
 	var err error
 	switch {
 	case it.conn != nil: // connected
 		u.conn, u.reason = it.conn, nil
 		c.setInfo(it.protocol, &it.info)
-		log.Info("connected", "version", it.info.Version, "flags", it.info.Flags, "encrypted", it.info.Handshake.Encrypted, "authenticated", it.info.Handshake.Authenticated)
+		log().Info("connected", "version", it.info.Version, "flags", it.info.Flags, "encrypted", it.info.Handshake.Encrypted, "authenticated", it.info.Handshake.Authenticated)
 		gen, conn := u.gen, it.conn
 		c.wg.Go(func() { c.readLoop(ctx, it.protocol, gen, conn) })
 		events, err = h.Connected(ctx, it.info)
@@ -351,19 +352,19 @@ func (c *ClientService) handle(ctx context.Context, it loopItem) {
 		}
 		u.reason = nil
 		c.setInfo(it.protocol, nil)
-		log.Warn("disconnected", "error", reason)
+		log().Warn("disconnected", "error", reason)
 		events, err = h.Disconnected(ctx, reason)
 	default: // a message
 		events, err = c.dispatch(ctx, u, it.msg)
 	}
 	if err != nil {
-		log.Error("handler failed; closing the connection", "error", err)
+		log().Error("handler failed; closing the connection", "error", err)
 		c.closeUpstream(u, err)
 		return
 	}
 	if err := c.run(ctx, events); err != nil {
 		// The server did nothing wrong (say the sibling's queue is full): keep the connection.
-		log.Error("follow-up events failed", "error", err)
+		log().Error("follow-up events failed", "error", err)
 	}
 }
 

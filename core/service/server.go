@@ -41,7 +41,6 @@ type ServerService struct {
 
 	mu      sync.Mutex
 	clients map[ClientID]*serverClient
-	ctx     context.Context // the service's context once running; handler calls use it
 }
 
 type serverClient struct {
@@ -175,10 +174,6 @@ func (s *ServerService) Start(ctx context.Context) error {
 	if s.cfg.Listener != nil {
 		defer s.cfg.Listener.Close()
 	}
-	s.mu.Lock()
-	s.ctx = ctx
-	s.mu.Unlock()
-
 	for _, p := range protocols {
 		if h := s.handlers[p]; h != nil {
 			events, err := h.Start(ctx)
@@ -478,17 +473,14 @@ func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 	for {
 		select {
 		case m := <-c.out:
-			if err := s.buffer(c, m, log); err != nil {
-				s.remove(c, err)
-				return
-			}
+			// Buffer everything queued, then flush once.
 			for more := true; more; {
+				if err := s.buffer(c, m, log); err != nil {
+					s.remove(c, err)
+					return
+				}
 				select {
-				case m := <-c.out:
-					if err := s.buffer(c, m, log); err != nil {
-						s.remove(c, err)
-						return
-					}
+				case m = <-c.out:
 				default:
 					more = false
 				}
