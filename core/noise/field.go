@@ -1,7 +1,6 @@
 package noise
 
 import (
-	"encoding/binary"
 	"math/big"
 	"math/bits"
 
@@ -65,10 +64,7 @@ func feIsSquareVar(a *fe) bool {
 	var b [32]byte
 	t := *a
 	t.Normalize().PutBytesUnchecked(b[:])
-	x := [4]uint64{
-		binary.BigEndian.Uint64(b[24:]), binary.BigEndian.Uint64(b[16:]),
-		binary.BigEndian.Uint64(b[8:]), binary.BigEndian.Uint64(b[0:]),
-	}
+	x := words(&b)
 	y := [4]uint64{0xfffffffefffffc2f, ^uint64(0), ^uint64(0), ^uint64(0)}
 	neg := false
 	for x != ([4]uint64{}) {

@@ -147,9 +147,9 @@ func wnaf(d *[wnafMax]int8, k *btcec.ModNScalar) int {
 				v[0] -= uint64(digit) // no borrow: digit ≤ v mod 2^w
 			} else {
 				var c uint64
-				v[0], c = addCarry(v[0], uint64(-digit))
+				v[0], c = bits.Add64(v[0], uint64(-digit), 0)
 				for i := 1; c != 0 && i < len(v); i++ {
-					v[i], c = addCarry(v[i], c)
+					v[i], c = bits.Add64(v[i], c, 0)
 				}
 			}
 		}
@@ -161,14 +161,6 @@ func wnaf(d *[wnafMax]int8, k *btcec.ModNScalar) int {
 		v[len(v)-1] >>= 1
 	}
 	return n
-}
-
-func addCarry(a, b uint64) (uint64, uint64) {
-	s := a + b
-	if s < a {
-		return s, 1
-	}
-	return s, 0
 }
 
 // oddMultiples sets t[i] = (2i+1)·p, all affine (Z = 1) and normalized, and

@@ -8,13 +8,14 @@ import (
 
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/transport"
 )
 
 // Defaults for zero configuration values.
 const (
 	DefaultMaxConnections   = 10000
 	DefaultMaxHandshakes    = 64
-	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultHandshakeTimeout = transport.DefaultHandshakeTimeout
 	DefaultSetupTimeout     = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultDialTimeout      = 10 * time.Second

@@ -6,18 +6,21 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // Sizes of the encrypted framing (§4.6).
 const (
 	// MACSize is the size of the Poly1305 tag that ends every Noise message.
-	MACSize = 16
+	MACSize = noise.MACSize
 	// MaxNoiseMessage is the largest Noise transport message, ciphertext and MAC.
 	MaxNoiseMessage = 65535
 	// MaxBlockPlaintext is the largest payload chunk one Noise message carries.
 	MaxBlockPlaintext = MaxNoiseMessage - MACSize
 	// EncryptedHeaderSize is the size of an encrypted frame header.
-	EncryptedHeaderSize = 6 + MACSize
+	EncryptedHeaderSize = sv2.HeaderSize + MACSize
 )
 
 // EncryptedLen returns the size on the wire of a payload of n plaintext bytes:
