@@ -38,8 +38,33 @@ type template struct {
 	prevHash sv2.U256
 	height   int64
 	bits     uint32
-	txs      []node.TemplateTx // selected, in block order
-	fees     int64             // fees of txs
+	txData   [][]byte // the selected transactions, witness-serialized, in block order
+	fees     int64    // fees of those transactions
+}
+
+// selection is what selectTransactions chose for one set of constraints.
+type selection struct {
+	txs  []node.TemplateTx
+	fees int64
+	err  error
+}
+
+// selectFor is selectTransactions as a selection.
+func selectFor(t *node.Template, c constraints) selection {
+	var s selection
+	s.txs, s.fees, s.err = selectTransactions(t, c)
+	return s
+}
+
+// selectOnce is selectFor remembered in memo: the clients of one node
+// template mostly share their constraints.
+func selectOnce(memo map[constraints]selection, t *node.Template, c constraints) selection {
+	s, ok := memo[c]
+	if !ok {
+		s = selectFor(t, c)
+		memo[c] = s
+	}
+	return s
 }
 
 // selectTransactions keeps the node's transactions, in its order, while the
@@ -99,12 +124,13 @@ func txWeight(tx node.TemplateTx) (int64, error) {
 	return int64(m.SerializeSizeStripped()*3 + m.SerializeSize()), nil
 }
 
-// buildTemplate turns the node's template into a NewTemplate for one set of constraints.
-func buildTemplate(t *node.Template, c constraints, id uint64, future bool) (*template, error) {
-	txs, fees, err := selectTransactions(t, c)
-	if err != nil {
-		return nil, err
+// buildTemplate turns the node's template, with the transactions selected
+// for one set of constraints, into a NewTemplate.
+func buildTemplate(t *node.Template, sel selection, id uint64, future bool) (*template, error) {
+	if sel.err != nil {
+		return nil, sel.err
 	}
+	txs, fees := sel.txs, sel.fees
 	var allFees int64
 	for _, tx := range t.Transactions {
 		allFees += tx.Fee
@@ -115,9 +141,10 @@ func buildTemplate(t *node.Template, c constraints, id uint64, future bool) (*te
 	}
 	txids := make([]sv2.U256, len(txs))
 	wtxids := make([]sv2.U256, len(txs))
+	data := make([][]byte, len(txs))
 	segwit := false
 	for i, tx := range txs {
-		txids[i], wtxids[i] = sv2.U256(tx.TxID), sv2.U256(tx.WTxID)
+		txids[i], wtxids[i], data[i] = sv2.U256(tx.TxID), sv2.U256(tx.WTxID), tx.Data
 		segwit = segwit || tx.WTxID != tx.TxID
 	}
 	var outputs []byte
@@ -147,7 +174,7 @@ func buildTemplate(t *node.Template, c constraints, id uint64, future bool) (*te
 		prevHash: sv2.U256(t.PrevHash),
 		height:   t.Height,
 		bits:     t.Bits,
-		txs:      txs,
+		txData:   data,
 		fees:     fees,
 	}, nil
 }

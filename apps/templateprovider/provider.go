@@ -117,20 +117,22 @@ func (p *provider) constraints(id service.ClientID, m *sv2.CoinbaseOutputConstra
 	if p.current == nil {
 		return nil, nil // the first template from the node will be sent to it
 	}
-	return p.templateFor(id, c, c.last == nil || c.last.prevHash != p.tip)
+	events, err := p.templateFor(id, c, c.last == nil || c.last.prevHash != p.tip, selectFor(p.current, *c.cons))
+	p.forgetOldTemplates()
+	return events, err
 }
 
-// templateFor builds a template for c and returns the messages announcing it:
-// with newTip, a future template and the prev hash that activates it.
-// p.mu is held.
-func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool) ([]service.ServerEvent, error) {
+// templateFor builds a template for c from the transactions selected for it
+// and returns the messages announcing it: with newTip, a future template and
+// the prev hash that activates it. p.mu is held; the caller then calls
+// forgetOldTemplates.
+func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool, sel selection) ([]service.ServerEvent, error) {
 	p.nextID++
-	t, err := buildTemplate(p.current, *c.cons, p.nextID, newTip)
+	t, err := buildTemplate(p.current, sel, p.nextID, newTip)
 	if err != nil {
 		return nil, err
 	}
 	p.templates[t.msg.TemplateID] = t
-	p.forgetOldTemplates()
 	c.last = t
 	events := []service.ServerEvent{service.SendToClient{Client: id, Message: t.msg}}
 	if newTip {
@@ -186,28 +188,26 @@ func (p *provider) update(t *node.Template) ([]service.ServerEvent, error) {
 	p.current, p.tip = t, sv2.U256(t.PrevHash)
 	var events []service.ServerEvent
 	var errs []error
+	memo := map[constraints]selection{}
 	for id, c := range p.clients {
 		if c.cons == nil {
 			continue
 		}
+		sel := selectOnce(memo, t, *c.cons)
 		clientTip := c.last == nil || c.last.prevHash != p.tip
-		if !clientTip && !p.feesRose(t, c) {
+		// On the same tip, only a rise in fees by feeDelta is worth a template.
+		if !clientTip && (sel.err != nil || sel.fees-c.last.fees < p.feeDelta) {
 			continue
 		}
-		ev, err := p.templateFor(id, c, clientTip)
+		ev, err := p.templateFor(id, c, clientTip, sel)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("client %d: %w", id, err))
 			continue
 		}
 		events = append(events, ev...)
 	}
+	p.forgetOldTemplates()
 	return events, errors.Join(errs...)
-}
-
-// feesRose reports whether t, under c's constraints, pays at least feeDelta more than c's last template.
-func (p *provider) feesRose(t *node.Template, c *tdClient) bool {
-	_, fees, err := selectTransactions(t, *c.cons)
-	return err == nil && fees-c.last.fees >= p.feeDelta
 }
 
 // RequestTransactionData returns a template's transactions, witness-serialized (§7.4–7.6).
@@ -222,11 +222,7 @@ func (p *provider) RequestTransactionData(_ context.Context, id service.ClientID
 	case t.prevHash != tip:
 		reply = &sv2.RequestTransactionDataError{TemplateID: m.TemplateID, ErrorCode: CodeStaleTemplate}
 	default:
-		txs := make([][]byte, len(t.txs))
-		for i, tx := range t.txs {
-			txs[i] = tx.Data
-		}
-		reply = &sv2.RequestTransactionDataSuccess{TemplateID: m.TemplateID, TransactionList: txs}
+		reply = &sv2.RequestTransactionDataSuccess{TemplateID: m.TemplateID, TransactionList: t.txData}
 	}
 	return []service.ServerEvent{service.SendToClient{Client: id, Message: reply}}, nil
 }
@@ -315,7 +311,7 @@ func (p *provider) currentAsTemplate(ctx context.Context) (*template, error) {
 	if err != nil {
 		return nil, err
 	}
-	return buildTemplate(nt, constraints{}, 0, false)
+	return buildTemplate(nt, selectFor(nt, constraints{}), 0, false)
 }
 
 // assemble builds the full block for a solution of t.
@@ -333,9 +329,5 @@ func assemble(t *template, m *sv2.SubmitSolution) (*wire.MsgBlock, error) {
 		NBits:      t.bits,
 		Nonce:      m.HeaderNonce,
 	}
-	txs := make([][]byte, len(t.txs))
-	for i, tx := range t.txs {
-		txs[i] = tx.Data
-	}
-	return block.Assemble(h, m.CoinbaseTx, txs)
+	return block.Assemble(h, m.CoinbaseTx, t.txData)
 }
