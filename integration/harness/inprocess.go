@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 )
@@ -24,16 +23,15 @@ func Go(t testing.TB, name string, run func(ctx context.Context) error) *App {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &App{name: name, cancel: cancel, done: make(chan struct{})}
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	go func() {
 		defer close(a.done)
 		a.err = run(ctx)
-	})
+	}()
 	t.Cleanup(func() {
 		if err := a.Stop(DefaultStopTimeout); err != nil {
 			t.Errorf("harness: %v", err)
 		}
-		wg.Wait()
+		<-a.done
 	})
 	return a
 }

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/txscript/v2"
@@ -358,36 +360,15 @@ func (n *Node) Generate(ctx context.Context, count int) ([]chainhash.Hash, error
 			return nil, err
 		}
 		cb := b.Transactions[0]
-		height, err := coinbaseHeight(cb)
+		height, err := blockchain.ExtractCoinbaseHeight(btcutil.NewTx(cb))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("block %s: %w", h, err)
 		}
 		n.mu.Lock()
-		n.coins = append(n.coins, coin{out: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, value: cb.TxOut[0].Value, height: height})
+		n.coins = append(n.coins, coin{out: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, value: cb.TxOut[0].Value, height: int64(height)})
 		n.mu.Unlock()
 	}
 	return hashes, nil
-}
-
-// coinbaseHeight reads the BIP34 height push at the start of a coinbase
-// script.
-func coinbaseHeight(cb *wire.MsgTx) (int64, error) {
-	script := cb.TxIn[0].SignatureScript
-	if len(script) == 0 {
-		return 0, errors.New("coinbase without script")
-	}
-	op := script[0]
-	switch {
-	case op >= txscript.OP_1 && op <= txscript.OP_16:
-		return int64(op - txscript.OP_1 + 1), nil
-	case op >= 1 && op <= 8 && len(script) > int(op):
-		var h int64
-		for i := int(op); i >= 1; i-- {
-			h = h<<8 | int64(script[i])
-		}
-		return h, nil
-	}
-	return 0, fmt.Errorf("coinbase script %x does not start with a height", script)
 }
 
 func randomHex(n int) string {
