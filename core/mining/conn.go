@@ -229,18 +229,35 @@ func (c *Conn) newJob(ch *channel, e *templateEntry, future bool) (*job, sv2.Mes
 	if err != nil {
 		return nil, nil, err
 	}
+	j, m := c.jobWith(ch, e, cb, future)
+	return j, m, nil
+}
+
+// jobWith is newJob with the connection's coinbase for e already looked up.
+func (c *Conn) jobWith(ch *channel, e *templateEntry, cb *coinbase.Coinbase, future bool) (*job, sv2.Message) {
 	j := c.makeJob(ch, e, cb, c.nextJobID(), future)
-	var minNTime sv2.Option[uint32]
-	if !future {
-		minNTime = sv2.Some(j.minNTime)
-	}
 	if ch.extended {
-		return j, &sv2.NewExtendedMiningJob{
-			ChannelID: ch.id, JobID: j.id, MinNTime: minNTime, Version: j.version, VersionRollingAllowed: j.rolling,
-			MerklePath: e.t.MerklePath, CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
-		}, nil
+		return j, c.extendedJob(ch.id, j.id, e, cb, future)
 	}
-	return j, &sv2.NewMiningJob{ChannelID: ch.id, JobID: j.id, MinNTime: minNTime, Version: j.version, MerkleRoot: j.merkleRoot}, nil
+	return j, &sv2.NewMiningJob{ChannelID: ch.id, JobID: j.id, MinNTime: c.minNTime(future), Version: j.version, MerkleRoot: j.merkleRoot}
+}
+
+// extendedJob announces job id of template e, with coinbase cb, on an
+// extended or group channel.
+func (c *Conn) extendedJob(channel, id uint32, e *templateEntry, cb *coinbase.Coinbase, future bool) *sv2.NewExtendedMiningJob {
+	return &sv2.NewExtendedMiningJob{
+		ChannelID: channel, JobID: id, MinNTime: c.minNTime(future), Version: e.t.Version,
+		VersionRollingAllowed: !c.srv.cfg.FixedVersion, MerklePath: e.t.MerklePath,
+		CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
+	}
+}
+
+// minNTime is a new job's min_ntime: none for a future job, else the tip's.
+func (c *Conn) minNTime(future bool) sv2.Option[uint32] {
+	if future {
+		return sv2.Option[uint32]{}
+	}
+	return sv2.Some(c.tip.minNTime)
 }
 
 // makeJob records a job with id for ch.
@@ -302,32 +319,27 @@ func (c *Conn) onTemplate(e *templateEntry) ([]sv2.Message, error) {
 	if !future && c.tip == nil {
 		c.tip = c.srv.tip
 	}
-	var msgs []sv2.Message
-	if c.grouped() && len(c.channels) > 0 {
-		cb, err := c.srv.coinbaseFor(e, c.coinbase, c.srv.cfg.Extranonce.FullSize())
-		if err != nil {
-			return nil, err
-		}
+	if len(c.channels) == 0 {
+		return nil, nil
+	}
+	cb, err := c.srv.coinbaseFor(e, c.coinbase, c.srv.cfg.Extranonce.FullSize())
+	if err != nil {
+		return nil, err
+	}
+	if c.grouped() {
+		// One job for the whole group, announced once on the group channel.
 		id := c.nextJobID()
-		var minNTime sv2.Option[uint32]
 		for _, ch := range c.channels {
-			j := c.makeJob(ch, e, cb, id, future)
-			minNTime = sv2.Option[uint32]{Value: j.minNTime, Valid: !future}
+			c.makeJob(ch, e, cb, id, future)
 		}
 		if future {
 			c.groupFut[e.t.TemplateID] = id
 		}
-		return append(msgs, &sv2.NewExtendedMiningJob{
-			ChannelID: c.group, JobID: id, MinNTime: minNTime, Version: e.t.Version,
-			VersionRollingAllowed: !c.srv.cfg.FixedVersion, MerklePath: e.t.MerklePath,
-			CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
-		}), nil
+		return []sv2.Message{c.extendedJob(c.group, id, e, cb, future)}, nil
 	}
+	msgs := make([]sv2.Message, 0, len(c.channels))
 	for _, ch := range c.channels {
-		_, m, err := c.newJob(ch, e, future)
-		if err != nil {
-			return nil, err
-		}
+		_, m := c.jobWith(ch, e, cb, future)
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
