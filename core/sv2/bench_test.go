@@ -34,6 +34,9 @@ func benchDecode(b *testing.B, m Message) {
 var (
 	benchStandard = &SubmitSharesStandard{ChannelID: 3, SequenceNumber: 10, JobID: 4, Nonce: 0xdeadbeef, NTime: 1700000001, Version: 0x20000000}
 	benchExtended = &SubmitSharesExtended{ChannelID: 3, SequenceNumber: 11, JobID: 4, Nonce: 1, NTime: 2, Version: 3, Extranonce: []byte{0, 0, 0, 0, 0, 0, 0, 1}}
+	// The same share with the user_identity of Worker-Specific Hashrate Tracking (extension 0x0002).
+	benchExtendedTLV = &SubmitSharesExtended{ChannelID: 3, SequenceNumber: 11, JobID: 4, Nonce: 1, NTime: 2, Version: 3, Extranonce: []byte{0, 0, 0, 0, 0, 0, 0, 1},
+		TLVs: []TLV{WorkerIdentityTLV("Worker_001")}}
 	// A job with a 12-hash merkle path (a block of 2049–4096 transactions) and a typical coinbase.
 	benchExtJob = &NewExtendedMiningJob{ChannelID: 3, JobID: 6, MinNTime: Some[uint32](1700000000), Version: 0x20000000, VersionRollingAllowed: true,
 		MerklePath: path(12), CoinbaseTxPrefix: make([]byte, 52), CoinbaseTxSuffix: make([]byte, 130)}
@@ -45,6 +48,9 @@ func BenchmarkEncodeSubmitSharesExtended(b *testing.B) { benchEncode(b, benchExt
 func BenchmarkDecodeSubmitSharesExtended(b *testing.B) { benchDecode(b, benchExtended) }
 func BenchmarkEncodeNewExtendedMiningJob(b *testing.B) { benchEncode(b, benchExtJob) }
 func BenchmarkDecodeNewExtendedMiningJob(b *testing.B) { benchDecode(b, benchExtJob) }
+
+func BenchmarkEncodeSubmitSharesExtendedTLV(b *testing.B) { benchEncode(b, benchExtendedTLV) }
+func BenchmarkDecodeSubmitSharesExtendedTLV(b *testing.B) { benchDecode(b, benchExtendedTLV) }
 
 // BenchmarkDecodeFrameSubmitSharesStandard includes the header, the registry
 // look-up and the allocation of the message value.

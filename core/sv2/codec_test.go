@@ -20,18 +20,24 @@ var equateEmpty = cmp.Options{cmpopts.EquateEmpty(), cmpopts.EquateNaNs()}
 
 func sampleName(i int, m Message) string { return fmt.Sprintf("%d/%s", i, Info(m).Name) }
 
+// msgKey identifies a message type: message types are unique within an extension.
+type msgKey struct {
+	ext uint16
+	typ uint8
+}
+
 func TestEveryMessageHasASample(t *testing.T) {
-	seen := map[uint8]bool{}
+	seen := map[msgKey]bool{}
 	for _, m := range samples() {
-		seen[m.MsgType()] = true
+		seen[msgKey{Info(m).Extension, m.MsgType()}] = true
 	}
 	for _, info := range Messages() {
-		if !seen[info.Type] {
-			t.Errorf("no sample of %s (0x%02x)", info.Name, info.Type)
+		if !seen[msgKey{info.Extension, info.Type}] {
+			t.Errorf("no sample of %s (extension 0x%04x, 0x%02x)", info.Name, info.Extension, info.Type)
 		}
 	}
-	if got := len(Messages()); got != 41 {
-		t.Errorf("registry has %d messages, §8 lists 41 (5 common, 21 mining, 8 job declaration, 7 template distribution)", got)
+	if got := len(Messages()); got != 44 {
+		t.Errorf("registry has %d messages, want 44: §8 lists 41 (5 common, 21 mining, 8 job declaration, 7 template distribution), extension 0x0001 adds 3", got)
 	}
 }
 
@@ -45,12 +51,19 @@ func TestRegistry(t *testing.T) {
 		if isChan != info.ChannelMsg {
 			t.Errorf("%s: implements ChannelMessage = %t, §8 channel_msg = %t", info.Name, isChan, info.ChannelMsg)
 		}
-		got, ok := Lookup(0, info.Type)
-		if !ok || got.Name != info.Name {
-			t.Errorf("Lookup(0, 0x%02x) = %q, %t", info.Type, got.Name, ok)
+		got, ok := Lookup(info.Extension, info.Type)
+		if !ok || got.Name != info.Name || got.Extension != info.Extension {
+			t.Errorf("Lookup(0x%04x, 0x%02x) = %q, %t", info.Extension, info.Type, got.Name, ok)
 		}
-		if got, ok := Lookup(ChannelMsgBit, info.Type); !ok || got.Name != info.Name {
+		if got, ok := Lookup(info.Extension|ChannelMsgBit, info.Type); !ok || got.Name != info.Name {
 			t.Errorf("Lookup ignores the channel_msg bit: got %q, %t", got.Name, ok)
+		}
+		if got := Info(m); got.Name != info.Name || got.Extension != info.Extension || got.Type != info.Type {
+			t.Errorf("Info(%T) = %+v, want %+v", m, got, info)
+		}
+		_, isExt := m.(ExtensionMessage)
+		if isExt != (info.Extension != 0) {
+			t.Errorf("%s: implements ExtensionMessage = %t, extension 0x%04x", info.Name, isExt, info.Extension)
 		}
 		if _, ok := Lookup(0x4001, info.Type); ok {
 			t.Errorf("Lookup(0x4001, 0x%02x) found a core message", info.Type)
@@ -102,7 +115,7 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecodeFrame: %v", err)
 			}
-			if h.ChannelMsg() != Info(m).ChannelMsg || h.Extension() != 0 || h.MsgType != m.MsgType() || int(h.Length) != len(enc) {
+			if h.ChannelMsg() != Info(m).ChannelMsg || h.Extension() != Info(m).Extension || h.MsgType != m.MsgType() || int(h.Length) != len(enc) {
 				t.Errorf("header %+v for %s (payload %d bytes)", h, Info(m).Name, len(enc))
 			}
 			if diff := cmp.Diff(m, fm, equateEmpty); diff != "" {
@@ -120,7 +133,16 @@ func fieldNames(m Message) []string {
 	return names
 }
 
-// Every prefix of a valid payload is an error that names a field of the message, never a panic.
+// tlvsOf returns the TLV fields a message carries.
+func tlvsOf(m Message) []TLV {
+	if s, ok := m.(*SubmitSharesExtended); ok {
+		return s.TLVs
+	}
+	return nil
+}
+
+// Every prefix of a valid payload is an error that names a field of the message, never a panic,
+// except a prefix that ends between two TLV fields: it is the message with fewer of them.
 func TestTruncationAtEveryOffset(t *testing.T) {
 	for i, m := range samples() {
 		enc, err := Encode(m)
@@ -129,9 +151,34 @@ func TestTruncationAtEveryOffset(t *testing.T) {
 		}
 		names := fieldNames(m)
 		before := Info(m).New()
+		// Where each TLV field starts, and where the last ends.
+		tlvs := tlvsOf(m)
+		boundaries := map[int]int{}
+		if len(tlvs) > 0 {
+			names = append(names, "tlv")
+			off := len(enc)
+			for _, tlv := range tlvs {
+				off -= TLVHeaderSize + len(tlv.Value)
+			}
+			for k, tlv := range tlvs {
+				boundaries[off] = k
+				off += TLVHeaderSize + len(tlv.Value)
+			}
+		}
 		for n := range len(enc) {
 			got := Info(m).New()
 			err := got.DecodePayload(enc[:n])
+			if k, ok := boundaries[n]; ok {
+				want := *m.(*SubmitSharesExtended)
+				want.TLVs = tlvs[:k]
+				if err != nil {
+					t.Fatalf("%s: cut to %d bytes, before TLV %d: %v", sampleName(i, m), n, k+1, err)
+				}
+				if diff := cmp.Diff(&want, got, equateEmpty); diff != "" {
+					t.Fatalf("%s: cut before TLV %d (-want +got):\n%s", sampleName(i, m), k+1, diff)
+				}
+				continue
+			}
 			var de *DecodeError
 			if !errors.As(err, &de) || !errors.Is(err, ErrTruncated) {
 				t.Fatalf("%s: payload cut to %d of %d bytes: err = %v, want a truncation DecodeError", sampleName(i, m), n, len(enc), err)
@@ -146,12 +193,50 @@ func TestTruncationAtEveryOffset(t *testing.T) {
 	}
 }
 
-func TestTrailingBytesRejected(t *testing.T) {
+// Bytes after a message's fields must be a well-formed TLV list (§3.4.3): a list is accepted
+// (kept by SubmitSharesExtended, dropped by the others), anything else is an error on "tlv".
+func TestBytesAfterTheFields(t *testing.T) {
+	good := []TLV{{Extension: ExtensionWorkerHashrate, Field: 9, Value: []byte("x")}, {Extension: 0x4000, Field: 1}, {Extension: 0x4000, Field: 2, Value: make([]byte, 70)}}
+	w := NewWriter(nil, "test")
+	w.TLVs(good)
+	list, err := w.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{
+		"one byte":                   {0},
+		"a TLV header of 4 bytes":    list[:4],
+		"a TLV value cut short":      list[:TLVHeaderSize],
+		"a TLV list cut in a header": list[:len(list)-70-1],
+		"a TLV list cut in a value":  list[:len(list)-1],
+		"a TLV list and one byte":    append(bytes.Clone(list), 0),
+	}
 	for i, m := range samples() {
 		enc, _ := Encode(m)
-		err := Info(m).New().DecodePayload(append(enc, 0))
-		if !errors.Is(err, ErrTrailingBytes) {
-			t.Errorf("%s: one extra byte: err = %v, want ErrTrailingBytes", sampleName(i, m), err)
+		for what, extra := range bad {
+			got := Info(m).New()
+			err := got.DecodePayload(append(bytes.Clone(enc), extra...))
+			var de *DecodeError
+			if !errors.As(err, &de) || !errors.Is(err, ErrTruncated) || de.Message != Info(m).Name || de.Field != "tlv" {
+				t.Errorf("%s followed by %s: err = %v, want a truncation DecodeError on %s.tlv", sampleName(i, m), what, err, Info(m).Name)
+			}
+			if diff := cmp.Diff(Info(m).New(), got); diff != "" {
+				t.Errorf("%s: failed decode modified the message:\n%s", sampleName(i, m), diff)
+			}
+		}
+		got := Info(m).New()
+		if err := got.DecodePayload(append(bytes.Clone(enc), list...)); err != nil {
+			t.Errorf("%s followed by a TLV list: %v", sampleName(i, m), err)
+			continue
+		}
+		want := m
+		if s, ok := m.(*SubmitSharesExtended); ok {
+			c := *s
+			c.TLVs = append(slices.Clone(s.TLVs), good...)
+			want = &c
+		}
+		if diff := cmp.Diff(want, got, equateEmpty); diff != "" {
+			t.Errorf("%s followed by a TLV list (-want +got):\n%s", sampleName(i, m), diff)
 		}
 	}
 	frame, _ := AppendFrame(nil, &SetTarget{ChannelID: 1})
@@ -179,6 +264,7 @@ func TestLengthOverTypeLimit(t *testing.T) {
 		{"SEQ0_64K[U256] claims 65535", &DeclareMiningJob{}, []byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2}, "wtxid_list", ErrTruncated},
 		{"SEQ0_64K[B0_16M] claims 65535", &ProvideMissingTransactionsSuccess{}, []byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff}, "transaction_list", ErrTruncated},
 		{"B0_16M element claims 16M", &ProvideMissingTransactionsSuccess{}, []byte{1, 0, 0, 0, 1, 0, 0xff, 0xff, 0xff, 1, 2, 3}, "transaction_list", ErrTruncated},
+		{"TLV claims 65535", &SubmitSharesExtended{}, append(make([]byte, 25), 2, 0, 1, 0xff, 0xff, 'w'), "tlv", ErrTruncated},
 	}
 	// A NewTemplate whose merkle path claims 255 hashes but carries one.
 	nt, _ := Encode(&NewTemplate{MerklePath: path(1)})
@@ -347,7 +433,8 @@ func TestUnknownMessages(t *testing.T) {
 	}{
 		{"reserved core type", Header{MsgType: 0x1e, ExtensionType: ChannelMsgBit}},
 		{"unassigned core type", Header{MsgType: 0x99}},
-		{"extension message", Header{ExtensionType: 0x0001, MsgType: 0x00}},
+		{"extension message", Header{ExtensionType: 0x0003, MsgType: 0x00}},
+		{"unassigned type of Extensions Negotiation", Header{ExtensionType: ExtensionNegotiation, MsgType: 0x03}},
 		{"experimental extension channel message", Header{ExtensionType: 0x4002 | ChannelMsgBit, MsgType: 0x1a}},
 	}
 	for _, tt := range tests {

@@ -11,7 +11,9 @@ var (
 	ErrTruncated = errors.New("sv2: truncated")
 	// ErrTooLong means a length or value exceeds what the field's type allows.
 	ErrTooLong = errors.New("sv2: over the type's limit")
-	// ErrTrailingBytes means bytes were left after the last field of a message or frame.
+	// ErrTrailingBytes means a frame's payload is longer than its msg_length. (Bytes
+	// after a message's last field are read as TLV fields, §3.4.3: a list cut short is
+	// ErrTruncated on field "tlv".)
 	ErrTrailingBytes = errors.New("sv2: trailing bytes")
 	// ErrInvalid means a field holds a value its type forbids (for example an OPTION with two elements).
 	ErrInvalid = errors.New("sv2: invalid value")

@@ -34,7 +34,9 @@ func Fields(m Message) []Field {
 // FieldsJSON renders m's fields as one JSON object, keys in wire order:
 // integers and F32 as numbers (U64 exactly), BOOL as true/false, STR0_255 as
 // a string, byte fields (B0_*, U256, PUBKEY, SIGNATURE) as lowercase hex in
-// wire order, sequences as arrays and OPTION as null or its value. Bytes of a
+// wire order, sequences as arrays and OPTION as null or its value. A TLV is an
+// object {"extension":N,"field":N,"value":"<hex>"}, with "user_identity" added
+// as a string for that field of Worker-Specific Hashrate Tracking. Bytes of a
 // STR0_255 that are not UTF-8 become U+FFFD; NonUTF8Fields names such fields.
 // An F32 that is NaN or infinite, which JSON cannot express, is written as a string.
 func FieldsJSON(m Message) []byte {
@@ -64,6 +66,19 @@ func NonUTF8Fields(m Message) []string {
 type optional interface{ optional() (any, bool) }
 
 func appendJSONValue(b []byte, v reflect.Value) []byte {
+	if t, ok := v.Interface().(TLV); ok {
+		b = append(b, `{"extension":`...)
+		b = strconv.AppendUint(b, uint64(t.Extension), 10)
+		b = append(b, `,"field":`...)
+		b = strconv.AppendUint(b, uint64(t.Field), 10)
+		b = append(b, `,"value":`...)
+		b = appendHex(b, t.Value)
+		if t.Extension == ExtensionWorkerHashrate && t.Field == TLVFieldUserIdentity {
+			b = append(b, `,"user_identity":`...)
+			b = appendJSONString(b, string(t.Value))
+		}
+		return append(b, '}')
+	}
 	if o, ok := v.Interface().(optional); ok {
 		x, set := o.optional()
 		if !set {

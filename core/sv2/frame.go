@@ -54,10 +54,9 @@ func HeaderFor(m Message, n int) (Header, error) {
 		return Header{}, &EncodeError{Message: info.Name, Err: ErrTooLong,
 			Detail: fmt.Sprintf("payload of %d bytes, maximum %d", n, MaxPayloadSize)}
 	}
-	var ext uint16
-	if u, ok := m.(*Unknown); ok {
-		ext = u.ExtensionType &^ ChannelMsgBit
-	}
+	// The extension that defined the message (§3.4.1): 0 for core messages,
+	// whatever TLV fields they carry.
+	ext := info.Extension &^ ChannelMsgBit
 	if info.ChannelMsg {
 		ext |= ChannelMsgBit
 	}

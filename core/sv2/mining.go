@@ -426,6 +426,15 @@ type SubmitSharesExtended struct {
 	NTime          uint32 `sv2:"ntime"`
 	Version        uint32 `sv2:"version"`
 	Extranonce     []byte `sv2:"extranonce"`
+	// TLVs are the TLV fields after the message's own fields (§3.4.3), such as the
+	// user_identity of Worker-Specific Hashrate Tracking (see WorkerIdentity). The decoder
+	// keeps every well-formed field, of any extension and in the order received; a service
+	// acts only on those of the extensions negotiated on the connection (KeepExtensions)
+	// and ignores the rest. The encoder appends them and refuses a list not ordered by
+	// extension type, or a user_identity over MaxUserIdentityTLV bytes or not UTF-8; the
+	// decoder leaves that check to CheckTLVs, since a field of an extension the connection
+	// did not negotiate must be ignored, not refused. Errors in the list name the field "tlv".
+	TLVs []TLV `sv2:"tlvs"`
 }
 
 func (*SubmitSharesExtended) MsgType() uint8 { return MsgTypeSubmitSharesExtended }
@@ -441,6 +450,12 @@ func (m *SubmitSharesExtended) AppendPayload(dst []byte) ([]byte, error) {
 	w.U32(m.NTime)
 	w.U32(m.Version)
 	w.B0_32("extranonce", m.Extranonce)
+	if len(m.TLVs) > 0 {
+		if detail, err := userIdentityProblem(m.TLVs); err != nil {
+			w.fail("tlv", err, "%s", detail)
+		}
+		w.TLVs(m.TLVs)
+	}
 	return w.Finish()
 }
 
@@ -454,6 +469,7 @@ func (m *SubmitSharesExtended) DecodePayload(p []byte) error {
 		NTime:          r.U32("ntime"),
 		Version:        r.U32("version"),
 		Extranonce:     r.B0_32("extranonce"),
+		TLVs:           r.TLVs(),
 	}
 	if err := r.Done(); err != nil {
 		return err

@@ -6,7 +6,8 @@ import "fmt"
 type Protocol uint8
 
 // The three subprotocols. ProtocolCommon is not a wire value: it marks the
-// messages of §3.6 that every subprotocol uses.
+// messages of §3.6 that every subprotocol uses, and those of Extensions
+// Negotiation, sent after SetupConnection on any subprotocol.
 const (
 	ProtocolMining               Protocol = 0
 	ProtocolJobDeclaration       Protocol = 1
@@ -28,10 +29,16 @@ func (p Protocol) String() string {
 	return fmt.Sprintf("protocol(%d)", uint8(p))
 }
 
-// MessageInfo describes one message type of the core specification (§8).
+// MessageInfo describes one message type: of the core specification (§8) or
+// of an extension this package implements.
 type MessageInfo struct {
-	Type       uint8    // msg_type
-	Name       string   // name as written in §8, e.g. "SetupConnection.Success"
+	// Extension is the extension_type of the extension that defined the
+	// message, which frames carrying it have in their header (§3.4.1): 0 for
+	// the core specification, ExtensionNegotiation for RequestExtensions and
+	// its answers. It never includes the channel_msg bit.
+	Extension  uint16
+	Type       uint8    // msg_type, unique within the extension
+	Name       string   // name as written in §8 or the extension, e.g. "SetupConnection.Success"
 	Protocol   Protocol // the subprotocol it belongs to, or ProtocolCommon
 	ChannelMsg bool     // whether frames carrying it have the channel_msg bit set
 	new        func() Message
@@ -41,7 +48,7 @@ type MessageInfo struct {
 // MessageInfo not obtained from this package it returns an *Unknown.
 func (i MessageInfo) New() Message {
 	if i.new == nil {
-		return &Unknown{Type: i.Type, ChannelMsg: i.ChannelMsg}
+		return &Unknown{ExtensionType: i.Extension &^ ChannelMsgBit, Type: i.Type, ChannelMsg: i.ChannelMsg}
 	}
 	return i.new()
 }
@@ -96,6 +103,26 @@ var messages = [...]MessageInfo{
 	{Type: MsgTypeSubmitSolution, Name: "SubmitSolution", Protocol: ProtocolTemplateDistribution, ChannelMsg: false, new: func() Message { return new(SubmitSolution) }},
 }
 
+// extensionMessages lists the messages of the extensions this package
+// implements, by extension type then message type. The three of Extensions
+// Negotiation flow on any subprotocol after SetupConnection: RequestExtensions
+// from client to server, its answers from server to client (extension 0x0001).
+var extensionMessages = [...]MessageInfo{
+	{Extension: ExtensionNegotiation, Type: MsgTypeRequestExtensions, Name: "RequestExtensions", Protocol: ProtocolCommon, ChannelMsg: false, new: func() Message { return new(RequestExtensions) }},
+	{Extension: ExtensionNegotiation, Type: MsgTypeRequestExtensionsSuccess, Name: "RequestExtensions.Success", Protocol: ProtocolCommon, ChannelMsg: false, new: func() Message { return new(RequestExtensionsSuccess) }},
+	{Extension: ExtensionNegotiation, Type: MsgTypeRequestExtensionsError, Name: "RequestExtensions.Error", Protocol: ProtocolCommon, ChannelMsg: false, new: func() Message { return new(RequestExtensionsError) }},
+}
+
+// lookupExtension finds a message of extension ext (without the channel_msg bit) in extensionMessages.
+func lookupExtension(ext uint16, msgType uint8) *MessageInfo {
+	for i := range extensionMessages {
+		if extensionMessages[i].Extension == ext && extensionMessages[i].Type == msgType {
+			return &extensionMessages[i]
+		}
+	}
+	return nil
+}
+
 // byType indexes messages by msg_type; core message types are unique across subprotocols.
 var byType = func() (t [256]*MessageInfo) {
 	for i := range messages {
@@ -105,29 +132,50 @@ var byType = func() (t [256]*MessageInfo) {
 }()
 
 // Lookup returns the message with the given extension type and message type.
-// The channel_msg bit of extensionType is ignored, as §3.2.1 requires. Only
-// extension 0 (the core specification) is known.
+// The channel_msg bit of extensionType is ignored, as §3.2.1 requires. Known
+// are extension 0 (the core specification) and ExtensionNegotiation.
+// Extensions that only add TLV fields, like ExtensionWorkerHashrate, have no
+// message of their own.
 func Lookup(extensionType uint16, msgType uint8) (MessageInfo, bool) {
-	if extensionType&^ChannelMsgBit != 0 {
+	ext := extensionType &^ ChannelMsgBit
+	if ext == 0 {
+		if i := byType[msgType]; i != nil {
+			return *i, true
+		}
 		return MessageInfo{}, false
 	}
-	if i := byType[msgType]; i != nil {
+	if i := lookupExtension(ext, msgType); i != nil {
 		return *i, true
 	}
 	return MessageInfo{}, false
 }
 
-// Messages returns a description of every core message, in §8 order.
-func Messages() []MessageInfo { return append([]MessageInfo(nil), messages[:]...) }
+// Messages returns a description of every message this package knows: the
+// core messages in §8 order, then those of extensions, by extension type and
+// message type. MessageInfo.Extension tells them apart.
+func Messages() []MessageInfo {
+	all := make([]MessageInfo, 0, len(messages)+len(extensionMessages))
+	return append(append(all, messages[:]...), extensionMessages[:]...)
+}
 
 // Info returns the description of a message. For *Unknown it is built from the
 // message's header fields, with Protocol ProtocolCommon: an extension may apply
-// to any subprotocol.
+// to any subprotocol. A message implementing ExtensionMessage is looked up in
+// its extension, any other by msg_type among the core messages.
 func Info(m Message) MessageInfo {
-	if u, ok := m.(*Unknown); ok {
-		ext, typ, ch := u.ExtensionType, u.Type, u.ChannelMsg
-		return MessageInfo{Type: typ, Name: u.name(), Protocol: ProtocolCommon, ChannelMsg: ch,
+	switch m := m.(type) {
+	case *Unknown:
+		ext, typ, ch := m.ExtensionType&^ChannelMsgBit, m.Type, m.ChannelMsg
+		return MessageInfo{Extension: ext, Type: typ, Name: m.name(), Protocol: ProtocolCommon, ChannelMsg: ch,
 			new: func() Message { return &Unknown{ExtensionType: ext, Type: typ, ChannelMsg: ch} }}
+	case ExtensionMessage:
+		ext := m.Extension() &^ ChannelMsgBit
+		if i := lookupExtension(ext, m.MsgType()); i != nil {
+			return *i
+		}
+		_, ch := m.(ChannelMessage)
+		return MessageInfo{Extension: ext, Type: m.MsgType(), Name: fmt.Sprintf("message 0x%02x of extension 0x%04x", m.MsgType(), ext),
+			Protocol: ProtocolCommon, ChannelMsg: ch}
 	}
 	if i := byType[m.MsgType()]; i != nil {
 		return *i

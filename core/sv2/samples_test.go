@@ -3,6 +3,7 @@ package sv2
 import (
 	"bytes"
 	"math"
+	"strings"
 )
 
 func hash(b byte) (h U256) {
@@ -47,6 +48,10 @@ func samples() []Message {
 		&SetExtranoncePrefix{ChannelID: 3, ExtranoncePrefix: []byte{9, 8, 7}},
 		&SubmitSharesStandard{ChannelID: 3, SequenceNumber: 10, JobID: 4, Nonce: 0xdeadbeef, NTime: 1700000001, Version: 0x20000000},
 		&SubmitSharesExtended{ChannelID: 3, SequenceNumber: 11, JobID: 4, Nonce: 1, NTime: 2, Version: 3, Extranonce: []byte{0, 0, 0, 0, 0, 0, 0, 1}},
+		&SubmitSharesExtended{ChannelID: 3, SequenceNumber: 12, JobID: 4, Nonce: 2, NTime: 2, Version: 3, Extranonce: []byte{1},
+			TLVs: []TLV{WorkerIdentityTLV("Worker_001")}},
+		&SubmitSharesExtended{ChannelID: 3, SequenceNumber: 13, JobID: 4, Nonce: 3, NTime: 2, Version: 3,
+			TLVs: []TLV{WorkerIdentityTLV(strings.Repeat("w", MaxUserIdentityTLV)), {Extension: 0x4001, Field: 7}, {Extension: 0x4001, Field: 1, Value: bytes.Repeat([]byte{0xee}, 300)}}},
 		&SubmitSharesSuccess{ChannelID: 3, LastSequenceNumber: 11, NewSubmitsAcceptedCount: 2, NewSharesSum: math.MaxUint64},
 		&SubmitSharesError{ChannelID: 3, SequenceNumber: 12, ErrorCode: "stale-share"},
 		&NewExtendedMiningJob{ChannelID: 3, JobID: 6, MinNTime: Some[uint32](0), Version: 0x20000000, VersionRollingAllowed: true, MerklePath: path(12),
@@ -78,5 +83,12 @@ func samples() []Message {
 		&RequestTransactionDataSuccess{TemplateID: 7, ExcessData: []byte{1}, TransactionList: [][]byte{{0x02, 0, 0, 0}, {0x01}}},
 		&RequestTransactionDataError{TemplateID: 7, ErrorCode: "template-id-not-found"},
 		&SubmitSolution{TemplateID: 7, Version: 0x20000000, HeaderTimestamp: 1700000004, HeaderNonce: 99, CoinbaseTx: []byte{2, 0, 0, 0, 0, 1, 1}},
+		// Extensions Negotiation (extension 0x0001).
+		&RequestExtensions{RequestID: 1, RequestedExtensions: []uint16{ExtensionWorkerHashrate, 0x0003}},
+		&RequestExtensions{RequestID: 0xffff},
+		&RequestExtensionsSuccess{RequestID: 1, SupportedExtensions: []uint16{ExtensionWorkerHashrate}},
+		&RequestExtensionsSuccess{RequestID: 2},
+		&RequestExtensionsError{RequestID: 1, UnsupportedExtensions: []uint16{0x0003}, RequiredExtensions: []uint16{0x0005, 0x4000}},
+		&RequestExtensionsError{RequestID: 2},
 	}
 }

@@ -72,11 +72,14 @@ func (r *Reader) Err() error { return r.err }
 // Len returns the number of bytes not read yet.
 func (r *Reader) Len() int { return len(r.b) }
 
-// Done returns the first error, or a DecodeError wrapping ErrTrailingBytes if
-// input is left over.
+// Done returns the first error. Input left over after the message's fields
+// must be a list of TLV fields (§3.4.3), which Done checks as [Reader.TLVs]
+// does and drops: a message whose TLV fields matter reads them with TLVs
+// first. Left-over bytes that are not such a list are a DecodeError on field
+// "tlv" wrapping ErrTruncated (ErrTooLong beyond MaxTLVs fields).
 func (r *Reader) Done() error {
 	if r.err == nil && len(r.b) != 0 {
-		r.fail("", ErrTrailingBytes, "%d bytes after the last field", len(r.b))
+		r.skipTLVs()
 	}
 	return r.err
 }

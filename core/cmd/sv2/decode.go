@@ -22,16 +22,23 @@ func decodeCommand() *cli.Command {
 		Usage:     "decode Sv2 frames or payloads given in hex, one JSON object per frame",
 		ArgsUsage: "HEX... (or - to read hex from standard input)",
 		Description: `Without --type, each argument holds one or more whole frames (6-byte header + payload).
-With --type, each argument holds exactly one payload of that message type.
+With --type, each argument holds exactly one payload of that message type (of extension
+--extension, 0 by default: the core specification).
+Known are the messages of the core specification and of Extensions Negotiation (extension
+0x0001: RequestExtensions, RequestExtensions.Success, RequestExtensions.Error).
 Hex may contain spaces. Output, one line per frame:
   {"message":"<name as in spec §8>","msg_type":N,"extension_type":N,"channel_msg":bool,"fields":{...}}
 extension_type is printed without the channel_msg bit. In fields, keys are the spec's field
 names; byte fields (B0_*, U256, PUBKEY, SIGNATURE) are lowercase hex in wire order; OPTION is
-null or its value. A string that is not UTF-8 is printed with U+FFFD and its raw bytes are
-noted on standard error. Malformed input prints one error line on standard error, nothing on
-standard output, and exits with status 1.`,
+null or its value. The TLV fields after a SubmitSharesExtended (spec §3.4.3) are listed in
+"tlvs", each as {"extension":N,"field":N,"value":"<hex>"}, with "user_identity" added as a
+string for that field of Worker-Specific Hashrate Tracking (extension 0x0002, field 0x01);
+TLV fields after other messages are checked and not shown. A string that is not UTF-8 is
+printed with U+FFFD and its raw bytes are noted on standard error. Malformed input prints one
+error line on standard error, nothing on standard output, and exits with status 1.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "decode payloads of message type `T` (decimal or 0x-hex)"},
+			&cli.StringFlag{Name: "extension", Aliases: []string{"e"}, Value: "0", Usage: "with --type, the message's extension type `E` (decimal or 0x-hex; 1 for Extensions Negotiation)"},
 			&cli.BoolFlag{Name: "channel-msg", Usage: "the frame's channel_msg bit (with --type; default: what spec §8 says for the type)"},
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
@@ -42,6 +49,9 @@ standard output, and exits with status 1.`,
 }
 
 func runDecode(c *cli.Context) error {
+	if c.IsSet("extension") && !c.IsSet("type") {
+		return cli.Exit("sv2 decode: --extension needs --type: a frame's header names its extension", 1)
+	}
 	inputs := c.Args().Slice()
 	if len(inputs) == 0 || (len(inputs) == 1 && inputs[0] == "-") {
 		raw, err := io.ReadAll(c.App.Reader)
@@ -114,7 +124,7 @@ func decodeFrames(b []byte) ([]decoded, error) {
 			return nil, fmt.Errorf("frame %d: %s: msg_length %d but only %d payload bytes follow: %w",
 				n, frameName(h), h.Length, len(rest), sv2.ErrTruncated)
 		}
-		m, err := sv2.Decode(h, rest[:h.Length])
+		m, err := decodeChecked(h, rest[:h.Length])
 		if err != nil {
 			return nil, fmt.Errorf("frame %d: %w", n, err)
 		}
@@ -139,22 +149,45 @@ func decodePayload(c *cli.Context, payload []byte) (decoded, error) {
 	if err != nil {
 		return decoded{}, fmt.Errorf("--type %q: want a message type from 0 to 255 (decimal or 0x-hex)", c.String("type"))
 	}
-	info, ok := sv2.Lookup(0, uint8(t))
+	ext, err := strconv.ParseUint(c.String("extension"), 0, 16)
+	if err != nil || uint16(ext)&sv2.ChannelMsgBit != 0 {
+		return decoded{}, fmt.Errorf("--extension %q: want an extension type from 0 to 0x7fff (decimal or 0x-hex)", c.String("extension"))
+	}
+	info, ok := sv2.Lookup(uint16(ext), uint8(t))
 	if !ok {
+		if ext != 0 {
+			return decoded{}, fmt.Errorf("--extension 0x%04x --type 0x%02x: %w", ext, t, sv2.ErrUnknownMessage)
+		}
 		return decoded{}, fmt.Errorf("--type 0x%02x: %w", t, sv2.ErrUnknownMessage)
 	}
-	h := sv2.Header{MsgType: uint8(t), Length: uint32(len(payload))}
+	h := sv2.Header{ExtensionType: uint16(ext), MsgType: uint8(t), Length: uint32(len(payload))}
 	if len(payload) > sv2.MaxPayloadSize {
 		return decoded{}, fmt.Errorf("%s: payload of %d bytes exceeds the frame limit %d: %w", info.Name, len(payload), sv2.MaxPayloadSize, sv2.ErrTooLong)
 	}
 	if (c.IsSet("channel-msg") && c.Bool("channel-msg")) || (!c.IsSet("channel-msg") && info.ChannelMsg) {
 		h.ExtensionType |= sv2.ChannelMsgBit
 	}
-	m, err := sv2.Decode(h, payload)
+	m, err := decodeChecked(h, payload)
 	if err != nil {
 		return decoded{}, err
 	}
 	return decoded{h, m}, nil
+}
+
+// decodeChecked decodes a payload and, since the tool knows every extension
+// it can show, holds the TLV fields to their extensions' limits as a peer
+// that negotiated them would.
+func decodeChecked(h sv2.Header, payload []byte) (sv2.Message, error) {
+	m, err := sv2.Decode(h, payload)
+	if err != nil {
+		return nil, err
+	}
+	if sh, ok := m.(*sv2.SubmitSharesExtended); ok {
+		if err := sv2.CheckTLVs("SubmitSharesExtended", sh.TLVs); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 func render(d decoded) []byte {

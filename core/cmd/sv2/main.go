@@ -1,7 +1,8 @@
 // Command sv2 is a toolbox for people working with Stratum V2 traffic.
 //
 //	sv2 decode FRAME_HEX...                          decode whole frames (header + payload)
-//	sv2 decode --type T [--channel-msg] PAYLOAD_HEX  decode a payload of message type T
+//	sv2 decode --type T [--extension E] [--channel-msg] PAYLOAD_HEX
+//	                                                 decode a payload of message type T (of extension E)
 //	sv2 keygen [--json]                              generate an authority key pair
 //	sv2 probe [flags] HOST:PORT                      connect as a client, print the server's replies
 //
