@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"slices"
 	"strconv"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/stratumgo/stratum/core/mining/coinbase"
 )
 
 // Template is a block template from getblocktemplate (BIP22/23/145), parsed.
@@ -185,10 +186,6 @@ func (j *templateJSON) parse() (*Template, error) {
 	return t, nil
 }
 
-// witnessCommitmentPrefix starts a BIP141 commitment output script:
-// OP_RETURN, a 36-byte push, and the commitment header 0xaa21a9ed.
-var witnessCommitmentPrefix = []byte{0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed}
-
 // witnessCommitmentScript decodes a default_witness_commitment, either the
 // full output script (Bitcoin Core) or the bare commitment (btcd).
 func witnessCommitmentScript(s string) ([]byte, error) {
@@ -198,8 +195,8 @@ func witnessCommitmentScript(s string) ([]byte, error) {
 	}
 	switch {
 	case len(b) == chainhash.HashSize:
-		return append(slices.Clip(witnessCommitmentPrefix), b...), nil
-	case len(b) == len(witnessCommitmentPrefix)+chainhash.HashSize && bytes.HasPrefix(b, witnessCommitmentPrefix):
+		return append([]byte(coinbase.WitnessCommitmentPrefix), b...), nil
+	case len(b) == len(coinbase.WitnessCommitmentPrefix)+chainhash.HashSize && bytes.HasPrefix(b, []byte(coinbase.WitnessCommitmentPrefix)):
 		return b, nil
 	}
 	return nil, fmt.Errorf("%d bytes, want a 32-byte commitment or a 38-byte commitment output script", len(b))

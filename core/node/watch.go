@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
+
+	"github.com/stratumgo/stratum/core/backoff"
 )
 
 // WatchMode selects how WatchTips learns about new blocks.
@@ -55,7 +56,8 @@ type WatchConfig struct {
 	PollInterval time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff between
 	// attempts to reach a node that went away (defaults DefaultMinBackoff,
-	// DefaultMaxBackoff).
+	// DefaultMaxBackoff); each delay is spread by ±20% so that many clients
+	// of one node do not retry in lockstep.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
 	// LongPollTimeout re-issues a long poll that has been waiting this long,
@@ -96,8 +98,12 @@ func (c WatchConfig) withDefaults() WatchConfig {
 // queue up in the connection, so it should hand the tip off rather than do
 // slow work.
 func (c *Client) WatchTips(ctx context.Context, cfg WatchConfig, onTip func(Tip)) error {
-	w := &watcher{c: c, cfg: cfg.withDefaults(), onTip: onTip}
-	return w.run(ctx)
+	return newWatcher(c, cfg, onTip).run(ctx)
+}
+
+func newWatcher(c *Client, cfg WatchConfig, onTip func(Tip)) *watcher {
+	cfg = cfg.withDefaults()
+	return &watcher{c: c, cfg: cfg, onTip: onTip, retry: backoff.Backoff{Base: cfg.MinBackoff, Cap: cfg.MaxBackoff, Jitter: watchJitter}}
 }
 
 type watcher struct {
@@ -107,8 +113,11 @@ type watcher struct {
 
 	last     Tip
 	haveLast bool
-	failures int // consecutive failed sessions; reset once the node answers
+	retry    backoff.Backoff // counts consecutive failed sessions; reset once the node answers
 }
+
+// watchJitter spreads the retry delays by ±20%.
+const watchJitter = 0.2
 
 func (w *watcher) run(ctx context.Context) error {
 	mode := w.cfg.Mode
@@ -135,13 +144,12 @@ func (w *watcher) run(ctx context.Context) error {
 			log = w.c.log.With("watch", mode.String())
 			continue
 		}
-		w.failures++
-		delay := backoff(w.cfg.MinBackoff, w.cfg.MaxBackoff, w.failures)
+		delay := w.retry.Next()
 		lvl := slog.LevelWarn
 		if errors.Is(err, ErrUnauthorized) {
 			lvl = slog.LevelError // needs a configuration change, say so loudly
 		}
-		log.Log(ctx, lvl, "tip watcher lost the node, retrying", "err", err, "attempt", w.failures, "retry_in", delay)
+		log.Log(ctx, lvl, "tip watcher lost the node, retrying", "err", err, "attempt", w.retry.Attempts(), "retry_in", delay)
 		if !sleep(ctx, delay) {
 			return ctx.Err()
 		}
@@ -150,9 +158,9 @@ func (w *watcher) run(ctx context.Context) error {
 
 // connected notes that the node answered, ending a series of failures.
 func (w *watcher) connected() {
-	if w.failures > 0 {
-		w.c.log.Info("tip watcher reached the node again", "after_attempts", w.failures)
-		w.failures = 0
+	if n := w.retry.Attempts(); n > 0 {
+		w.c.log.Info("tip watcher reached the node again", "after_attempts", n)
+		w.retry.Reset()
 	}
 }
 
@@ -218,19 +226,6 @@ func (w *watcher) longPollSession(ctx context.Context) error {
 		t = next
 		w.emit(Tip{Hash: t.PrevHash, Height: t.Height - 1})
 	}
-}
-
-// backoff returns the delay before attempt n (1-based): min·2^(n-1), capped
-// at max, with ±20% jitter so that many clients of one node do not retry in
-// lockstep.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) * 2
-	return d - d/5 + jitter
 }
 
 // sleep waits for d or until ctx ends; it reports whether d elapsed.

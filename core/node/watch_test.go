@@ -132,13 +132,13 @@ func TestWatchKeepsRetryingBadCredentials(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
+func TestWatchBackoff(t *testing.T) {
 	lo, hi := 100*time.Millisecond, time.Second
-	for n, want := range map[int]time.Duration{1: lo, 2: 2 * lo, 3: 4 * lo, 4: 8 * lo, 5: hi, 50: hi} {
-		for range 20 {
-			got := backoff(lo, hi, n)
-			if got < want*8/10 || got > want*12/10 {
-				t.Fatalf("backoff(%d) = %v, want %v ±20%%", n, got, want)
+	for range 20 {
+		w := newWatcher(nil, WatchConfig{MinBackoff: lo, MaxBackoff: hi}, func(Tip) {})
+		for n, want := range []time.Duration{lo, 2 * lo, 4 * lo, 8 * lo, hi, hi, hi} {
+			if got := w.retry.Next(); got < want*8/10 || got > want*12/10 {
+				t.Fatalf("retry delay %d = %v, want %v ±20%%", n+1, got, want)
 			}
 		}
 	}

@@ -40,9 +40,11 @@ var (
 	ErrMalformed        = errors.New("coinbase: malformed coinbase transaction")
 )
 
-// witnessCommitmentHeader starts a BIP141 witness commitment output script:
-// OP_RETURN, a 36-byte push, and the commitment header 0xaa21a9ed.
-var witnessCommitmentHeader = [6]byte{0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed}
+// WitnessCommitmentPrefix is the first 6 bytes of a BIP141 witness
+// commitment output script: OP_RETURN, a 36-byte push, and the commitment
+// header 0xaa21a9ed; the 32-byte commitment follows. It is a string so that
+// it cannot change; []byte(WitnessCommitmentPrefix) gives the bytes.
+const WitnessCommitmentPrefix = "\x6a\x24\xaa\x21\xa9\xed"
 
 // Config is what the pool adds to every template's coinbase.
 type Config struct {
@@ -238,7 +240,7 @@ func appendTxOut(dst []byte, o *wire.TxOut) []byte {
 
 // isWitnessCommitment reports whether script is a BIP141 witness commitment output script.
 func isWitnessCommitment(script []byte) bool {
-	return len(script) >= 38 && [6]byte(script[:6]) == witnessCommitmentHeader
+	return len(script) >= len(WitnessCommitmentPrefix)+32 && string(script[:len(WitnessCommitmentPrefix)]) == WitnessCommitmentPrefix
 }
 
 // appendPush appends a minimal data push of p (nothing when p is empty).
@@ -404,5 +406,5 @@ func WitnessCommitmentScript(wtxids []sv2.U256) []byte {
 	root := merkle.RootFromTxIDs(leaves)
 	var reserved [32]byte
 	commitment := merkle.DoubleSHA256(append(root[:], reserved[:]...))
-	return append(witnessCommitmentHeader[:], commitment[:]...)
+	return append([]byte(WitnessCommitmentPrefix), commitment[:]...)
 }

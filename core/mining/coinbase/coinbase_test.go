@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/sv2"
@@ -175,5 +176,20 @@ func TestWeightedPayouts(t *testing.T) {
 	}
 	if _, err := payouts(outs(), []uint64{1, 0, 1}, 100); !errors.Is(err, ErrValue) {
 		t.Errorf("zero weight: %v", err)
+	}
+}
+
+func TestWitnessCommitmentPrefix(t *testing.T) {
+	// BIP141: OP_RETURN, a 36-byte push, then 0xaa21a9ed; btcd checks blocks
+	// against the same bytes.
+	if !bytes.Equal([]byte(WitnessCommitmentPrefix), blockchain.WitnessMagicBytes) {
+		t.Fatalf("WitnessCommitmentPrefix = %x, btcd's WitnessMagicBytes = %x", WitnessCommitmentPrefix, blockchain.WitnessMagicBytes)
+	}
+	script := WitnessCommitmentScript(nil)
+	if len(script) != 38 || !bytes.HasPrefix(script, []byte(WitnessCommitmentPrefix)) || !isWitnessCommitment(script) {
+		t.Fatalf("WitnessCommitmentScript(nil) = %x, want the prefix and a 32-byte commitment", script)
+	}
+	if isWitnessCommitment(script[:37]) || isWitnessCommitment(append([]byte{0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xee}, make([]byte, 32)...)) {
+		t.Fatal("isWitnessCommitment takes a short script or a wrong header")
 	}
 }
