@@ -44,7 +44,7 @@ func startFakeTP(t *testing.T) *fakeTP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness.Go(t, "fake template provider", f.srv.Start)
+	harness.Go(t, "fake template provider", f.srv.Run)
 	return f
 }
 

@@ -80,7 +80,7 @@ func startMiner(t *testing.T, addr string, key noise.PublicKey, flags uint32) *t
 		t.Fatal(err)
 	}
 	m.svc = svc
-	harness.Go(t, "test miner", svc.Start)
+	harness.Go(t, "test miner", svc.Run)
 	return m
 }
 

@@ -63,7 +63,7 @@ func startTDClient(t *testing.T, addr string, key noise.PublicKey, cons sv2.Coin
 		t.Fatal(err)
 	}
 	c.svc = svc
-	harness.Go(t, "TD client", svc.Start)
+	harness.Go(t, "TD client", svc.Run)
 	return c
 }
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/service"
@@ -18,8 +19,8 @@ import (
 // mining.Client (safe for concurrent use) and the channel list under mu, and
 // notice changes through gen and the changed channel.
 type handler struct {
-	m       *Miner
-	retries int // consecutive failed connects (service goroutine only)
+	m     *Miner
+	retry backoff.Backoff // between reconnects (service goroutine only)
 
 	state        atomic.Pointer[mining.Client] // replaced on every connection
 	gen          atomic.Uint64                 // bumped whenever work may have changed
@@ -33,7 +34,7 @@ type handler struct {
 var _ service.MiningClientHandler = (*handler)(nil)
 
 func newHandler(m *Miner) *handler {
-	h := &handler{m: m, changed: make(chan struct{})}
+	h := &handler{m: m, changed: make(chan struct{}), retry: backoff.Backoff{Base: 100 * time.Millisecond, Cap: 5 * time.Second}}
 	h.state.Store(mining.NewClient())
 	return h
 }
@@ -81,7 +82,7 @@ func (h *handler) Start(context.Context) ([]service.ClientEvent, error) { return
 
 // Connected opens the configured channels, sharing the hashrate among them.
 func (h *handler) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
-	h.retries = 0
+	h.retry.Reset()
 	h.fixedVersion.Store(s.Flags&mining.FlagRequiresFixedVersion != 0)
 	h.state.Store(mining.NewClient())
 	h.setChannels(func([]uint32) []uint32 { return nil })
@@ -103,8 +104,7 @@ func (h *handler) Connected(_ context.Context, s service.ServerInfo) ([]service.
 // Disconnected stops hashing on the lost jobs and reconnects with backoff.
 func (h *handler) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
 	h.setChannels(func([]uint32) []uint32 { return nil })
-	delay := min(time.Duration(1<<min(h.retries, 6))*100*time.Millisecond, 5*time.Second)
-	h.retries++
+	delay := h.retry.Next()
 	h.m.log.Warn("pool connection lost; reconnecting", "error", err, "in", delay)
 	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolMining, Delay: delay}}, nil
 }

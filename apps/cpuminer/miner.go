@@ -136,21 +136,13 @@ func (m *Miner) Run(ctx context.Context) error {
 		m.log.Info("measured hashrate", "hashrate_hs", m.cfg.NominalHashrate)
 	}
 	started := time.Now()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		errc <- m.client.Start(ctx)
-		cancel()
-	})
+	runners := []service.Runner{m.client, service.RunnerFunc(func(ctx context.Context) error { m.report(ctx); return nil })}
 	for i := range m.cfg.Threads {
-		wg.Go(func() { m.work(ctx, i) })
+		runners = append(runners, service.RunnerFunc(func(ctx context.Context) error { m.work(ctx, i); return nil }))
 	}
-	wg.Go(func() { m.report(ctx) })
-	wg.Wait()
+	err := service.RunAll(ctx, runners...)
 	m.logSummary(started)
-	return <-errc
+	return err
 }
 
 // Stats returns the counters.

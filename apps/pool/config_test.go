@@ -7,11 +7,12 @@ import (
 
 	"github.com/btcsuite/btcd/txscript/v2"
 
+	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/noise"
 )
 
 func TestParsePayout(t *testing.T) {
-	net, _ := Network("regtest")
+	net, _ := network.Params("regtest")
 	addr := "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 	p, err := ParsePayout(addr+":3", net)
 	if err != nil || p.Weight != 3 || len(p.Script) != 22 || p.Script[0] != txscript.OP_0 {
@@ -35,7 +36,7 @@ func TestParsePayout(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
-	net, _ := Network("regtest")
+	net, _ := network.Params("regtest")
 	payout, _ := ParsePayout("51", net)
 	good := Config{Network: "regtest", AuthorityKey: &sk, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"}, Payouts: []Payout{payout}}
 	if _, err := New(good); err != nil {

@@ -55,7 +55,7 @@ func run(t testing.TB, what string, f func(ctx context.Context) error) {
 		cancel()
 		select {
 		case err := <-done:
-			if err != nil {
+			if err != nil && !errors.Is(err, service.ErrStopped) {
 				t.Errorf("%s: %v", what, err)
 			}
 		case <-time.After(waitLimit):
@@ -113,7 +113,7 @@ func startFakeTP(t testing.TB) *fakeTP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "template provider", tp.svc.Start)
+	run(t, "template provider", tp.svc.Run)
 	return tp
 }
 
@@ -161,6 +161,9 @@ func (tp *fakeTP) ClientRemoved(context.Context, service.ClientInfo, error) ([]s
 	return nil, nil
 }
 func (tp *fakeTP) HandleEvent(context.Context, any) ([]service.ServerEvent, error) { return nil, nil }
+func (tp *fakeTP) HandleClientEvent(context.Context, service.ClientID, any) ([]service.ServerEvent, error) {
+	return nil, nil
+}
 
 func (tp *fakeTP) CoinbaseOutputConstraints(_ context.Context, c service.ClientID, _ *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
 	tp.readyOnce.Do(func() { close(tp.ready) })
@@ -225,8 +228,16 @@ func startPool(t testing.TB, mod func(*Config)) *testPool {
 // vardiff retargets every channel now, as the pool's ticker does.
 func (p *testPool) vardiff(t testing.TB) {
 	t.Helper()
-	if err := p.server.HandleEvent(context.Background(), service.Notify{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil {
+	ctx := context.Background()
+	if err := p.server.HandleEvent(ctx, service.NotifyAll{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil {
 		t.Fatal(err)
+	}
+	for _, c := range p.server.Clients() {
+		b := make(barrier)
+		if err := p.server.HandleEvent(ctx, service.NotifyClient{Client: c.ID, Payload: b}); err != nil {
+			t.Fatal(err)
+		}
+		recv(t, (<-chan struct{})(b), "the retarget")
 	}
 }
 
@@ -237,9 +248,10 @@ func (p *testPool) target(t testing.TB, client service.ClientID, channel uint32)
 	if mc == nil {
 		t.Fatalf("pool has no client %d", client)
 	}
-	mc.order.Lock()
-	defer mc.order.Unlock()
-	tg, ok := mc.conn.Target(channel)
+	p.miners.mu.Lock()
+	conn := mc.conn
+	p.miners.mu.Unlock()
+	tg, ok := conn.Target(channel)
 	if !ok {
 		t.Fatalf("pool has no channel %d on client %d", channel, client)
 	}
@@ -259,19 +271,20 @@ type testMiner struct {
 	nextReq      uint32
 }
 
-// dialMiner connects a miner to p over Noise, pinning p's authority key.
-func dialMiner(t testing.TB, p *testPool, flags uint32) *testMiner {
+// dialMiner connects a miner to p over Noise, pinning p's authority key,
+// and asks for the extensions listed.
+func dialMiner(t testing.TB, p *testPool, flags uint32, extensions ...uint16) *testMiner {
 	t.Helper()
 	m := &testMiner{work: mining.NewClient(), in: make(chan sv2.Message, 1<<14),
 		connected: make(chan struct{}), disconnected: make(chan error, 1)}
 	var err error
 	m.svc, err = service.NewClientService(service.ClientConfig{
-		Mining: &service.UpstreamConfig{Address: p.addr, AuthorityKey: &p.key, Flags: flags},
+		Mining: &service.UpstreamConfig{Address: p.addr, AuthorityKey: &p.key, Flags: flags, Extensions: extensions},
 	}, minerHandler{m}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "miner", m.svc.Start)
+	run(t, "miner", m.svc.Run)
 	recv(t, m.connected, "the miner to connect")
 	return m
 }

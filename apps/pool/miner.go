@@ -1,10 +1,10 @@
 package pool
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -23,37 +23,54 @@ const (
 	CodeJDNotSupported = mining.CodeJDNotSupported
 )
 
-// vardiffTick asks the mining handler to retarget every channel.
+// vardiffTick asks the mining handler to retarget a connection's channels;
+// the pool sends it to every connection (NotifyAll) on its vardiff ticker.
 type vardiffTick struct{}
 
-// miners is the pool's mining server handler. The server calls it
-// concurrently for different clients and for template events from the
-// sibling. mining.Server is safe for that; what it is not is ordering: a
-// channel's Success and a template's new job for it must reach the client
-// in the order the mining state made them. So every change to a client's
-// mining state and the queueing of the messages it makes happen under that
-// client's order lock, and messages are queued directly rather than returned
-// as follow-ups.
+// closeRequest closes one channel from the pool's side (Pool.CloseChannel),
+// carried out on the connection's own goroutine.
+type closeRequest struct {
+	channel uint32
+	reason  string
+	done    chan error
+}
+
+// barrier is closed on a connection's goroutine once everything pushed to
+// it before has been carried out; callers that must see a push's effect
+// (tests, mostly) wait on it.
+type barrier chan struct{}
+
+// miners is the pool's mining server handler. The service calls it for one
+// connection at a time on that connection's goroutine (its messages, and
+// the vardiff ticks and close requests pushed to it), and with templates on
+// the sibling's goroutine. So a connection's minerConn needs no lock, and
+// neither does the order of what it is sent: a template's jobs are pushed
+// to each connection and follow whatever its own handler calls queued.
+// What all connections share — mining.Server, the accounts, the map from
+// mining.Conn to client — has its own lock.
 type miners struct {
 	p      *Pool
 	server *mining.Server
 
 	mu      sync.Mutex
 	clients map[service.ClientID]*minerConn
+	byConn  map[*mining.Conn]service.ClientID // for routing a template's jobs
 }
 
-// minerConn is one downstream connection.
+// minerConn is one downstream connection, kept as its service client state.
 type minerConn struct {
-	id    service.ClientID
-	info  service.ClientInfo
-	order sync.Mutex // held while changing conn and queueing what that produced
+	id   service.ClientID
+	info service.ClientInfo
 
-	conn   *mining.Conn        // made at the first channel, when a solo payout is known; written under order and the handler's mu
+	conn   *mining.Conn        // made at the first channel, when a solo payout is known; written under the handler's mu
 	solo   []byte              // the solo payout script of this connection
 	opened map[uint32]struct{} // the channels open on this connection
 }
 
-var _ service.MiningServerHandler = (*miners)(nil)
+var (
+	_ service.MiningServerHandler = (*miners)(nil)
+	_ service.StopHandler         = (*miners)(nil)
+)
 
 func (h *miners) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
 
@@ -68,61 +85,77 @@ func (h *miners) Flags(requested uint32) (success, unsupported uint32) {
 	return success, requested &^ supported
 }
 
-func (h *miners) ClientAdded(_ context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
+func (h *miners) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
+	mc := &minerConn{id: c.ID, info: c, opened: map[uint32]struct{}{}}
+	service.SetClientState(ctx, mc)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.clients[c.ID] = &minerConn{id: c.ID, info: c, opened: map[uint32]struct{}{}}
+	h.clients[c.ID] = mc
 	return nil, nil
 }
 
-func (h *miners) ClientRemoved(_ context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
-	// Not under mc.order: a removal can start inside a queueing that holds
-	// it (a client too slow to read), so mc.conn is also guarded by h.mu.
+func (h *miners) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
+	mc := state(ctx)
 	h.mu.Lock()
-	var conn *mining.Conn
-	if mc := h.clients[c.ID]; mc != nil {
-		conn = mc.conn
-	}
 	delete(h.clients, c.ID)
+	if mc.conn != nil {
+		delete(h.byConn, mc.conn)
+	}
 	h.mu.Unlock()
-	if conn != nil {
-		h.server.RemoveConn(conn)
+	if mc.conn != nil {
+		h.server.RemoveConn(mc.conn)
 	}
 	h.p.accounts.closeClient(c.ID)
 	return nil, nil
 }
 
+// ClientStopping acknowledges every channel's pending shares and closes the
+// channels with a reason, before the pool shuts the connection.
+func (h *miners) ClientStopping(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
+	mc := state(ctx)
+	if mc.conn == nil {
+		return nil, nil
+	}
+	var msgs []sv2.Message
+	for _, ch := range slices.Sorted(maps.Keys(mc.opened)) {
+		if ack, ok := mc.conn.FlushAck(ch); ok {
+			msgs = append(msgs, ack)
+		}
+		msgs = append(msgs, &sv2.CloseChannel{ChannelID: ch, ReasonCode: CodeShutdown})
+	}
+	return send(c.ID, msgs), nil
+}
+
+// CodeShutdown is the reason_code of the CloseChannel each channel gets when the pool stops.
+const CodeShutdown = "pool-shutdown"
+
+// state returns the connection's minerConn, set in ClientAdded.
+func state(ctx context.Context) *minerConn { return service.ClientState(ctx).(*minerConn) }
+
+// client returns a connection's minerConn, for reads from other goroutines.
 func (h *miners) client(id service.ClientID) *minerConn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.clients[id]
 }
 
-// under runs f with the client's order lock held and queues the messages it
-// returns before releasing it.
-func (h *miners) under(ctx context.Context, id service.ClientID, f func(mc *minerConn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
-	mc := h.client(id)
-	if mc == nil {
-		return nil, errors.New("pool: client not set up")
+// send makes the events that queue msgs for one client, in order.
+func send(id service.ClientID, msgs []sv2.Message) []service.ServerEvent {
+	if len(msgs) == 0 {
+		return nil
 	}
-	mc.order.Lock()
-	defer mc.order.Unlock()
-	msgs, err := f(mc)
-	h.queue(ctx, id, msgs)
-	return nil, err
+	return []service.ServerEvent{service.SendMessagesToClient{Client: id, Messages: msgs}}
 }
 
-// queue hands messages to the service for one client, in order.
-func (h *miners) queue(ctx context.Context, id service.ClientID, msgs []sv2.Message) {
-	for _, m := range msgs {
-		if err := h.p.server.HandleEvent(ctx, service.SendToClient{Client: id, Message: m}); err != nil {
-			h.p.log.Warn("queueing a message", "client", uint64(id), "message", sv2.Info(m).Name, "error", err)
-		}
-	}
+// reply runs f, which answers one of the client's messages, and queues what
+// it returns for the client.
+func reply(id service.ClientID, f func() ([]sv2.Message, error)) ([]service.ServerEvent, error) {
+	msgs, err := f()
+	return send(id, msgs), err
 }
 
 // admit checks a channel request against the connection's channel limit,
-// then makes sure the connection has its mining.Conn. mc.order is held.
+// then makes sure the connection has its mining.Conn.
 func (h *miners) admit(mc *minerConn, identity string) (string, error) {
 	if len(mc.opened) >= h.p.cfg.MaxChannelsPerConnection {
 		return mining.CodeChannelCapacityExhausted, fmt.Errorf("pool: connection already has %d channels", len(mc.opened))
@@ -132,7 +165,7 @@ func (h *miners) admit(mc *minerConn, identity string) (string, error) {
 
 // ensureConn makes the client's mining.Conn on its first channel, with the
 // coinbase that pays the identity in solo mode. It returns an
-// OpenMiningChannel.Error code when the identity is refused. mc.order is held.
+// OpenMiningChannel.Error code when the identity is refused.
 func (h *miners) ensureConn(mc *minerConn, identity string) (string, error) {
 	var solo []byte
 	if h.p.cfg.Solo {
@@ -158,12 +191,14 @@ func (h *miners) ensureConn(mc *minerConn, identity string) (string, error) {
 	}
 	h.mu.Lock()
 	mc.conn, mc.solo = c, solo
+	h.byConn[c] = mc.id
 	h.mu.Unlock()
 	return "", nil
 }
 
 func (h *miners) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if code, err := h.admit(mc, m.UserIdentity); err != nil {
 			return h.refuse(id, m.RequestID, code, err)
 		}
@@ -173,7 +208,8 @@ func (h *miners) OpenStandardMiningChannel(ctx context.Context, id service.Clien
 }
 
 func (h *miners) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if code, err := h.admit(mc, m.UserIdentity); err != nil {
 			return h.refuse(id, m.RequestID, code, err)
 		}
@@ -213,7 +249,8 @@ func (h *miners) opened(mc *minerConn, req uint32, user string, msgs []sv2.Messa
 }
 
 func (h *miners) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if mc.conn == nil {
 			return []sv2.Message{&sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: mining.CodeInvalidChannelID}}, nil
 		}
@@ -229,7 +266,8 @@ func (h *miners) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.
 }
 
 func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if mc.conn == nil {
 			return nil, nil
 		}
@@ -254,29 +292,23 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 	})
 }
 
-// closeChannel closes a channel from the pool's side: the pending
+// closeByPool closes a channel from the pool's side: the pending
 // acknowledgement, then CloseChannel to the miner (§5.3.9).
-func (h *miners) closeChannel(ctx context.Context, id service.ClientID, channel uint32, reason string) error {
-	if err := checkReason(reason); err != nil {
-		return err
+func (h *miners) closeByPool(mc *minerConn, channel uint32, reason string) ([]sv2.Message, error) {
+	if _, ok := mc.opened[channel]; !ok || mc.conn == nil {
+		return nil, fmt.Errorf("pool: client %d has no channel %d", mc.id, channel)
 	}
-	_, err := h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
-		if _, ok := mc.opened[channel]; !ok || mc.conn == nil {
-			return nil, fmt.Errorf("pool: client %d has no channel %d", id, channel)
-		}
-		var msgs []sv2.Message
-		if ack, ok := mc.conn.FlushAck(channel); ok {
-			msgs = append(msgs, ack)
-		}
-		if err := mc.conn.CloseChannel(channel); err != nil {
-			return nil, err
-		}
-		delete(mc.opened, channel)
-		h.p.accounts.closeChannel(ChannelKey{id, channel})
-		h.p.log.Info("channel closed by the pool", "client", uint64(id), "channel", channel, "reason", reason)
-		return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil
-	})
-	return err
+	var msgs []sv2.Message
+	if ack, ok := mc.conn.FlushAck(channel); ok {
+		msgs = append(msgs, ack)
+	}
+	if err := mc.conn.CloseChannel(channel); err != nil {
+		return nil, err
+	}
+	delete(mc.opened, channel)
+	h.p.accounts.closeChannel(ChannelKey{mc.id, channel})
+	h.p.log.Info("channel closed by the pool", "client", uint64(mc.id), "channel", channel, "reason", reason)
+	return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil
 }
 
 // checkReason refuses a reason_code that would not reach the miner: it is a
@@ -294,29 +326,35 @@ func checkReason(r string) error {
 }
 
 func (h *miners) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if mc.conn == nil {
 			return []sv2.Message{&sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}}, nil
 		}
 		r := mc.conn.SubmitStandard(m)
-		return h.shareResult(id, m.ChannelID, m.SequenceNumber, &r), nil
+		return h.shareResult(id, m.ChannelID, m.SequenceNumber, "", &r), nil
 	})
 }
 
 func (h *miners) SubmitSharesExtended(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
-	return h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
+	mc := state(ctx)
+	return reply(id, func() ([]sv2.Message, error) {
 		if mc.conn == nil {
 			return []sv2.Message{&sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}}, nil
 		}
 		r := mc.conn.SubmitExtended(m)
-		return h.shareResult(id, m.ChannelID, m.SequenceNumber, &r), nil
+		// The service kept the TLVs of negotiated extensions only: a worker
+		// named here negotiated Worker-Specific Hashrate Tracking.
+		worker, _ := sv2.WorkerIdentity(m.TLVs)
+		return h.shareResult(id, m.ChannelID, m.SequenceNumber, worker, &r), nil
 	})
 }
 
-// shareResult accounts a share, hands a found block on, and answers the miner.
-func (h *miners) shareResult(id service.ClientID, channel, seq uint32, r *mining.ShareResult) []sv2.Message {
+// shareResult accounts a share (for its worker too, when it names one),
+// hands a found block on, and answers the miner.
+func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker string, r *mining.ShareResult) []sv2.Message {
 	found := r.Status == mining.ShareBlockFound
-	user := h.p.accounts.share(ChannelKey{id, channel}, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
+	user := h.p.accounts.share(ChannelKey{id, channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
 	if found {
 		h.p.blocks.found(r.Block, r.Hash, fmt.Sprintf("client %d channel %d user %q", id, channel, user))
 	}
@@ -332,68 +370,51 @@ func (h *miners) SetCustomMiningJob(_ context.Context, id service.ClientID, m *s
 }
 
 // HandleEvent takes templates and prev hashes from the template-distribution
-// side, and vardiff ticks.
-func (h *miners) HandleEvent(ctx context.Context, payload any) ([]service.ServerEvent, error) {
+// side, on the sibling's goroutine, and pushes each connection its jobs.
+func (h *miners) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
 	switch m := payload.(type) {
 	case *sv2.NewTemplate:
-		return nil, h.fanOut(ctx, func() ([]mining.Outbound, error) { return h.server.NewTemplate(m) })
+		return h.route(h.server.NewTemplate(m))
 	case *sv2.TemplateSetNewPrevHash:
-		return nil, h.fanOut(ctx, func() ([]mining.Outbound, error) { return h.server.SetNewPrevHash(m) })
-	case vardiffTick:
-		h.retarget(ctx)
-		return nil, nil
+		return h.route(h.server.SetNewPrevHash(m))
 	}
 	return nil, fmt.Errorf("pool: unexpected event %T", payload)
 }
 
-// fanOut applies a template change to every connection and queues the
-// results with every client's order lock held, so no channel opening or
-// share reply interleaves with it.
-func (h *miners) fanOut(ctx context.Context, change func() ([]mining.Outbound, error)) error {
+// route turns what a template change made for each connection into pushes
+// to that connection's client. Each push follows whatever the client's own
+// calls queued before it: a channel opened while the template was being
+// applied either got the new job in its own answer or gets it here, after
+// its OpenMiningChannel.Success.
+func (h *miners) route(outs []mining.Outbound, err error) ([]service.ServerEvent, error) {
+	events := make([]service.ServerEvent, 0, len(outs))
 	h.mu.Lock()
-	all := make([]*minerConn, 0, len(h.clients))
-	for _, mc := range h.clients {
-		all = append(all, mc)
+	for _, o := range outs {
+		if id, ok := h.byConn[o.Conn]; ok {
+			events = append(events, service.SendMessagesToClient{Client: id, Messages: o.Messages})
+		}
 	}
 	h.mu.Unlock()
-	slices.SortFunc(all, func(a, b *minerConn) int { return cmp.Compare(a.id, b.id) }) // one lock order
-	for _, mc := range all {
-		mc.order.Lock()
-	}
-	defer func() {
-		for _, mc := range all {
-			mc.order.Unlock()
-		}
-	}()
-	outs, err := change()
-	byConn := make(map[*mining.Conn]service.ClientID, len(all))
-	for _, mc := range all {
-		if mc.conn != nil {
-			byConn[mc.conn] = mc.id
-		}
-	}
-	for _, o := range outs {
-		if id, ok := byConn[o.Conn]; ok {
-			h.queue(ctx, id, o.Messages)
-		}
-	}
-	return err
+	return events, err
 }
 
-// retarget runs vardiff on every connection and sends the new targets.
-func (h *miners) retarget(ctx context.Context) {
-	h.mu.Lock()
-	ids := make([]service.ClientID, 0, len(h.clients))
-	for id := range h.clients {
-		ids = append(ids, id)
+// HandleClientEvent runs, on a connection's own goroutine, the work the pool
+// pushes to it: a vardiff retarget, a channel closed by the pool.
+func (h *miners) HandleClientEvent(ctx context.Context, id service.ClientID, payload any) ([]service.ServerEvent, error) {
+	mc := state(ctx)
+	switch e := payload.(type) {
+	case vardiffTick:
+		if mc.conn == nil {
+			return nil, nil
+		}
+		return send(id, mc.conn.UpdateTargets()), nil
+	case closeRequest:
+		msgs, err := h.closeByPool(mc, e.channel, e.reason)
+		e.done <- err
+		return send(id, msgs), nil
+	case barrier:
+		close(e)
+		return nil, nil
 	}
-	h.mu.Unlock()
-	for _, id := range ids {
-		h.under(ctx, id, func(mc *minerConn) ([]sv2.Message, error) {
-			if mc.conn == nil {
-				return nil, nil
-			}
-			return mc.conn.UpdateTargets(), nil
-		})
-	}
+	return nil, fmt.Errorf("pool: unexpected client event %T", payload)
 }

@@ -20,23 +20,6 @@ type Payout struct {
 	Weight uint64
 }
 
-// networks maps --network names to chain parameters.
-var networks = map[string]*chaincfg.Params{
-	"mainnet":  &chaincfg.MainNetParams,
-	"testnet":  &chaincfg.TestNet3Params,
-	"testnet4": &chaincfg.TestNet4Params,
-	"signet":   &chaincfg.SigNetParams,
-	"regtest":  &chaincfg.RegressionNetParams,
-}
-
-// Network returns the chain parameters of a --network name.
-func Network(name string) (*chaincfg.Params, error) {
-	if p, ok := networks[name]; ok {
-		return p, nil
-	}
-	return nil, fmt.Errorf("unknown network %q (want mainnet, testnet, testnet4, signet or regtest)", name)
-}
-
 // ParsePayout reads "address_or_script[:weight]": an address of the network,
 // or a hex output script; weight defaults to 1.
 func ParsePayout(s string, net *chaincfg.Params) (Payout, error) {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
@@ -21,6 +20,7 @@ import (
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/mining/vardiff"
+	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
@@ -125,7 +125,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	net, err := Network(cfg.Network)
+	net, err := network.Params(cfg.Network)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -168,23 +168,20 @@ func New(cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}}
+	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}, byConn: map[*mining.Conn]service.ClientID{}}
 
 	size, sigops := constraintsFor(scripts)
 	if cfg.Solo {
 		size, sigops = soloOutputSize, soloOutputSigops
 	}
-	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}}
+	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}, retry: tpBackoff()}
 
 	p.server, p.client, err = p.services()
 	if err != nil {
 		return nil, err
 	}
-	p.blocks = &blocks{log: p.log.With("component", "blocks"), client: p.client, tmpl: p.tmpl, wake: make(chan struct{}, 1)}
-	if cfg.Node != nil {
-		if p.blocks.node, err = node.New(*cfg.Node); err != nil {
-			return nil, fmt.Errorf("%w: node: %w", ErrConfig, err)
-		}
+	if p.blocks, err = newBlocks(p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -195,7 +192,9 @@ func (p *Pool) services() (*service.ServerService, *service.ClientService, error
 		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
 		Mining: &service.ProtocolConfig{}, InactivityTimeout: cfg.InactivityLimit,
-		MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
+		// Per-worker accounting for proxies and farms that name each device's shares.
+		SupportedExtensions: []uint16{sv2.ExtensionWorkerHashrate},
+		MaxConnections:      cfg.MaxConnections, MaxFrameSize: 1 << 16,
 		// Templates and prev hashes wait here for the mining side; a lost
 		// one would leave miners on stale work, so the queue is generous.
 		SiblingQueue: 1 << 16,
@@ -226,34 +225,20 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // Run serves miners and follows the template provider until ctx ends or a
-// service fails; it returns after everything it started has stopped.
+// service fails; it returns after everything it started has stopped: nil
+// when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Go(func() {
-		err := p.server.Start(ctx)
-		errs <- err
-		cancel(err)
-	})
-	wg.Go(func() {
-		err := p.client.Start(ctx)
-		errs <- err
-		cancel(err)
-	})
-	wg.Go(func() { p.blocks.run(ctx) })
-	wg.Go(func() { p.tick(ctx) })
-	if addr, err := p.server.Addr(ctx); err == nil {
-		p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)
-	}
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return service.RunAll(ctx,
+		p.server, p.client,
+		service.RunnerFunc(func(ctx context.Context) error {
+			if addr, err := p.server.Addr(ctx); err == nil {
+				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)
+			}
+			return nil
+		}),
+		service.RunnerFunc(func(ctx context.Context) error { p.blocks.run(ctx); return nil }),
+		service.RunnerFunc(func(ctx context.Context) error { p.tick(ctx); return nil }),
+	)
 }
 
 // Addr waits until the pool listens and returns its address.
@@ -263,7 +248,19 @@ func (p *Pool) Addr(ctx context.Context) (net.Addr, error) { return p.server.Add
 // sending it CloseChannel with reason as reason_code (§5.3.9); the channel's
 // pending acknowledgement goes first.
 func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channel uint32, reason string) error {
-	return p.miners.closeChannel(ctx, client, channel, reason)
+	if err := checkReason(reason); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	if err := p.server.HandleEvent(ctx, service.NotifyClient{Client: client, Payload: closeRequest{channel, reason, done}}); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stats returns a snapshot of the accounting.
@@ -283,7 +280,7 @@ func (p *Pool) tick(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-vd.C:
-			if err := p.server.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil && ctx.Err() == nil {
+			if err := p.server.HandleEvent(ctx, service.NotifyAll{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil && ctx.Err() == nil {
 				p.log.Warn("vardiff", "error", err)
 			}
 		case <-st.C:

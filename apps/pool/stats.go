@@ -74,23 +74,51 @@ type ChannelStats struct {
 	Counters
 }
 
+// WorkerKey names a worker: the user_identity a device sends with each share
+// through Worker-Specific Hashrate Tracking (extension 0x0002), within the
+// user of the channel it mines on (a proxy's one extended channel carries
+// many workers).
+type WorkerKey struct {
+	User, Worker string
+}
+
 // Stats is a snapshot of the pool's accounting.
 type Stats struct {
-	Users    map[string]Counters // by user_identity
-	Channels []ChannelStats      // open channels
-	Blocks   uint64              // blocks found by the pool
+	Users    map[string]Counters    // by user_identity
+	Workers  map[WorkerKey]Counters // by worker, for shares that name one (extension 0x0002)
+	Channels []ChannelStats         // open channels
+	Blocks   uint64                 // blocks found by the pool
+	// UntrackedWorkerShares counts shares naming a worker beyond the
+	// accounting's bounds (maxWorkersPerUser, maxWorkers): they count for
+	// their user and channel only.
+	UntrackedWorkerShares uint64
 }
+
+// Bounds on the workers the accounting keeps, since a peer can name as many
+// as it likes: per user, and in all.
+const (
+	maxWorkersPerUser = 4096
+	maxWorkers        = 1 << 16
+)
 
 // accounts keeps the counters; handlers update it concurrently.
 type accounts struct {
-	mu       sync.Mutex
-	users    map[string]*Counters
-	channels map[ChannelKey]*ChannelStats
-	blocks   uint64
+	mu         sync.Mutex
+	users      map[string]*Counters
+	workers    map[WorkerKey]*Counters
+	perUser    map[string]int // workers kept per user
+	channels   map[ChannelKey]*ChannelStats
+	blocks     uint64
+	untracked  uint64
+	perUserMax int
+	workersMax int
 }
 
 func newAccounts() *accounts {
-	return &accounts{users: map[string]*Counters{}, channels: map[ChannelKey]*ChannelStats{}}
+	return &accounts{
+		users: map[string]*Counters{}, workers: map[WorkerKey]*Counters{}, perUser: map[string]int{},
+		channels: map[ChannelKey]*ChannelStats{}, perUserMax: maxWorkersPerUser, workersMax: maxWorkers,
+	}
 }
 
 func (a *accounts) openChannel(k ChannelKey, user string, now time.Time) {
@@ -117,6 +145,14 @@ func (a *accounts) prune(now time.Time, idle time.Duration) {
 			delete(a.users, user)
 		}
 	}
+	for k, c := range a.workers {
+		if now.Sub(c.active) > idle {
+			delete(a.workers, k)
+			if a.perUser[k.User]--; a.perUser[k.User] <= 0 {
+				delete(a.perUser, k.User)
+			}
+		}
+	}
 }
 
 func (a *accounts) closeChannel(k ChannelKey) {
@@ -135,8 +171,9 @@ func (a *accounts) closeClient(id service.ClientID) {
 	}
 }
 
-// share records one share; it returns the channel's user ("" if unknown).
-func (a *accounts) share(k ChannelKey, now time.Time, accepted bool, difficulty float64, code string, block bool) string {
+// share records one share, and for the worker it names, if any; it returns
+// the channel's user ("" if unknown).
+func (a *accounts) share(k ChannelKey, worker string, now time.Time, accepted bool, difficulty float64, code string, block bool) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ch := a.channels[k]
@@ -145,18 +182,45 @@ func (a *accounts) share(k ChannelKey, now time.Time, accepted bool, difficulty 
 	}
 	ch.share(now, accepted, difficulty, code, block)
 	a.users[ch.User].share(now, accepted, difficulty, code, block)
+	if worker != "" {
+		if w := a.worker(WorkerKey{ch.User, worker}); w != nil {
+			w.share(now, accepted, difficulty, code, block)
+		} else {
+			a.untracked++
+		}
+	}
 	if block {
 		a.blocks++
 	}
 	return ch.User
 }
 
+// worker returns the counters of k, made if the bounds allow; a.mu is held.
+func (a *accounts) worker(k WorkerKey) *Counters {
+	if w := a.workers[k]; w != nil {
+		return w
+	}
+	if len(a.workers) >= a.workersMax || a.perUser[k.User] >= a.perUserMax {
+		return nil
+	}
+	w := &Counters{}
+	a.workers[k] = w
+	a.perUser[k.User]++
+	return w
+}
+
 func (a *accounts) snapshot(now time.Time) Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := Stats{Users: make(map[string]Counters, len(a.users)), Blocks: a.blocks}
+	s := Stats{
+		Users: make(map[string]Counters, len(a.users)), Workers: make(map[WorkerKey]Counters, len(a.workers)),
+		Blocks: a.blocks, UntrackedWorkerShares: a.untracked,
+	}
 	for u, c := range a.users {
 		s.Users[u] = c.snapshot(now)
+	}
+	for k, c := range a.workers {
+		s.Workers[k] = c.snapshot(now)
 	}
 	for _, ch := range a.channels {
 		cs := *ch

@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 
+	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -20,7 +21,7 @@ type templates struct {
 	sigops uint16
 	size   uint32
 
-	retries int // consecutive failed connects, for the backoff
+	retry backoff.Backoff // between reconnects to the provider
 
 	mu  sync.Mutex
 	txs map[uint64][][]byte // template id → transactions, when the node path is configured
@@ -28,14 +29,20 @@ type templates struct {
 
 var _ service.TemplateDistributionClientHandler = (*templates)(nil)
 
+// tpBackoff is the delay between attempts to reach the template provider:
+// 200ms, doubling up to 5s.
+func tpBackoff() backoff.Backoff {
+	return backoff.Backoff{Base: 200 * time.Millisecond, Cap: 5 * time.Second}
+}
+
 func (t *templates) Start(context.Context) ([]service.ClientEvent, error) { return nil, nil }
 
 // Connected states the pool's coinbase needs at once (§7) and lets pending
 // blocks go out.
 func (t *templates) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
-	t.retries = 0
+	t.retry.Reset()
 	t.p.log.Info("template provider connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
-	t.p.blocks.connected()
+	t.p.blocks.Connected()
 	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.CoinbaseOutputConstraints{
 		CoinbaseOutputMaxAdditionalSize: t.size, CoinbaseOutputMaxAdditionalSigops: t.sigops,
 	}}}, nil
@@ -44,8 +51,7 @@ func (t *templates) Connected(_ context.Context, s service.ServerInfo) ([]servic
 // Disconnected retries with backoff: the pool keeps serving its miners the
 // last jobs, and found blocks wait or take the node path.
 func (t *templates) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
-	delay := min(time.Duration(1<<min(t.retries, 5))*200*time.Millisecond, 5*time.Second)
-	t.retries++
+	delay := t.retry.Next()
 	t.p.log.Warn("template provider connection lost; retrying", "error", err, "in", delay)
 	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolTemplateDistribution, Delay: delay}}, nil
 }
@@ -57,7 +63,7 @@ func (t *templates) HandleEvent(context.Context, any) ([]service.ClientEvent, er
 func (t *templates) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]service.ClientEvent, error) {
 	t.p.log.Debug("template", "id", m.TemplateID, "future", m.FutureTemplate, "value", m.CoinbaseTxValueRemaining)
 	events := []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: m}}}
-	if t.p.blocks.node != nil {
+	if t.p.cfg.Node != nil {
 		events = append(events, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.RequestTransactionData{TemplateID: m.TemplateID}})
 	}
 	return events, nil
@@ -66,7 +72,7 @@ func (t *templates) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]servic
 func (t *templates) SetNewPrevHash(_ context.Context, m *sv2.TemplateSetNewPrevHash) ([]service.ClientEvent, error) {
 	t.p.log.Info("new block to mine on", "prev_hash", displayHash(m.PrevHash), "template", m.TemplateID)
 	t.prune(m.TemplateID)
-	t.p.blocks.onTip(m.PrevHash)
+	t.p.blocks.OnTip(m.PrevHash)
 	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: m}}}, nil
 }
 

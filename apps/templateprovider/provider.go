@@ -31,20 +31,18 @@ type Node interface {
 	SubmitBlock(ctx context.Context, b *wire.MsgBlock) error
 }
 
-// provider is the Template Distribution handler. Handlers of a server are
-// called concurrently for different clients and from the template loop, so
-// all state sits behind mu; node calls happen outside it. Messages are
-// built and queued under sendMu, so that a client's templates and prev
-// hashes reach it in the order they were made (a template for a new client
-// never arrives after the next tip's).
+// provider is the Template Distribution handler. The server calls it for
+// different clients concurrently, and with each new template from the node
+// (HandleEvent, on the template loop's goroutine), so the state all of them
+// share sits behind mu; node calls happen outside it. Order needs no lock of
+// ours: what a client's own call returns is queued before anything pushed to
+// it later, and a template built under mu for a client is pushed after
+// whatever its own call built before.
 type provider struct {
 	node     Node
 	log      *slog.Logger
 	feeDelta int64
-	srv      *service.ServerService // set before the server starts
-	submits  chan *wire.MsgBlock    // blocks for the submitter goroutine
-
-	sendMu sync.Mutex
+	submits  chan *wire.MsgBlock // blocks for the submitter goroutine
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -64,16 +62,7 @@ var _ service.TemplateDistributionServerHandler = (*provider)(nil)
 
 func newProvider(n Node, feeDelta int64, log *slog.Logger) *provider {
 	return &provider{node: n, feeDelta: feeDelta, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{},
-		submits: make(chan *wire.MsgBlock, 16)}
-}
-
-// queue hands messages to the server, in order; sendMu is held.
-func (p *provider) queue(ctx context.Context, events []service.ServerEvent) {
-	for _, ev := range events {
-		if err := p.srv.HandleEvent(ctx, ev); err != nil && ctx.Err() == nil {
-			p.log.Warn("sending a template", "error", err)
-		}
-	}
+		submits: make(chan *wire.MsgBlock, 64)}
 }
 
 func (p *provider) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
@@ -95,18 +84,22 @@ func (p *provider) ClientRemoved(_ context.Context, c service.ClientInfo, _ erro
 	return nil, nil
 }
 
-func (p *provider) HandleEvent(context.Context, any) ([]service.ServerEvent, error) { return nil, nil }
-
-// CoinbaseOutputConstraints answers at once with a template for the client (§7).
-func (p *provider) CoinbaseOutputConstraints(ctx context.Context, id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
-	events, err := p.constraints(id, m)
-	p.queue(ctx, events)
-	return nil, err
+// HandleEvent takes each template the node gives (a *node.Template from the
+// template loop) and returns what every client must be sent.
+func (p *provider) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
+	t, ok := payload.(*node.Template)
+	if !ok {
+		return nil, fmt.Errorf("templateprovider: unexpected event %T", payload)
+	}
+	return p.update(t)
 }
 
-func (p *provider) constraints(id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
+func (p *provider) HandleClientEvent(context.Context, service.ClientID, any) ([]service.ServerEvent, error) {
+	return nil, nil
+}
+
+// CoinbaseOutputConstraints answers at once with a template for the client (§7).
+func (p *provider) CoinbaseOutputConstraints(_ context.Context, id service.ClientID, m *sv2.CoinbaseOutputConstraints) ([]service.ServerEvent, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	c := p.clients[id]
@@ -253,20 +246,19 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 	select {
 	case p.submits <- b:
 	default:
-		p.submit(ctx, b) // the submitter is busy: do not make this one wait behind it
+		// The submitter is far behind: submit on this client's goroutine,
+		// detached from it, since a block must go out even if its finder leaves.
+		p.submit(context.WithoutCancel(ctx), b)
 	}
 	return nil, nil
 }
 
-// submitter submits blocks until ctx ends, each off the client's goroutine.
+// submitter submits blocks off the clients' goroutines until submits is
+// closed (after the server has stopped, so no solution is left behind);
+// ctx bounds the retries.
 func (p *provider) submitter(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case b := <-p.submits:
-			p.submit(ctx, b)
-		}
+	for b := range p.submits {
+		p.submit(ctx, b)
 	}
 }
 

@@ -174,7 +174,7 @@ func (h *harness) connect(t *testing.T, size uint32, sigops uint16) *recClient {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- cli.Start(ctx) }()
+	go func() { done <- cli.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		recv(t, done, "client to stop")
@@ -354,7 +354,7 @@ func requestTxData(t *testing.T, h *harness, id uint64) sv2.Message {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- cli.Start(ctx) }()
+	go func() { done <- cli.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	return recv(t, c.received, "RequestTransactionData reply")
 }
@@ -396,7 +396,7 @@ func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- sc.Start(ctx) }()
+	go func() { done <- sc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
 	b := recv(t, h.node.submitted, "submitted block")
@@ -465,6 +465,7 @@ func TestSubmitRetriesAnUnreachableNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.submitter(ctx)
+	defer close(p.submits)
 	p.submits <- wire.NewMsgBlock(&wire.BlockHeader{Nonce: 7})
 	b := recv(t, n.submitted, "the block to be accepted")
 	if b.Header.Nonce != 7 || len(n.tries) != 3 {

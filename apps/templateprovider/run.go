@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
+	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // Defaults for zero Config fields.
@@ -119,37 +120,46 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
-	p.srv = srv
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Blocks are submitted until the server has stopped and every solution
+	// its clients sent is in; then for at most submitDrain more.
+	submitCtx, stopSubmitting := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSubmitting()
+	submitted := make(chan struct{})
+	go func() {
+		defer close(submitted)
+		p.submitter(submitCtx)
+	}()
+	defer func() {
+		close(p.submits)
+		select {
+		case <-submitted:
+		case <-time.After(submitDrain):
+			stopSubmitting()
+			<-submitted
+		}
+	}()
 	tips := make(chan node.Tip, 1)
-	var wg sync.WaitGroup
-	errs := make(chan error, 2)
-	wg.Go(func() {
-		errs <- srv.Start(ctx)
-		cancel() // a server that cannot listen ends the provider
-	})
-	wg.Go(func() {
-		errs <- watch(ctx, cfg.Watch, func(t node.Tip) {
-			// Keep only the newest: the loop fetches a fresh template anyway.
-			select {
-			case <-tips:
-			default:
-			}
-			tips <- t
-		})
-	})
-	wg.Go(func() { p.submitter(ctx) })
-	templateLoop(ctx, cfg, p, tips)
-	cancel()
-	wg.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, nonCancel(err))
-	}
-	return errors.Join(all...)
+	return service.RunAll(ctx,
+		srv, // a server that cannot listen ends the provider
+		service.RunnerFunc(func(ctx context.Context) error {
+			return nonCancel(watch(ctx, cfg.Watch, func(t node.Tip) {
+				// Keep only the newest: the loop fetches a fresh template anyway.
+				select {
+				case <-tips:
+				default:
+				}
+				tips <- t
+			}))
+		}),
+		service.RunnerFunc(func(ctx context.Context) error {
+			templateLoop(ctx, cfg, p.node, srv, tips)
+			return nil
+		}),
+	)
 }
+
+// submitDrain is how long blocks still being submitted may hold up a stop.
+const submitDrain = 10 * time.Second
 
 func nonCancel(err error) error {
 	if errors.Is(err, context.Canceled) {
@@ -159,9 +169,13 @@ func nonCancel(err error) error {
 }
 
 // templateLoop asks the node for a template on every new tip and every
-// TemplateInterval, and sends clients what changed.
-func templateLoop(ctx context.Context, cfg Config, p *provider, tips <-chan node.Tip) {
+// TemplateInterval, and hands it to the provider's handler through the
+// server, which sends each client what changed.
+func templateLoop(ctx context.Context, cfg Config, n Node, srv *service.ServerService, tips <-chan node.Tip) {
 	log := cfg.Logger
+	if _, err := srv.Addr(ctx); err != nil {
+		return // the server never ran: RunAll has its error
+	}
 	tick := time.NewTicker(cfg.TemplateInterval)
 	defer tick.Stop()
 	for {
@@ -172,36 +186,23 @@ func templateLoop(ctx context.Context, cfg Config, p *provider, tips <-chan node
 			log.Debug("node reports a tip", "height", tip.Height, "hash", tip.Hash.String())
 		case <-tick.C:
 		}
-		t, err := p.node.GetBlockTemplate(ctx)
+		t, err := n.GetBlockTemplate(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("getblocktemplate failed; will retry", "error", err)
 			}
 			continue
 		}
-		p.sendMu.Lock()
-		events, err := p.update(t)
-		p.queue(ctx, events)
-		p.sendMu.Unlock()
-		if err != nil {
+		err = srv.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolTemplateDistribution, Payload: t})
+		if err != nil && ctx.Err() == nil {
 			log.Error("building templates", "error", err)
 		}
 	}
 }
 
-// chainNames maps --network values to the names nodes report: Bitcoin Core
-// first, then btcd.
-var chainNames = map[string][]string{
-	"mainnet":  {"main", "mainnet"},
-	"testnet":  {"test", "testnet3"},
-	"testnet4": {"testnet4"},
-	"signet":   {"signet"},
-	"regtest":  {"regtest"},
-}
-
 // checkNode makes one call so that a wrong address, bad credentials or a
 // node on the wrong chain fail start-up with a clear message.
-func checkNode(ctx context.Context, c *node.Client, network string) error {
+func checkNode(ctx context.Context, c *node.Client, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	var info struct {
@@ -211,17 +212,15 @@ func checkNode(ctx context.Context, c *node.Client, network string) error {
 	if err := c.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
 		return fmt.Errorf("node at %s: %w", c.Host(), err)
 	}
-	if network == "" {
+	if name == "" {
 		return nil
 	}
-	names, ok := chainNames[network]
-	if !ok {
-		return fmt.Errorf("unknown network %q (want mainnet, testnet, testnet4, signet or regtest)", network)
+	want, err := network.Lookup(name)
+	if err != nil {
+		return err
 	}
-	for _, n := range names {
-		if info.Chain == n {
-			return nil
-		}
+	if !want.HasChain(info.Chain) {
+		return fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, name)
 	}
-	return fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, network)
+	return nil
 }

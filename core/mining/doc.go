@@ -41,10 +41,15 @@
 //
 // Each call returns the messages it calls for, and the caller sends them. The
 // Server produces a connection's messages in a definite order, under that
-// connection's lock, but two goroutines queueing them can swap them: a job
-// made by NewTemplate for a channel whose OpenStandardMiningChannel.Success
-// is not yet queued, say. A caller keeps the order by holding a lock of its
-// own per connection around each Conn call and the queueing of its result,
-// and around the queueing of each [Outbound]. The [Client] in turn tolerates
-// a group's SetNewPrevHash that overtakes a channel which joined the group later.
+// connection's lock; they reach the connection in that order when a Conn's
+// calls and the sending of their results happen on the connection's own
+// goroutine, and each [Outbound] is handed to that goroutine to send after
+// whatever it is doing. That is what a service.ServerService does by
+// construction (its handler calls for one client are serialized with
+// everything pushed to that client), so a mining server handler needs no
+// lock of its own for order: a job made by NewTemplate for a channel is made
+// only once the channel exists, and is queued after the channel's
+// OpenStandardMiningChannel.Success that its own goroutine queued first. The
+// [Client] in turn tolerates a group's SetNewPrevHash that overtakes a channel
+// which joined the group later.
 package mining

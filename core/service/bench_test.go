@@ -81,7 +81,7 @@ func (sb *shareBench) connect(b *testing.B, n int) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Start(ctx) }()
+	go func() { done <- srv.Run(ctx) }()
 	sb.stop = func() error {
 		cancel()
 		return <-done

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,10 @@ type upstream struct {
 	gen      uint64 // bumped on every (re)connect, so stale reports are ignored
 	conn     *transport.Conn
 	reason   error // why we closed conn ourselves
+	// skipExtensions: the server did not answer RequestExtensions, so the
+	// next connections go without (extension 0x0001 §4.3).
+	skipExtensions bool
+	ext            extensions // negotiated on conn
 }
 
 // loopItem is what other goroutines hand the service loop.
@@ -140,10 +146,12 @@ func (c *ClientService) Server(p sv2.Protocol) (ServerInfo, bool) {
 	return info, ok
 }
 
-// Start runs the client: it calls each handler's Start, connects every
+// Run runs the client: it calls each handler's Start, connects every
 // configured subprotocol, and serves until ctx ends or a fatal error. It
-// returns only after every goroutine it started has ended; nil means ctx ended.
-func (c *ClientService) Start(ctx context.Context) error {
+// returns only after every goroutine it started has ended: an error wrapping
+// ErrStopped when ctx ended, another error on a failure. Messages are written
+// when they are sent, so nothing is left queued when it returns.
+func (c *ClientService) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
@@ -178,7 +186,7 @@ func (c *ClientService) Start(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return stopped(ctx)
 		case it := <-c.loop:
 			c.handle(ctx, it)
 		case e := <-sibling:
@@ -226,7 +234,7 @@ func (c *ClientService) connect(ctx context.Context, p sv2.Protocol, address str
 		}
 	}
 	u.gen++
-	gen, cfg, addr := u.gen, u.cfg, u.address
+	gen, cfg, addr, skipExt := u.gen, u.cfg, u.address, u.skipExtensions
 	c.wg.Go(func() {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -237,7 +245,7 @@ func (c *ClientService) connect(ctx context.Context, p sv2.Protocol, address str
 				return
 			}
 		}
-		conn, info, err := c.dial(ctx, p, cfg, addr)
+		conn, info, err := c.dial(ctx, p, cfg, addr, skipExt)
 		if !c.post(ctx, loopItem{protocol: p, gen: gen, conn: conn, info: info, err: err}) && conn != nil {
 			conn.Close()
 		}
@@ -246,7 +254,7 @@ func (c *ClientService) connect(ctx context.Context, p sv2.Protocol, address str
 }
 
 // dial connects, secures and sets up one connection.
-func (c *ClientService) dial(ctx context.Context, p sv2.Protocol, cfg UpstreamConfig, addr string) (*transport.Conn, ServerInfo, error) {
+func (c *ClientService) dial(ctx context.Context, p sv2.Protocol, cfg UpstreamConfig, addr string, skipExtensions bool) (*transport.Conn, ServerInfo, error) {
 	info := ServerInfo{Protocol: p, Address: addr}
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -278,7 +286,8 @@ func (c *ClientService) dial(ctx context.Context, p sv2.Protocol, cfg UpstreamCo
 		conn.Close()
 		return nil, info, fmt.Errorf("service: %s server %s: sending SetupConnection: %w", p, addr, err)
 	}
-	conn.SetReadDeadline(time.Now().Add(c.cfg.SetupTimeout))
+	sent := time.Now()
+	conn.SetReadDeadline(sent.Add(c.cfg.SetupTimeout))
 	_, m, err := conn.ReadMessage()
 	conn.SetReadDeadline(time.Time{})
 	if err != nil {
@@ -288,6 +297,13 @@ func (c *ClientService) dial(ctx context.Context, p sv2.Protocol, cfg UpstreamCo
 	switch r := m.(type) {
 	case *sv2.SetupConnectionSuccess:
 		info.Version, info.Flags = r.UsedVersion, r.Flags
+		if len(cfg.Extensions) == 0 || skipExtensions {
+			return conn, info, nil
+		}
+		if info.Extensions, err = c.requestExtensions(conn, p, cfg, time.Since(sent)); err != nil {
+			conn.Close()
+			return nil, info, fmt.Errorf("service: %s server %s: %w", p, addr, err)
+		}
 		return conn, info, nil
 	case *sv2.SetupConnectionError:
 		conn.Close()
@@ -297,6 +313,58 @@ func (c *ClientService) dial(ctx context.Context, p sv2.Protocol, cfg UpstreamCo
 		return nil, info, fmt.Errorf("%w: %s server %s answered SetupConnection with %s", ErrProtocol, p, addr, sv2.Info(m).Name)
 	}
 }
+
+// requestExtensions negotiates cfg.Extensions right after SetupConnection
+// (extension 0x0001) and returns those the server confirmed. A server that
+// does not answer within a few of the setup's round trips is taken not to
+// know the extension: ErrExtensionsTimeout, after which the service connects
+// without extensions (unless some are required).
+func (c *ClientService) requestExtensions(conn *transport.Conn, p sv2.Protocol, cfg UpstreamConfig, rtt time.Duration) ([]uint16, error) {
+	if err := conn.WriteMessage(&sv2.RequestExtensions{RequestID: 1, RequestedExtensions: cfg.Extensions}); err != nil {
+		return nil, fmt.Errorf("sending RequestExtensions: %w", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(min(max(5*rtt, extensionsWaitMin), c.cfg.SetupTimeout)))
+	defer conn.SetReadDeadline(time.Time{})
+	for {
+		_, m, err := conn.ReadMessage()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", ErrExtensionsTimeout, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the RequestExtensions reply: %w", err)
+		}
+		var ok []uint16
+		switch r := m.(type) {
+		case *sv2.Unknown:
+			continue // §3.4: ignored
+		case *sv2.RequestExtensionsSuccess:
+			for _, id := range r.SupportedExtensions {
+				if slices.Contains(cfg.Extensions, id) && !slices.Contains(ok, id) {
+					ok = append(ok, id) // never one we did not ask for
+				}
+			}
+		case *sv2.RequestExtensionsError:
+			if len(r.RequiredExtensions) > 0 {
+				return nil, &ExtensionsError{Protocol: p, Required: r.RequiredExtensions}
+			}
+		default:
+			return nil, fmt.Errorf("%w: %s before the RequestExtensions reply", ErrProtocol, sv2.Info(m).Name)
+		}
+		var missing []uint16
+		for _, id := range cfg.RequiredExtensions {
+			if !slices.Contains(ok, id) {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			return nil, &ExtensionsError{Protocol: p, Unsupported: missing}
+		}
+		return ok, nil
+	}
+}
+
+// extensionsWaitMin is the least time given a server to answer RequestExtensions.
+const extensionsWaitMin = time.Second
 
 // readLoop passes every message of one connection to the loop.
 func (c *ClientService) readLoop(ctx context.Context, p sv2.Protocol, gen uint64, conn *transport.Conn) {
@@ -335,7 +403,7 @@ func (c *ClientService) handle(ctx context.Context, it loopItem) {
 	var err error
 	switch {
 	case it.conn != nil: // connected
-		u.conn, u.reason = it.conn, nil
+		u.conn, u.reason, u.ext = it.conn, nil, it.info.Extensions
 		c.setInfo(it.protocol, &it.info)
 		log().Info("connected", "version", it.info.Version, "flags", it.info.Flags, "encrypted", it.info.Handshake.Encrypted, "authenticated", it.info.Handshake.Authenticated)
 		gen, conn := u.gen, it.conn
@@ -343,6 +411,10 @@ func (c *ClientService) handle(ctx context.Context, it loopItem) {
 		events, err = h.Connected(ctx, it.info)
 	case it.err != nil: // connect failed or connection lost
 		reason := it.err
+		if errors.Is(reason, ErrExtensionsTimeout) && len(u.cfg.RequiredExtensions) == 0 {
+			u.skipExtensions = true
+			log().Warn("the server did not answer RequestExtensions; connecting without extensions from now on")
+		}
 		if u.reason != nil {
 			reason = u.reason
 		}
@@ -515,7 +587,7 @@ func (c *ClientService) do(ctx context.Context, e ClientEvent) ([]ClientEvent, e
 		if u.conn == nil || u.reason != nil {
 			return nil, fmt.Errorf("%w: %s", ErrNotConnected, e.Protocol)
 		}
-		if err := u.conn.WriteMessage(e.Message); err != nil {
+		if err := u.conn.WriteMessage(keepNegotiated(e.Message, u.ext)); err != nil {
 			if _, ok := errors.AsType[*sv2.EncodeError](err); ok {
 				return nil, err
 			}

@@ -21,6 +21,7 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultSendQueue        = 1024
 	DefaultSiblingQueue     = 1024
+	DefaultDrainTimeout     = 2 * time.Second
 	// MaxEventChain bounds the events one handler call may set off, follow-ups included.
 	MaxEventChain = 100000
 )
@@ -69,8 +70,17 @@ type ServerConfig struct {
 	InactivityTimeout time.Duration
 	WriteTimeout      time.Duration // bound on writing one frame
 	MaxFrameSize      int           // largest accepted payload (sv2.MaxPayloadSize if zero)
-	SendQueue         int           // messages queued per client before it counts as too slow
+	SendQueue         int           // messages (and pushed events) queued per client before it counts as too slow
 	SiblingQueue      int           // events queued towards the sibling client service
+	// SupportedExtensions are the protocol extensions (§3.4) a client may
+	// negotiate with RequestExtensions, which the server always answers;
+	// RequiredExtensions, a subset, must be negotiated before anything
+	// else, or the client is closed. Neither lists 0x0001, the negotiation.
+	SupportedExtensions, RequiredExtensions []uint16
+	// DrainTimeout bounds a graceful close: when the service stops, or a
+	// client is disconnected on request, what is queued for it has this long
+	// to be written (DefaultDrainTimeout).
+	DrainTimeout time.Duration
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,6 +103,7 @@ func (c *ServerConfig) setDefaults() {
 	defDur(&c.HandshakeTimeout, DefaultHandshakeTimeout)
 	defDur(&c.SetupTimeout, DefaultSetupTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
+	defDur(&c.DrainTimeout, DefaultDrainTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,6 +129,9 @@ func (c *ServerConfig) Validate() error {
 	if !c.Plain && c.AuthorityKey == nil {
 		return fmt.Errorf("%w: an encrypted server needs an AuthorityKey (or set Plain)", ErrConfig)
 	}
+	if err := validExtensions(c.SupportedExtensions, c.RequiredExtensions); err != nil {
+		return err
+	}
 	for _, p := range protocols {
 		if pc := c.protocol(p); pc != nil {
 			if lo, hi := pc.versions(); lo > hi {
@@ -141,6 +155,10 @@ type UpstreamConfig struct {
 	MinVersion, MaxVersion uint16
 	// Flags are the SetupConnection flags of this subprotocol.
 	Flags uint32
+	// Extensions are the protocol extensions (§3.4) to request right after
+	// SetupConnection; RequiredExtensions, a subset, must be confirmed or
+	// the connection fails with an *ExtensionsError.
+	Extensions, RequiredExtensions []uint16
 }
 
 // ClientConfig configures a ClientService. A subprotocol is used when its
@@ -203,6 +221,9 @@ func (c *ClientConfig) Validate() error {
 		}
 		if _, _, err := net.SplitHostPort(u.Address); err != nil {
 			return fmt.Errorf("%w: %s server address %q: %w", ErrConfig, p, u.Address, err)
+		}
+		if err := validExtensions(u.Extensions, u.RequiredExtensions); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
 		}
 		if lo, hi := versionRange(u.MinVersion, u.MaxVersion); lo > hi {
 			return fmt.Errorf("%w: %s versions %d..%d", ErrConfig, p, lo, hi)

@@ -34,6 +34,11 @@ var (
 	ErrSiblingFull = errors.New("service: sibling queue full")
 	// ErrSiblingClosed means the sibling service has stopped; the event was not delivered.
 	ErrSiblingClosed = errors.New("service: sibling service stopped")
+	// ErrExtensionsTimeout means a server did not answer RequestExtensions;
+	// the client service then connects without extensions.
+	ErrExtensionsTimeout = errors.New("service: no answer to RequestExtensions")
+	// ErrNoClient means an event named a client that is not connected.
+	ErrNoClient = errors.New("service: no such client")
 	// ErrNotConnected means a message was sent on a subprotocol whose connection is down.
 	ErrNotConnected = errors.New("service: not connected")
 	// ErrProtocol means a peer broke the protocol (wrong first message, a
@@ -43,7 +48,9 @@ var (
 	ErrInactive = errors.New("service: client inactive")
 	// ErrSendQueueFull means a client did not read fast enough; it is disconnected.
 	ErrSendQueueFull = errors.New("service: send queue full")
-	// ErrStopped means the service is shutting down.
+	// ErrStopped means the service is shutting down, or stopped because its
+	// context ended: Run returns it (wrapping the context's cause) to tell a
+	// clean stop from a failure.
 	ErrStopped = errors.New("service: stopped")
 	// ErrReconnect means the server asked the client to reconnect elsewhere (§3.6.5).
 	ErrReconnect = errors.New("service: server requested reconnect")

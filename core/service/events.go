@@ -24,11 +24,28 @@ type ClientEvent interface {
 	clientEvent()
 }
 
-// Notify hands Payload to the HandleEvent method of the handler of Protocol.
-// It is how a sibling or application code talks to a handler: the pool's
+// Notify hands Payload to the HandleEvent method of the handler of Protocol,
+// on the goroutine that carries the event out. It is how a sibling or
+// application code talks to a handler as a whole: the pool's
 // template-distribution client sends the mining server a new template this
 // way. Notify is both a server and a client event.
 type Notify struct {
+	Protocol sv2.Protocol
+	Payload  any
+}
+
+// NotifyClient hands Payload to the HandleClientEvent method of the handler
+// of Client's subprotocol, on that client's goroutine, serialized with its
+// message handlers and after everything queued for it before.
+type NotifyClient struct {
+	Client  ClientID
+	Payload any
+}
+
+// NotifyAll is NotifyClient for every client set up for Protocol: each
+// client's handler takes Payload on that client's goroutine. A vardiff
+// retarget of every connection is one.
+type NotifyAll struct {
 	Protocol sv2.Protocol
 	Payload  any
 }
@@ -37,6 +54,13 @@ type Notify struct {
 type SendToClient struct {
 	Client  ClientID
 	Message sv2.Message
+}
+
+// SendMessagesToClient queues Messages for one client, in order, as one
+// push: the jobs a new template makes for a connection's channels, say.
+type SendMessagesToClient struct {
+	Client   ClientID
+	Messages []sv2.Message
 }
 
 // SendToClients queues Message for each of the listed clients.
@@ -51,7 +75,8 @@ type SendToAll struct {
 	Message  sv2.Message
 }
 
-// DisconnectClient closes a client's connection; the handler then gets
+// DisconnectClient closes a client's connection once what was queued for it
+// before has been written (within the drain time); the handler then gets
 // ClientRemoved with Reason.
 type DisconnectClient struct {
 	Client ClientID
@@ -93,6 +118,12 @@ func (Notify) serverEvent()                          {}
 func (Notify) clientEvent()                          {}
 func (SendToClient) event()                          {}
 func (SendToClient) serverEvent()                    {}
+func (NotifyClient) event()                          {}
+func (NotifyClient) serverEvent()                    {}
+func (NotifyAll) event()                             {}
+func (NotifyAll) serverEvent()                       {}
+func (SendMessagesToClient) event()                  {}
+func (SendMessagesToClient) serverEvent()            {}
 func (SendToClients) event()                         {}
 func (SendToClients) serverEvent()                   {}
 func (SendToAll) event()                             {}
@@ -115,6 +146,9 @@ var (
 	_ ServerEvent = Notify{}
 	_ ClientEvent = Notify{}
 	_ ServerEvent = SendToClient{}
+	_ ServerEvent = NotifyClient{}
+	_ ServerEvent = NotifyAll{}
+	_ ServerEvent = SendMessagesToClient{}
 	_ ServerEvent = SendToClients{}
 	_ ServerEvent = SendToAll{}
 	_ ServerEvent = DisconnectClient{}

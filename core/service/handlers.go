@@ -29,15 +29,23 @@ type ServerInfo struct {
 	Version   uint16 // the server's used_version
 	Flags     uint32 // the server's SetupConnection.Success flags
 	Handshake transport.Handshake
+	// Extensions are the protocol extensions the server confirmed (§3.4);
+	// the service drops TLV fields of any other from what it sends.
+	Extensions []uint16
 }
 
 // ServerHandler is what the handlers of a ServerService have in common.
 //
-// A server service calls a handler's methods from several goroutines at once:
-// each client's messages come, in order, on that client's goroutine, and
-// events from the sibling or from Service.HandleEvent on the sender's. A
-// handler must guard the state it shares across clients. Messages passed to
-// it are its own to keep.
+// A server service calls the methods concerning one client — ClientAdded,
+// one per message, HandleClientEvent, ClientStopping, ClientRemoved — on
+// that client's goroutine, one at a time, never concurrently with each
+// other; calls for different clients run concurrently. HandleEvent (a
+// Notify) runs on the goroutine that carried the event out: the sibling's,
+// or the caller of Service.HandleEvent. So a handler guards the state it
+// shares across clients (with a mutex, as any Go code would), but state of
+// one client (see SetClientState) needs no lock, and it never needs a lock
+// to order what it sends. The ctx of a client's calls ends when that client
+// is removed. Messages passed to a handler are its own to keep.
 //
 // Every method returns follow-up events, carried out in order once it
 // returns. A non-nil error from a message method is logged and closes that
@@ -61,6 +69,19 @@ type ServerHandler interface {
 	ClientRemoved(ctx context.Context, c ClientInfo, reason error) ([]ServerEvent, error)
 	// HandleEvent receives the payload of a Notify for this subprotocol.
 	HandleEvent(ctx context.Context, payload any) ([]ServerEvent, error)
+	// HandleClientEvent receives the payload of a NotifyClient or NotifyAll,
+	// on client c's goroutine.
+	HandleClientEvent(ctx context.Context, c ClientID, payload any) ([]ServerEvent, error)
+}
+
+// StopHandler is implemented by a ServerHandler that wants to tell a client
+// why its connection is about to close gracefully (the service stops, or a
+// DisconnectClient): ClientStopping is called on the client's goroutine
+// after its last messages were handled, and the messages it returns are
+// written before the connection closes. A pool closes its channels with a
+// reason code this way.
+type StopHandler interface {
+	ClientStopping(ctx context.Context, c ClientInfo, reason error) ([]ServerEvent, error)
 }
 
 // MiningServerHandler serves the Mining Protocol (pool, proxy and JDC towards their miners).

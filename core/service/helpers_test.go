@@ -66,15 +66,15 @@ func newKeys(t testing.TB) keys {
 // running is a started service and how to stop it.
 type running struct {
 	addr string
-	stop func() error // cancels and waits for Start to return
+	stop func() error // cancels and waits for Run to return; nil for a clean stop
 }
 
-// startService runs svc.Start in the background until the test ends or stop is called.
+// startService runs svc.Run in the background until the test ends or stop is called.
 func startService(t testing.TB, svc Service) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- svc.Start(ctx) }()
+	go func() { done <- svc.Run(ctx) }()
 	var once sync.Once
 	var err error
 	stop := func() error {
@@ -82,8 +82,11 @@ func startService(t testing.TB, svc Service) func() error {
 			cancel()
 			select {
 			case err = <-done:
+				if errors.Is(err, ErrStopped) {
+					err = nil // the clean stop we asked for
+				}
 			case <-time.After(waitLimit):
-				err = errors.New("Start did not return after cancel")
+				err = errors.New("Run did not return after cancel")
 			}
 		})
 		return err

@@ -57,6 +57,9 @@ func (nullServer) Start(context.Context) ([]ServerEvent, error)                 
 func (nullServer) Flags(uint32) (uint32, uint32)                                  { return 0, 0 }
 func (nullServer) ClientAdded(context.Context, ClientInfo) ([]ServerEvent, error) { return nil, nil }
 func (nullServer) HandleEvent(context.Context, any) ([]ServerEvent, error)        { return nil, nil }
+func (nullServer) HandleClientEvent(context.Context, ClientID, any) ([]ServerEvent, error) {
+	return nil, nil
+}
 func (nullServer) ClientRemoved(context.Context, ClientInfo, error) ([]ServerEvent, error) {
 	return nil, nil
 }

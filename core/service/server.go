@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/core/transport"
@@ -30,28 +31,55 @@ type ServerService struct {
 	handlers map[sv2.Protocol]ServerHandler
 	sibling  *SiblingIO
 
-	started atomic.Bool
-	running chan struct{} // closed once listening
-	stopped chan struct{} // closed when Start returns
-	addr    net.Addr
-	nextID  atomic.Uint64
-	conns   atomic.Int64 // open connections, for MaxConnections
-	hsSem   chan struct{}
-	wg      sync.WaitGroup
+	started  atomic.Bool
+	running  chan struct{} // closed once listening
+	stopping chan struct{} // closed when the drain starts
+	stopped  chan struct{} // closed when Run returns
+	addr     net.Addr
+	nextID   atomic.Uint64
+	conns    atomic.Int64 // open connections, for MaxConnections
+	hsSem    chan struct{}
+	wg       sync.WaitGroup
 
 	mu      sync.Mutex
 	clients map[ClientID]*serverClient
 }
 
+// serverClient is one set-up connection. Three goroutines serve it: the
+// reader decodes messages into in; the actor (the connection's own
+// goroutine) calls the handler for each of them and for everything pushed
+// into inbox, one at a time, and is the only one to queue into out; the
+// writer writes out to the socket.
 type serverClient struct {
-	info    ClientInfo
-	conn    *transport.Conn
-	out     chan sv2.Message
-	flushed chan struct{} // signalled after each write, for a reader waiting for room
-	done    chan struct{} // closed on removal
+	info   ClientInfo
+	conn   *transport.Conn
+	ctx    context.Context // handler calls for this client; ends on removal
+	cancel context.CancelCauseFunc
+	state  any // SetClientState's value, touched only by the actor
+	// The negotiated extensions, touched only by the actor.
+	ext     extensions
+	extDone bool // a RequestExtensions succeeded
+
+	in      chan sv2.Message // reader → actor; closed when the reader stops
+	inbox   chan work        // anyone → actor
+	out     chan sv2.Message // actor → writer
+	flushed chan struct{}    // signalled after each write, for a reader waiting for room
+	closing chan struct{}    // closed by the actor: the reader stops
+	drain   chan struct{}    // closed by the actor: queue nothing more, write out what is left
+	written chan struct{}    // closed by the writer once it has written out what was left
+	done    chan struct{}    // closed on removal
 
 	removeOnce sync.Once
 	reason     error // why it was removed, set once by remove
+}
+
+// work is something pushed to a client from outside its goroutine, carried
+// out by its actor in the order pushed.
+type work struct {
+	msgs       []sv2.Message // send these
+	payload    any           // HandleClientEvent(payload), when notify
+	notify     bool
+	disconnect error // close the connection, after what was queued before
 }
 
 // NewServerService returns a server for the subprotocols whose handlers are
@@ -66,6 +94,7 @@ func NewServerService(cfg ServerConfig, mining MiningServerHandler, jd JobDeclar
 		log:      cfg.Logger.With("service", "server"),
 		handlers: map[sv2.Protocol]ServerHandler{},
 		running:  make(chan struct{}),
+		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		hsSem:    make(chan struct{}, cfg.MaxHandshakes),
 		clients:  map[ClientID]*serverClient{},
@@ -117,7 +146,7 @@ func NewServerServiceWithSibling(cfg ServerConfig, mining MiningServerHandler, j
 	return s, s.sibling, nil
 }
 
-// Addr returns the address the server listens on, waiting until it does, Start
+// Addr returns the address the server listens on, waiting until it does, Run
 // returns without listening (ErrNotRunning), or ctx ends.
 func (s *ServerService) Addr(ctx context.Context) (net.Addr, error) {
 	select {
@@ -158,11 +187,14 @@ func (s *ServerService) Clients() []ClientInfo {
 	return infos
 }
 
-// Start runs the server: it calls each handler's Start, listens, and serves
-// until ctx ends or a fatal error. It returns only after every goroutine it
-// started has ended and every client was removed (its handler told); nil
-// means ctx ended. It closes cfg.Listener, if one was given, when it returns.
-func (s *ServerService) Start(ctx context.Context) error {
+// Run runs the server: it calls each handler's Start, listens, and serves
+// until ctx ends or a fatal error. When ctx ends it stops accepting, lets
+// every client's queued messages go out for up to DrainTimeout, and closes
+// the connections. It returns only after every goroutine it started has
+// ended and every client was removed (its handler told): an error wrapping
+// ErrStopped when ctx ended, another error on a failure. It closes
+// cfg.Listener, if one was given, when it returns.
+func (s *ServerService) Run(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return ErrAlreadyStarted
 	}
@@ -170,7 +202,7 @@ func (s *ServerService) Start(ctx context.Context) error {
 	if s.sibling != nil {
 		defer s.sibling.toServer.close()
 	}
-	// Start owns a configured Listener: it is closed on every return.
+	// Run owns a configured Listener: it is closed on every return.
 	if s.cfg.Listener != nil {
 		defer s.cfg.Listener.Close()
 	}
@@ -180,7 +212,7 @@ func (s *ServerService) Start(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("service: %s handler Start: %w", p, err)
 			}
-			if err := s.run(ctx, events); err != nil {
+			if err := s.run(ctx, nil, events); err != nil {
 				return fmt.Errorf("service: %s handler Start follow-ups: %w", p, err)
 			}
 		}
@@ -206,12 +238,18 @@ func (s *ServerService) Start(ctx context.Context) error {
 	}
 	err = s.acceptLoop(ctx, ln, responder)
 	ln.Close()
-	s.shutdown()
+	stopTimer := s.shutdown()
 	s.wg.Wait()
+	stopTimer()
 	if ctx.Err() != nil {
-		return nil
+		return stopped(ctx)
 	}
 	return err
+}
+
+// stopped is Run's result when ctx ended.
+func stopped(ctx context.Context) error {
+	return fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
 }
 
 func (s *ServerService) responderConfig() (noise.ResponderConfig, error) {
@@ -230,7 +268,7 @@ func (s *ServerService) responderConfig() (noise.ResponderConfig, error) {
 }
 
 func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, responder noise.ResponderConfig) error {
-	var backoff time.Duration
+	retry := backoff.Backoff{Base: 5 * time.Millisecond, Cap: time.Second}
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -240,10 +278,10 @@ func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, respond
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) || isTemporary(err) {
 				// Out of file descriptors and the like: wait, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "error", err, "in", backoff)
+				delay := retry.Next()
+				s.log.Warn("accept failed; retrying", "error", err, "in", delay)
 				select {
-				case <-time.After(backoff):
+				case <-time.After(delay):
 					continue
 				case <-ctx.Done():
 					return nil
@@ -251,7 +289,7 @@ func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, respond
 			}
 			return fmt.Errorf("service: accept: %w", err)
 		}
-		backoff = 0
+		retry.Reset()
 		if s.conns.Add(1) > int64(s.cfg.MaxConnections) {
 			s.conns.Add(-1)
 			s.log.Warn("connection refused: at MaxConnections", "remote", nc.RemoteAddr().String(), "max", s.cfg.MaxConnections)
@@ -271,13 +309,13 @@ func isTemporary(err error) bool {
 	return errors.As(err, &t) && t.Temporary()
 }
 
-// serveConn runs one connection from handshake to removal.
+// serveConn runs one connection from handshake to removal; once the client
+// is set up, its goroutine is the client's actor.
 func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder noise.ResponderConfig) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	// Until the client is registered, shutdown reaches it only through this.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
-
 	tcfg := transport.Config{MaxFrameSize: s.cfg.MaxFrameSize, WriteTimeout: s.cfg.WriteTimeout, HandshakeTimeout: s.cfg.HandshakeTimeout}
 	var conn *transport.Conn
 	if s.cfg.Plain {
@@ -297,7 +335,10 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 			return
 		}
 	}
-	c, err := s.setup(conn, log)
+	c, err := s.setup(ctx, conn)
+	// From here a shutdown drains the client (see actor) instead of cutting
+	// it off; if the cut already began, the drain finds the socket closed.
+	stop()
 	if err != nil {
 		log.Info("connection closed during setup", "error", err)
 		conn.Close()
@@ -306,23 +347,13 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 	log = log.With("client", uint64(c.info.ID), "protocol", c.info.Setup.Protocol.String())
 	log.Info("client connected", "version", c.info.Version, "flags", c.info.Flags)
 	s.wg.Go(func() { s.writeLoop(c, log) })
-	defer s.removed(ctx, c)
-	handler := s.handlers[c.info.Setup.Protocol]
-	events, err := handler.ClientAdded(ctx, c.info)
-	if err != nil {
-		log.Error("ClientAdded failed; closing", "error", err)
-		s.remove(c, err)
-		return
-	}
-	if err := s.run(ctx, events); err != nil {
-		log.Error("follow-up events of ClientAdded failed", "error", err)
-	}
-	s.readLoop(ctx, c, log)
-	s.remove(c, ErrStopped) // a no-op unless the reader stopped without a reason
+	s.wg.Go(func() { s.readLoop(c) })
+	s.actor(c, log)
 }
 
-// setup reads the first message, which must be SetupConnection, and answers it.
-func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverClient, error) {
+// setup reads the first message, which must be SetupConnection, answers it
+// and registers the client.
+func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serverClient, error) {
 	conn.SetReadDeadline(time.Now().Add(s.cfg.SetupTimeout))
 	_, m, err := conn.ReadMessage()
 	if err != nil {
@@ -352,9 +383,6 @@ func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverCl
 		return nil, refuse(CodeUnsupportedFeatureFlags, unsupported)
 	}
 	version := min(req.MaxVersion, hi)
-	if err := conn.WriteMessage(&sv2.SetupConnectionSuccess{UsedVersion: version, Flags: flags}); err != nil {
-		return nil, err
-	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return nil, err
 	}
@@ -364,17 +392,174 @@ func (s *ServerService) setup(conn *transport.Conn, log *slog.Logger) (*serverCl
 			Version: version, Flags: flags, Handshake: conn.Handshake(),
 		},
 		conn:    conn,
+		in:      make(chan sv2.Message, max(1, min(clientInQueue, s.cfg.SendQueue/64))),
+		inbox:   make(chan work, s.cfg.SendQueue),
 		out:     make(chan sv2.Message, s.cfg.SendQueue),
 		flushed: make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		drain:   make(chan struct{}),
+		written: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	// The client's calls outlive the service's context by the drain, so
+	// their context ends with the client, not with ctx.
+	base := context.WithValue(context.WithoutCancel(ctx), clientKey{}, c)
+	c.ctx, c.cancel = context.WithCancelCause(base)
+	// Registered before the Success goes out, so that whatever is pushed to
+	// all clients once the client knows it is set up reaches it too (after
+	// ClientAdded, since the actor takes its inbox only then).
 	s.mu.Lock()
 	s.clients[c.info.ID] = c
 	s.mu.Unlock()
+	if err := conn.WriteMessage(&sv2.SetupConnectionSuccess{UsedVersion: version, Flags: flags}); err != nil {
+		s.mu.Lock()
+		delete(s.clients, c.info.ID)
+		s.mu.Unlock()
+		c.cancel(err)
+		return nil, err
+	}
 	return c, nil
 }
 
-func (s *ServerService) readLoop(ctx context.Context, c *serverClient, log *slog.Logger) {
+// clientInQueue is how many decoded messages may wait for the actor: enough
+// to keep the reader decoding while the handler works, few enough (against
+// the send queue, which the reader's pacing watches) that the replies of the
+// messages already read always fit.
+const clientInQueue = 16
+
+// actor calls the handler for everything concerning c, one call at a time:
+// ClientAdded, each message, each pushed event, then ClientRemoved.
+func (s *ServerService) actor(c *serverClient, log *slog.Logger) {
+	handler := s.handlers[c.info.Setup.Protocol]
+	events, err := handler.ClientAdded(c.ctx, c.info)
+	if err != nil {
+		log.Error("ClientAdded failed; closing", "error", err)
+		s.remove(c, err)
+	} else if err := s.run(c.ctx, c, events); err != nil {
+		log.Error("follow-up events of ClientAdded failed", "error", err)
+	}
+	graceful := s.serve(c, log)
+	if graceful != nil {
+		s.finish(c, handler, graceful, log)
+	}
+	s.remove(c, ErrStopped) // a no-op unless nothing gave a reason
+	s.removed(c)
+}
+
+// serve runs the actor's loop until the client is removed (nil) or must be
+// closed gracefully: the service stops, or a DisconnectClient was pushed.
+func (s *ServerService) serve(c *serverClient, log *slog.Logger) (graceful error) {
+	for {
+		select {
+		case m, ok := <-c.in:
+			if !ok {
+				// The reader stopped: removed, or the service stops.
+				select {
+				case <-c.done:
+					return nil
+				default:
+					return ErrStopped
+				}
+			}
+			s.handleMessage(c, m, log)
+		case w := <-c.inbox:
+			if w.disconnect != nil {
+				return w.disconnect
+			}
+			s.carryOut(c, w, log)
+		case <-c.done:
+			return nil
+		case <-s.stopping:
+			return ErrStopped
+		}
+	}
+}
+
+// finish closes c gracefully: the reader stops, the messages it already
+// read and the events already pushed are carried out, a handler that wants
+// to say goodbye (StopHandler) does, and what is queued is written out. The
+// service's drain timer (or, for a DisconnectClient, this one) bounds it.
+func (s *ServerService) finish(c *serverClient, handler ServerHandler, reason error, log *slog.Logger) {
+	if !errors.Is(reason, ErrStopped) {
+		timer := time.AfterFunc(s.cfg.DrainTimeout, func() {
+			s.remove(c, fmt.Errorf("%w (queued messages not written within %v)", reason, s.cfg.DrainTimeout))
+		})
+		defer timer.Stop()
+	}
+	close(c.closing)
+	c.conn.CloseRead() // the reader stops; the connection stays open for writing
+	for m := range c.in {
+		s.handleMessage(c, m, log)
+	}
+	for more := true; more; {
+		select {
+		case w := <-c.inbox:
+			if w.disconnect == nil {
+				s.carryOut(c, w, log)
+			}
+		default:
+			more = false
+		}
+	}
+	if sh, ok := handler.(StopHandler); ok {
+		events, err := sh.ClientStopping(c.ctx, c.info, reason)
+		if err == nil {
+			err = s.run(c.ctx, c, events)
+		}
+		if err != nil {
+			log.Warn("ClientStopping failed", "error", err)
+		}
+	}
+	close(c.drain)
+	select {
+	case <-c.written:
+		s.remove(c, reason)
+	case <-c.done:
+	}
+}
+
+// handleMessage dispatches one message of c to its handler and carries out
+// the follow-ups; a handler error closes the client.
+func (s *ServerService) handleMessage(c *serverClient, m sv2.Message, log *slog.Logger) {
+	if r, ok := m.(*sv2.RequestExtensions); ok {
+		s.negotiate(c, r)
+		return
+	}
+	if err := s.admitted(c, m); err != nil {
+		s.remove(c, err)
+		return
+	}
+	events, err := s.dispatch(c.ctx, c.info.ID, m)
+	if err != nil {
+		log.Warn("closing client: handling its message failed", "message", sv2.Info(m).Name, "error", err)
+		s.remove(c, err)
+		return
+	}
+	if err := s.run(c.ctx, c, events); err != nil {
+		// The client did nothing wrong: keep it, but say what was lost.
+		log.Error("follow-up events failed", "message", sv2.Info(m).Name, "error", err)
+	}
+}
+
+// carryOut does what was pushed to c, on c's goroutine.
+func (s *ServerService) carryOut(c *serverClient, w work, log *slog.Logger) {
+	for _, m := range w.msgs {
+		s.send(c, m)
+	}
+	if !w.notify {
+		return
+	}
+	events, err := s.handlers[c.info.Setup.Protocol].HandleClientEvent(c.ctx, c.info.ID, w.payload)
+	if err == nil {
+		err = s.run(c.ctx, c, events)
+	}
+	if err != nil {
+		log.Error("client event failed", "payload", fmt.Sprintf("%T", w.payload), "error", err)
+	}
+}
+
+func (s *ServerService) readLoop(c *serverClient) {
+	defer close(c.in)
 	p := c.info.Setup.Protocol
 	for {
 		// A client that sends requests without waiting for the answers must
@@ -385,16 +570,28 @@ func (s *ServerService) readLoop(ctx context.Context, c *serverClient, log *slog
 			case <-c.flushed:
 			case <-c.done:
 				return
+			case <-c.closing:
+				return
 			}
 		}
 		if s.cfg.InactivityTimeout > 0 {
 			c.conn.SetReadDeadline(time.Now().Add(s.cfg.InactivityTimeout))
 		}
+		// After our own deadline, so that the actor's "stop now" deadline
+		// set when closing is never overwritten unnoticed.
+		select {
+		case <-c.closing:
+			return
+		default:
+		}
 		_, m, err := c.conn.ReadMessage()
 		if err != nil {
+			select {
+			case <-c.closing:
+				return // the actor carries out what was read, then closes
+			default:
+			}
 			switch {
-			case ctx.Err() != nil:
-				err = ErrStopped
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				err = fmt.Errorf("%w: silent for %v", ErrInactive, s.cfg.InactivityTimeout)
 			case isDecodeError(err):
@@ -406,22 +603,18 @@ func (s *ServerService) readLoop(ctx context.Context, c *serverClient, log *slog
 		info := sv2.Info(m)
 		if _, unknown := m.(*sv2.Unknown); unknown {
 			// §3.4: unknown extensions processed locally are ignored.
-			log.Debug("ignoring message of unknown type", "message", info.Name)
 			continue
 		}
-		if !info.UsableOn(p) || info.Protocol == sv2.ProtocolCommon {
+		if _, negotiation := m.(*sv2.RequestExtensions); negotiation {
+			// The actor answers it, in order with the rest.
+		} else if !info.UsableOn(p) || info.Protocol == sv2.ProtocolCommon {
 			s.remove(c, fmt.Errorf("%w: %s on a %s connection", ErrProtocol, info.Name, p))
 			return
 		}
-		events, err := s.dispatch(ctx, c.info.ID, m)
-		if err != nil {
-			log.Warn("closing client: handling its message failed", "message", info.Name, "error", err)
-			s.remove(c, err)
+		select {
+		case c.in <- m:
+		case <-c.done:
 			return
-		}
-		if err := s.run(ctx, events); err != nil {
-			// The client did nothing wrong: keep it, but say what was lost.
-			log.Error("follow-up events failed", "message", info.Name, "error", err)
 		}
 	}
 }
@@ -468,35 +661,53 @@ func (s *ServerService) dispatch(ctx context.Context, c ClientID, m sv2.Message)
 }
 
 // writeLoop is the only writer of c's connection after setup. It sends
-// whatever is queued with one system call.
+// whatever is queued with one system call. Once the actor is done (drain),
+// it writes out what is left and stops.
 func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 	for {
 		select {
 		case m := <-c.out:
-			// Buffer everything queued, then flush once.
-			for more := true; more; {
-				if err := s.buffer(c, m, log); err != nil {
-					s.remove(c, err)
-					return
-				}
-				select {
-				case m = <-c.out:
-				default:
-					more = false
-				}
-			}
-			if err := c.conn.Flush(); err != nil {
-				s.remove(c, err)
+			if !s.writeQueued(c, m, log) {
 				return
 			}
+		case <-c.drain:
 			select {
-			case c.flushed <- struct{}{}:
+			case m := <-c.out:
+				if !s.writeQueued(c, m, log) {
+					return
+				}
 			default:
 			}
+			close(c.written)
+			return
 		case <-c.done:
 			return
 		}
 	}
+}
+
+// writeQueued buffers m and everything queued behind it, then flushes once.
+func (s *ServerService) writeQueued(c *serverClient, m sv2.Message, log *slog.Logger) bool {
+	for more := true; more; {
+		if err := s.buffer(c, m, log); err != nil {
+			s.remove(c, err)
+			return false
+		}
+		select {
+		case m = <-c.out:
+		default:
+			more = false
+		}
+	}
+	if err := c.conn.Flush(); err != nil {
+		s.remove(c, err)
+		return false
+	}
+	select {
+	case c.flushed <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // buffer adds m to c's pending writes; a message that does not encode is
@@ -513,7 +724,8 @@ func (s *ServerService) buffer(c *serverClient, m sv2.Message, log *slog.Logger)
 	return err
 }
 
-// send queues m for c; a client whose queue is full is too slow and is removed.
+// send queues m for c's writer; only c's actor calls it. A client whose
+// queue is full is too slow and is removed.
 func (s *ServerService) send(c *serverClient, m sv2.Message) {
 	select {
 	case <-c.done:
@@ -527,11 +739,28 @@ func (s *ServerService) send(c *serverClient, m sv2.Message) {
 	}
 }
 
-// remove ends a client once: closes its connection, forgets it and tells its handler.
+// post hands w to c's actor, from any goroutine. A client whose inbox is
+// full is too slow (its actor cannot keep up) and is removed.
+func (s *ServerService) post(c *serverClient, w work) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.inbox <- w:
+	default:
+		s.remove(c, fmt.Errorf("%w: %d pushed events waiting", ErrSendQueueFull, cap(c.inbox)))
+	}
+}
+
+// remove ends a client once: closes its connection, ends its context,
+// forgets it. Its actor then tells the handler.
 func (s *ServerService) remove(c *serverClient, reason error) {
 	c.removeOnce.Do(func() {
 		c.reason = reason
 		close(c.done)
+		c.cancel(reason)
 		c.conn.Close()
 		s.mu.Lock()
 		delete(s.clients, c.info.ID)
@@ -540,32 +769,38 @@ func (s *ServerService) remove(c *serverClient, reason error) {
 	})
 }
 
-// removed tells the handler a client is gone. serveConn calls it on the
-// client's own goroutine once its reader stopped, so it comes after
-// ClientAdded and after every handler call for that client's messages,
+// removed tells the handler a client is gone. The client's actor calls it
+// last, so it comes after ClientAdded and every other call for that client,
 // whichever goroutine started the removal.
-func (s *ServerService) removed(ctx context.Context, c *serverClient) {
-	// The service context may be ending; the handler still gets to clean up.
-	ctx = context.WithoutCancel(ctx)
+func (s *ServerService) removed(c *serverClient) {
+	// The client's context has ended; the handler still gets to clean up.
+	ctx := context.WithoutCancel(c.ctx)
 	events, err := s.handlers[c.info.Setup.Protocol].ClientRemoved(ctx, c.info, c.reason)
 	if err == nil {
-		err = s.run(ctx, events)
+		err = s.run(ctx, nil, events)
 	}
 	if err != nil {
 		s.log.Error("ClientRemoved failed", "client", uint64(c.info.ID), "error", err)
 	}
 }
 
-func (s *ServerService) shutdown() {
-	s.mu.Lock()
-	clients := make([]*serverClient, 0, len(s.clients))
-	for _, c := range s.clients {
-		clients = append(clients, c)
-	}
-	s.mu.Unlock()
-	for _, c := range clients {
-		s.remove(c, ErrStopped)
-	}
+// shutdown starts the drain: every actor closes its client gracefully; the
+// clients still there after DrainTimeout are cut off. It returns a func
+// that stops the timer, for when every goroutine has ended.
+func (s *ServerService) shutdown() (stopTimer func() bool) {
+	close(s.stopping)
+	timer := time.AfterFunc(s.cfg.DrainTimeout, func() {
+		s.mu.Lock()
+		clients := make([]*serverClient, 0, len(s.clients))
+		for _, c := range s.clients {
+			clients = append(clients, c)
+		}
+		s.mu.Unlock()
+		for _, c := range clients {
+			s.remove(c, fmt.Errorf("%w (queued messages not written within the drain time, %v)", ErrStopped, s.cfg.DrainTimeout))
+		}
+	})
+	return timer.Stop
 }
 
 func (s *ServerService) siblingLoop(ctx context.Context) {
@@ -575,15 +810,17 @@ func (s *ServerService) siblingLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case e := <-in.ch:
-			if err := s.run(ctx, []ServerEvent{e}); err != nil {
+			if err := s.run(ctx, nil, []ServerEvent{e}); err != nil {
 				s.log.Error("event from the sibling failed", "event", fmt.Sprintf("%T", e), "error", err)
 			}
 		}
 	}
 }
 
-// HandleEvent carries out ev, which must be a ServerEvent, and its follow-ups
-// in the caller's goroutine; application code uses it to feed events in.
+// HandleEvent carries out ev, which must be a ServerEvent, and its
+// follow-ups. It is safe to call from any goroutine: events aimed at a
+// client are handed to that client's goroutine, in the order given, and a
+// Notify runs on the caller's.
 func (s *ServerService) HandleEvent(ctx context.Context, ev Event) error {
 	se, ok := ev.(ServerEvent)
 	if !ok {
@@ -594,12 +831,13 @@ func (s *ServerService) HandleEvent(ctx context.Context, ev Event) error {
 	default:
 		return ErrNotRunning
 	}
-	return s.run(ctx, []ServerEvent{se})
+	return s.run(ctx, nil, []ServerEvent{se})
 }
 
-// run carries out events and their follow-ups.
-func (s *ServerService) run(ctx context.Context, events []ServerEvent) error {
-	return runEvents(events, func(e ServerEvent) ([]ServerEvent, error) { return s.do(ctx, e) })
+// run carries out events and their follow-ups; self is the client on whose
+// goroutine they run, or nil.
+func (s *ServerService) run(ctx context.Context, self *serverClient, events []ServerEvent) error {
+	return runEvents(events, func(e ServerEvent) ([]ServerEvent, error) { return s.do(ctx, self, e) })
 }
 
 // runEvents carries out events and their follow-ups depth first, in order,
@@ -636,35 +874,68 @@ func (s *ServerService) client(id ClientID) *serverClient {
 	return s.clients[id]
 }
 
-func (s *ServerService) do(ctx context.Context, e ServerEvent) ([]ServerEvent, error) {
+// sendTo sends msgs to c: at once on c's own goroutine, through its inbox
+// from anywhere else, so that they follow whatever c's handler queued.
+func (s *ServerService) sendTo(self, c *serverClient, msgs ...sv2.Message) {
+	if c == self {
+		for _, m := range msgs {
+			s.send(c, m)
+		}
+		return
+	}
+	s.post(c, work{msgs: msgs})
+}
+
+// notifyClient has c's handler take payload on c's goroutine: now when that
+// is this one (its follow-ups are returned), later otherwise.
+func (s *ServerService) notifyClient(self, c *serverClient, payload any) ([]ServerEvent, error) {
+	if c == self {
+		return s.handlers[c.info.Setup.Protocol].HandleClientEvent(c.ctx, c.info.ID, payload)
+	}
+	s.post(c, work{notify: true, payload: payload})
+	return nil, nil
+}
+
+// ofProtocol returns the clients set up for p.
+func (s *ServerService) ofProtocol(p sv2.Protocol) []*serverClient {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	targets := make([]*serverClient, 0, len(s.clients))
+	for _, c := range s.clients {
+		if c.info.Setup.Protocol == p {
+			targets = append(targets, c)
+		}
+	}
+	return targets
+}
+
+func (s *ServerService) do(ctx context.Context, self *serverClient, e ServerEvent) ([]ServerEvent, error) {
 	switch e := e.(type) {
 	case SendToClient:
 		if c := s.client(e.Client); c != nil {
-			s.send(c, e.Message)
+			s.sendTo(self, c, e.Message)
 		} else {
 			s.log.Debug("message for a client that has gone", "client", uint64(e.Client))
+		}
+	case SendMessagesToClient:
+		if c := s.client(e.Client); c != nil {
+			s.sendTo(self, c, e.Messages...)
 		}
 	case SendToClients:
 		for _, id := range e.Clients {
 			if c := s.client(id); c != nil {
-				s.send(c, e.Message)
+				s.sendTo(self, c, e.Message)
 			}
 		}
 	case SendToAll:
-		s.mu.Lock()
-		var targets []*serverClient
-		for _, c := range s.clients {
-			if c.info.Setup.Protocol == e.Protocol {
-				targets = append(targets, c)
-			}
-		}
-		s.mu.Unlock()
-		for _, c := range targets {
-			s.send(c, e.Message)
+		for _, c := range s.ofProtocol(e.Protocol) {
+			s.sendTo(self, c, e.Message)
 		}
 	case DisconnectClient:
 		if c := s.client(e.Client); c != nil {
-			s.remove(c, fmt.Errorf("%w: %s", ErrDisconnected, e.Reason))
+			// After what was queued for it: on its own goroutine, once
+			// this chain is done.
+			s.post(c, work{disconnect: fmt.Errorf("%w: %s", ErrDisconnected, e.Reason)})
 		}
 	case SendEventToSiblingClientService:
 		if s.sibling == nil {
@@ -677,8 +948,52 @@ func (s *ServerService) do(ctx context.Context, e ServerEvent) ([]ServerEvent, e
 			return nil, fmt.Errorf("%w: %s", ErrUnsupported, e.Protocol)
 		}
 		return h.HandleEvent(ctx, e.Payload)
+	case NotifyClient:
+		c := s.client(e.Client)
+		if c == nil {
+			return nil, fmt.Errorf("%w: client %d", ErrNoClient, e.Client)
+		}
+		return s.notifyClient(self, c, e.Payload)
+	case NotifyAll:
+		if s.handlers[e.Protocol] == nil {
+			return nil, fmt.Errorf("%w: %s", ErrUnsupported, e.Protocol)
+		}
+		var events []ServerEvent
+		for _, c := range s.ofProtocol(e.Protocol) {
+			more, err := s.notifyClient(self, c, e.Payload)
+			if err != nil {
+				return events, err
+			}
+			events = append(events, more...)
+		}
+		return events, nil
 	default:
 		return nil, fmt.Errorf("%w: %T", ErrWrongSide, e)
 	}
 	return nil, nil
+}
+
+// clientKey keys the *serverClient in the context of its handler calls.
+type clientKey struct{}
+
+// SetClientState keeps v as the state of the client whose handler call ctx
+// belongs to (a message, ClientAdded, HandleClientEvent, ClientStopping or
+// ClientRemoved call); ClientState returns it in that client's later calls.
+// The service makes those calls one at a time on the client's goroutine, so
+// the state needs no lock as long as only they touch it. It reports false
+// for a context that is not a client's.
+func SetClientState(ctx context.Context, v any) bool {
+	c, ok := ctx.Value(clientKey{}).(*serverClient)
+	if ok {
+		c.state = v
+	}
+	return ok
+}
+
+// ClientState returns what SetClientState kept for the client of ctx, or nil.
+func ClientState(ctx context.Context) any {
+	if c, ok := ctx.Value(clientKey{}).(*serverClient); ok {
+		return c.state
+	}
+	return nil
 }

@@ -451,8 +451,8 @@ func TestStartFailureReleasesAddrAndListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no database") {
-		t.Fatalf("Start = %v, want the handler's error", err)
+	if err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "no database") {
+		t.Fatalf("Run = %v, want the handler's error", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratumgo/stratum/core/sv2"
@@ -57,6 +58,7 @@ type Conn struct {
 	handshake Handshake
 
 	closeOnce sync.Once
+	readShut  atomic.Bool // CloseRead was called
 
 	rmu  sync.Mutex
 	br   *bufio.Reader
@@ -106,6 +108,14 @@ func (c *Conn) Close() error {
 	return err
 }
 
+// CloseRead stops reading without closing: a pending read and every later
+// one return ErrReadClosed, and writing goes on, so that a server can write
+// out its last messages before Close.
+func (c *Conn) CloseRead() error {
+	c.readShut.Store(true)
+	return c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
 // ReadFrame reads the next frame. The payload is valid until the next call
 // to ReadFrame or ReadMessage. Any error is fatal: the connection is closed,
 // and later calls return the same error.
@@ -141,6 +151,9 @@ func (c *Conn) readFrame() (sv2.Header, []byte, error) {
 		if err := c.nc.SetReadDeadline(time.Now().Add(c.cfg.ReadTimeout)); err != nil {
 			return sv2.Header{}, nil, c.readFailed(err)
 		}
+	}
+	if c.readShut.Load() { // after our deadline, which must not undo CloseRead's
+		return sv2.Header{}, nil, c.readFailed(ErrReadClosed)
 	}
 	h, payload, err := c.readFrameLocked()
 	if err != nil {
@@ -204,6 +217,10 @@ func noEOF(err error) error {
 }
 
 func (c *Conn) readFailed(err error) error {
+	if c.readShut.Load() {
+		c.rerr = ErrReadClosed // not a failure of the connection: keep it for writing
+		return c.rerr
+	}
 	c.rerr = fmt.Errorf("transport: read from %s: %w", c.nc.RemoteAddr(), err)
 	c.Close()
 	return c.rerr

@@ -409,3 +409,32 @@ func TestBufferedMessagesOneWrite(t *testing.T) {
 		}
 	}
 }
+
+// CloseRead ends a blocked read, and every later one, with ErrReadClosed,
+// while the connection still writes: a server's last messages go out.
+func TestCloseReadKeepsWriting(t *testing.T) {
+	client, server := pipePair(t)
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := server.ReadMessage()
+		read <- err
+	}()
+	if err := server.CloseRead(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-read:
+		if !errors.Is(err, ErrReadClosed) {
+			t.Fatalf("blocked read: %v, want ErrReadClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("CloseRead did not end a blocked read")
+	}
+	if _, _, err := server.ReadMessage(); !errors.Is(err, ErrReadClosed) {
+		t.Fatalf("later read: %v, want ErrReadClosed", err)
+	}
+	go server.WriteMessage(&sv2.SetupConnectionSuccess{UsedVersion: 2})
+	if _, m, err := client.ReadMessage(); err != nil || m.(*sv2.SetupConnectionSuccess).UsedVersion != 2 {
+		t.Fatalf("write after CloseRead: %v, %v", m, err)
+	}
+}

@@ -13,4 +13,6 @@ var (
 	ErrNonceExhausted = errors.New("transport: nonces exhausted")
 	// ErrHandshakeTimeout means the Noise handshake did not finish within its deadline.
 	ErrHandshakeTimeout = errors.New("transport: handshake timed out")
+	// ErrReadClosed means reading was stopped with CloseRead; writing goes on.
+	ErrReadClosed = errors.New("transport: reading closed")
 )

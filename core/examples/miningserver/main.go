@@ -80,7 +80,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return err
 	}
 	printer.Printf("listening on %s", ln.Addr())
-	return svc.Start(ctx)
+	return service.RunAll(ctx, svc) // nil once ctx ends
 }
 
 // authorityKey parses secret, or makes a new key when it is empty.

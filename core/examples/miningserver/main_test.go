@@ -43,7 +43,7 @@ func TestMiningServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exampletest.Run(t, cli.Start)
+			exampletest.Run(t, cli.Run)
 
 			opened := map[uint32]*sv2.OpenStandardMiningChannelSuccess{}
 			for range 2 {

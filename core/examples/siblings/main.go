@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -99,15 +98,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	printer.Printf("listening on %s", ln.Addr())
 
-	// The two stop together: when one returns, the other is cancelled.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 2)
-	go func() { done <- server.Start(ctx) }()
-	go func() { done <- client.Start(ctx) }()
-	err = <-done
-	cancel()
-	return errors.Join(err, <-done)
+	// The two stop together: when one fails, the other is cancelled.
+	return service.RunAll(ctx, server, client)
 }
 
 // templateHandler passes what the template provider sends to the mining

@@ -47,7 +47,7 @@ func TestSiblings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exampletest.Run(t, cli.Start)
+	exampletest.Run(t, cli.Run)
 	if info := exampletest.Recv(t, m.connected, "a miner connected"); !info.Handshake.Authenticated {
 		t.Errorf("miner's connection %+v, want authenticated", info.Handshake)
 	}

@@ -74,7 +74,7 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return svc.Start(ctx)
+	return service.RunAll(ctx, svc) // nil once ctx ends
 }
 
 // templateHandler prints what the template provider sends. A client service

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/core/appkit"
+	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 )
@@ -72,7 +73,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	net, err := pool.Network(c.String("network"))
+	net, err := network.Params(c.String("network"))
 	if err != nil {
 		return err
 	}

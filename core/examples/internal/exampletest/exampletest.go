@@ -6,6 +6,7 @@ package exampletest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -19,15 +20,15 @@ import (
 // WaitLimit is how long a test waits for anything it expects.
 const WaitLimit = 10 * time.Second
 
-// Run runs start until the test ends, then checks that it returns nil once
-// its context is cancelled.
+// Run runs start until the test ends, then checks that it stops cleanly
+// once its context is cancelled: nil, or a service's ErrStopped.
 func Run(t testing.TB, start func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := Recv(t, done, "return after cancel"); err != nil {
+		if err := Recv(t, done, "return after cancel"); err != nil && !errors.Is(err, service.ErrStopped) {
 			t.Errorf("returned %v after cancel, want nil", err)
 		}
 	})
@@ -95,6 +96,6 @@ func ServeTemplates(t testing.TB, authority noise.SecretKey, tp service.Template
 	if err != nil {
 		t.Fatal(err)
 	}
-	Run(t, svc.Start)
+	Run(t, svc.Run)
 	return ln.Addr().String()
 }
