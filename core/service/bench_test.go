@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -200,7 +201,7 @@ func (sb *shareBench) close(b *testing.B) {
 		}
 	}
 	if sb.stop != nil {
-		if err := sb.stop(); err != nil {
+		if err := sb.stop(); err != nil && !errors.Is(err, ErrStopped) {
 			b.Errorf("server stopped with %v", err)
 		}
 	}

@@ -50,13 +50,16 @@ func Negotiated(ctx context.Context, id uint16) bool {
 // 0x0001). A client that was refused for a required extension may ask again;
 // any other message before it succeeds closes it.
 func (s *ServerService) negotiate(c *serverClient, m *sv2.RequestExtensions) {
+	// A peer may list up to 65535 ids: sorted and deduplicated in
+	// O(n log n), and at most maxUnsupportedEcho of the unknown ones are
+	// named back, so a request costs little and its answer stays small.
+	requested := slices.Compact(slices.Sorted(slices.Values(m.RequestedExtensions)))
 	var ok, unsupported []uint16
-	for _, id := range m.RequestedExtensions {
+	for _, id := range requested {
 		switch {
-		case slices.Contains(ok, id) || slices.Contains(unsupported, id):
 		case slices.Contains(s.cfg.SupportedExtensions, id):
 			ok = append(ok, id)
-		default:
+		case len(unsupported) < maxUnsupportedEcho:
 			unsupported = append(unsupported, id)
 		}
 	}
@@ -74,6 +77,10 @@ func (s *ServerService) negotiate(c *serverClient, m *sv2.RequestExtensions) {
 	c.ext, c.extDone = ok, true
 	s.send(c, &sv2.RequestExtensionsSuccess{RequestID: m.RequestID, SupportedExtensions: ok})
 }
+
+// maxUnsupportedEcho bounds the unsupported extensions a
+// RequestExtensions.Error names.
+const maxUnsupportedEcho = 64
 
 // admitted checks a client's message against the extension rules before
 // its handler sees it, and drops the TLVs of extensions not negotiated.

@@ -227,3 +227,30 @@ func TestExtensionConfig(t *testing.T) {
 		t.Errorf("client requires what it does not request: %v", err)
 	}
 }
+
+// A request listing every possible extension id, many twice, is answered
+// at once and briefly: the supported one, or a bounded list of the others.
+func TestExtensionRequestFlood(t *testing.T) {
+	k := newKeys(t)
+	cfg := serverConfig(k, true)
+	cfg.SupportedExtensions = []uint16{sv2.ExtensionWorkerHashrate}
+	_, r := startServer(t, cfg, newTLVServer(), nil, nil)
+	c := rawClient(t, r.addr, nil, true)
+	c.WriteMessage(setupMsg(sv2.ProtocolMining, 2, 2, 0))
+	c.ReadMessage()
+	all := make([]uint16, 0, 65535)
+	for id := range 65535 {
+		all = append(all, uint16(65535-id)) // 0x0002 included, descending
+	}
+	c.WriteMessage(&sv2.RequestExtensions{RequestID: 1, RequestedExtensions: all})
+	c.SetReadDeadline(time.Now().Add(waitLimit))
+	if _, m, err := c.ReadMessage(); err != nil || !slices.Equal(m.(*sv2.RequestExtensionsSuccess).SupportedExtensions, []uint16{2}) {
+		t.Fatalf("answer %#v, %v", m, err)
+	}
+	c.WriteMessage(&sv2.RequestExtensions{RequestID: 2, RequestedExtensions: slices.DeleteFunc(all, func(id uint16) bool { return id == 2 })})
+	_, m, err := c.ReadMessage()
+	e, ok := m.(*sv2.RequestExtensionsError)
+	if err != nil || !ok || len(e.UnsupportedExtensions) != maxUnsupportedEcho {
+		t.Fatalf("answer %#v, %v", m, err)
+	}
+}

@@ -421,6 +421,10 @@ func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serve
 	return c, nil
 }
 
+// inboxEvery bounds how many waiting messages the actor handles in a row
+// before it looks at its inbox and at the service stopping.
+const inboxEvery = 8
+
 // clientInQueue is how many decoded messages may wait for the actor: enough
 // to keep the reader decoding while the handler works, few enough (against
 // the send queue, which the reader's pacing watches) that the replies of the
@@ -450,6 +454,21 @@ func (s *ServerService) actor(c *serverClient, log *slog.Logger) {
 // closed gracefully: the service stops, or a DisconnectClient was pushed.
 func (s *ServerService) serve(c *serverClient, log *slog.Logger) (graceful error) {
 	for {
+		// The common case first, without the cost of a full select: a message
+		// already waiting. Pushes are taken at least every inboxEvery messages.
+		for range inboxEvery {
+			select {
+			case m, ok := <-c.in:
+				if !ok {
+					goto slow
+				}
+				s.handleMessage(c, m, log)
+				continue
+			default:
+			}
+			break
+		}
+	slow:
 		select {
 		case m, ok := <-c.in:
 			if !ok {
@@ -912,13 +931,19 @@ func (s *ServerService) ofProtocol(p sv2.Protocol) []*serverClient {
 func (s *ServerService) do(ctx context.Context, self *serverClient, e ServerEvent) ([]ServerEvent, error) {
 	switch e := e.(type) {
 	case SendToClient:
-		if c := s.client(e.Client); c != nil {
+		if self != nil && e.Client == self.info.ID {
+			s.send(self, e.Message) // a reply: no look-up, no lock
+		} else if c := s.client(e.Client); c != nil {
 			s.sendTo(self, c, e.Message)
 		} else {
 			s.log.Debug("message for a client that has gone", "client", uint64(e.Client))
 		}
 	case SendMessagesToClient:
-		if c := s.client(e.Client); c != nil {
+		if self != nil && e.Client == self.info.ID {
+			for _, m := range e.Messages {
+				s.send(self, m)
+			}
+		} else if c := s.client(e.Client); c != nil {
 			s.sendTo(self, c, e.Messages...)
 		}
 	case SendToClients:
