@@ -23,7 +23,7 @@ func newBlocks(p *Pool) (*blocks, error) {
 		SendSolution: func(ctx context.Context, m *sv2.SubmitSolution) error {
 			return p.client.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: m})
 		},
-		Transactions: p.tmpl.transactions,
+		Transactions: p.tmpl.Transactions,
 		Logger:       p.log.With("component", "blocks"),
 	}
 	if p.cfg.Node != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/tpclient"
 )
 
 // Defaults for zero Config fields.
@@ -89,7 +90,7 @@ type Pool struct {
 	accounts *accounts
 	blocks   *blocks
 	miners   *miners
-	tmpl     *templates
+	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
 }
@@ -174,7 +175,7 @@ func New(cfg Config) (*Pool, error) {
 	if cfg.Solo {
 		size, sigops = soloOutputSize, soloOutputSigops
 	}
-	p.tmpl = &templates{p: p, size: size, sigops: sigops, txs: map[uint64][][]byte{}, retry: tpBackoff()}
+	p.tmpl = newTemplates(p, size, sigops)
 
 	p.server, p.client, err = p.services()
 	if err != nil {

@@ -1,0 +1,161 @@
+// Package tpclient is the template-distribution client that every app
+// taking templates from a template provider shares (the pool, the job
+// declarator client): a handler for a service.ClientService that states the
+// app's coinbase needs on every connection (§7.1), reconnects with backoff,
+// keeps recent templates' transactions when asked, and hands each template
+// and new tip to the app through hooks.
+package tpclient
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/stratumgo/stratum/core/backoff"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// DefaultKeepTemplates is how many templates' transactions are kept when
+// Config.KeepTemplates is zero.
+const DefaultKeepTemplates = 64
+
+// Config configures a Handler. Zero values take the documented defaults.
+type Config struct {
+	// Constraints are the app's coinbase outputs, sent as
+	// CoinbaseOutputConstraints on every connection.
+	Constraints sv2.CoinbaseOutputConstraints
+	// FetchTransactions asks for every template's transactions
+	// (RequestTransactionData) and keeps those of the last KeepTemplates
+	// templates: for a pool that also submits its blocks to a node, or a job
+	// declarator client declaring whole templates.
+	FetchTransactions bool
+	KeepTemplates     int // DefaultKeepTemplates
+	// Backoff spaces the reconnects (zero: 200ms doubling up to 5s); it
+	// starts again from Base once connected.
+	Backoff backoff.Backoff
+	// Logger receives the handler's logs; nil discards them.
+	Logger *slog.Logger
+
+	// The hooks are called on the client service's goroutine, one at a
+	// time; the events they return are carried out after them. Each may be nil.
+	OnConnected func(ctx context.Context, s service.ServerInfo) []service.ClientEvent
+	OnTemplate  func(ctx context.Context, m *sv2.NewTemplate) []service.ClientEvent
+	OnPrevHash  func(ctx context.Context, m *sv2.TemplateSetNewPrevHash) []service.ClientEvent
+	// OnTransactions gets a template's transactions when FetchTransactions
+	// asked for them.
+	OnTransactions func(ctx context.Context, templateID uint64, txs [][]byte) []service.ClientEvent
+}
+
+// Handler is a service.TemplateDistributionClientHandler. Transactions may be
+// called from any goroutine; the rest is called by the client service.
+type Handler struct {
+	cfg   Config
+	log   *slog.Logger
+	retry backoff.Backoff
+
+	mu    sync.Mutex
+	txs   map[uint64][][]byte
+	order []uint64 // template ids in the order their transactions came, oldest first
+}
+
+var _ service.TemplateDistributionClientHandler = (*Handler)(nil)
+
+// New returns a Handler for cfg.
+func New(cfg Config) *Handler {
+	if cfg.KeepTemplates <= 0 {
+		cfg.KeepTemplates = DefaultKeepTemplates
+	}
+	if cfg.Backoff == (backoff.Backoff{}) {
+		cfg.Backoff = backoff.Backoff{Base: 200 * time.Millisecond, Cap: 5 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, log: cfg.Logger, retry: cfg.Backoff, txs: map[uint64][][]byte{}}
+}
+
+// ToSibling is a hook's result that hands payload to the mining handler of
+// the sibling server service (the pool's and the JDC's miners), as a Notify.
+func ToSibling(payload any) []service.ClientEvent {
+	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: payload}}}
+}
+
+// Transactions returns a template's transactions, if they were fetched and
+// are still kept.
+func (h *Handler) Transactions(id uint64) ([][]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	txs, ok := h.txs[id]
+	return txs, ok
+}
+
+func (h *Handler) Start(context.Context) ([]service.ClientEvent, error) { return nil, nil }
+
+// Connected states the coinbase needs at once (§7), before any template.
+func (h *Handler) Connected(ctx context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
+	h.retry.Reset()
+	h.log.Info("template provider connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
+	c := h.cfg.Constraints
+	events := []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &c}}
+	return append(events, call(h.cfg.OnConnected, ctx, s)...), nil
+}
+
+// Disconnected reconnects after the next backoff delay: the app keeps
+// working on what it has meanwhile.
+func (h *Handler) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
+	delay := h.retry.Next()
+	h.log.Warn("template provider connection lost; retrying", "error", err, "in", delay)
+	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolTemplateDistribution, Delay: delay}}, nil
+}
+
+func (h *Handler) HandleEvent(context.Context, any) ([]service.ClientEvent, error) { return nil, nil }
+
+// NewTemplate goes to the app; its transactions are asked for when configured.
+func (h *Handler) NewTemplate(ctx context.Context, m *sv2.NewTemplate) ([]service.ClientEvent, error) {
+	h.log.Debug("template", "id", m.TemplateID, "future", m.FutureTemplate, "value", m.CoinbaseTxValueRemaining)
+	events := call(h.cfg.OnTemplate, ctx, m)
+	if h.cfg.FetchTransactions {
+		events = append(events, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.RequestTransactionData{TemplateID: m.TemplateID}})
+	}
+	return events, nil
+}
+
+func (h *Handler) SetNewPrevHash(ctx context.Context, m *sv2.TemplateSetNewPrevHash) ([]service.ClientEvent, error) {
+	h.log.Info("new block to mine on", "prev_hash", chainhash.Hash(m.PrevHash).String(), "template", m.TemplateID)
+	return call(h.cfg.OnPrevHash, ctx, m), nil
+}
+
+// RequestTransactionDataSuccess keeps the transactions, forgetting the
+// oldest template's beyond KeepTemplates.
+func (h *Handler) RequestTransactionDataSuccess(ctx context.Context, m *sv2.RequestTransactionDataSuccess) ([]service.ClientEvent, error) {
+	h.mu.Lock()
+	if _, had := h.txs[m.TemplateID]; !had {
+		h.order = append(h.order, m.TemplateID)
+	}
+	h.txs[m.TemplateID] = m.TransactionList
+	for len(h.order) > h.cfg.KeepTemplates {
+		delete(h.txs, h.order[0])
+		h.order = h.order[1:]
+	}
+	h.mu.Unlock()
+	if h.cfg.OnTransactions == nil {
+		return nil, nil
+	}
+	return h.cfg.OnTransactions(ctx, m.TemplateID, m.TransactionList), nil
+}
+
+func (h *Handler) RequestTransactionDataError(_ context.Context, m *sv2.RequestTransactionDataError) ([]service.ClientEvent, error) {
+	h.log.Warn("template provider did not give a template's transactions", "template", m.TemplateID, "code", m.ErrorCode)
+	return nil, nil
+}
+
+func call[M any](hook func(context.Context, M) []service.ClientEvent, ctx context.Context, m M) []service.ClientEvent {
+	if hook == nil {
+		return nil
+	}
+	return hook(ctx, m)
+}
