@@ -229,12 +229,12 @@ func startPool(t testing.TB, mod func(*Config)) *testPool {
 func (p *testPool) vardiff(t testing.TB) {
 	t.Helper()
 	ctx := context.Background()
-	if err := p.server.HandleEvent(ctx, service.NotifyAll{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil {
+	if err := p.server.HandleEvent(ctx, retarget.NotifyAll(sv2.ProtocolMining, struct{}{})); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range p.server.Clients() {
-		b := make(barrier)
-		if err := p.server.HandleEvent(ctx, service.NotifyClient{Client: c.ID, Payload: b}); err != nil {
+		b := make(chan struct{})
+		if err := p.server.HandleEvent(ctx, barrier.NotifyClient(c.ID, b)); err != nil {
 			t.Fatal(err)
 		}
 		recv(t, (<-chan struct{})(b), "the retarget")

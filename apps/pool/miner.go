@@ -14,6 +14,7 @@ import (
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/tpclient"
 )
 
 // Error codes the pool sends besides core mining's.
@@ -23,22 +24,23 @@ const (
 	CodeJDNotSupported = mining.CodeJDNotSupported
 )
 
-// vardiffTick asks the mining handler to retarget a connection's channels;
-// the pool sends it to every connection (NotifyAll) on its vardiff ticker.
-type vardiffTick struct{}
+// What the pool pushes to each connection's goroutine (HandleClientEvent):
+// a vardiff retarget of its channels (to every connection, NotifyAll, on
+// the vardiff ticker), a channel closed by the pool (Pool.CloseChannel),
+// and a barrier, closed once everything pushed before it was carried out
+// (for callers that must see a push's effect: tests, mostly).
+var (
+	retarget = service.NewTopic[struct{}]("vardiff retarget")
+	closing  = service.NewTopic[closeRequest]("channel closed by the pool")
+	barrier  = service.NewTopic[chan struct{}]("barrier")
+)
 
-// closeRequest closes one channel from the pool's side (Pool.CloseChannel),
-// carried out on the connection's own goroutine.
+// closeRequest closes one channel from the pool's side.
 type closeRequest struct {
 	channel uint32
 	reason  string
 	done    chan error
 }
-
-// barrier is closed on a connection's goroutine once everything pushed to
-// it before has been carried out; callers that must see a push's effect
-// (tests, mostly) wait on it.
-type barrier chan struct{}
 
 // miners is the pool's mining server handler. The service calls it for one
 // connection at a time on that connection's goroutine (its messages, and
@@ -372,13 +374,13 @@ func (h *miners) SetCustomMiningJob(_ context.Context, id service.ClientID, m *s
 // HandleEvent takes templates and prev hashes from the template-distribution
 // side, on the sibling's goroutine, and pushes each connection its jobs.
 func (h *miners) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
-	switch m := payload.(type) {
-	case *sv2.NewTemplate:
+	if m, ok := tpclient.Templates.Of(payload); ok {
 		return h.route(h.server.NewTemplate(m))
-	case *sv2.TemplateSetNewPrevHash:
+	}
+	if m, ok := tpclient.PrevHashes.Of(payload); ok {
 		return h.route(h.server.SetNewPrevHash(m))
 	}
-	return nil, fmt.Errorf("pool: unexpected event %T", payload)
+	return nil, fmt.Errorf("pool: unexpected event %s", service.PayloadName(payload))
 }
 
 // route turns what a template change made for each connection into pushes
@@ -402,19 +404,20 @@ func (h *miners) route(outs []mining.Outbound, err error) ([]service.ServerEvent
 // pushes to it: a vardiff retarget, a channel closed by the pool.
 func (h *miners) HandleClientEvent(ctx context.Context, id service.ClientID, payload any) ([]service.ServerEvent, error) {
 	mc := state(ctx)
-	switch e := payload.(type) {
-	case vardiffTick:
+	if _, ok := retarget.Of(payload); ok {
 		if mc.conn == nil {
 			return nil, nil
 		}
 		return send(id, mc.conn.UpdateTargets()), nil
-	case closeRequest:
+	}
+	if e, ok := closing.Of(payload); ok {
 		msgs, err := h.closeByPool(mc, e.channel, e.reason)
 		e.done <- err
 		return send(id, msgs), nil
-	case barrier:
-		close(e)
+	}
+	if done, ok := barrier.Of(payload); ok {
+		close(done)
 		return nil, nil
 	}
-	return nil, fmt.Errorf("pool: unexpected client event %T", payload)
+	return nil, fmt.Errorf("pool: unexpected client event %s", service.PayloadName(payload))
 }

@@ -253,7 +253,7 @@ func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channe
 		return err
 	}
 	done := make(chan error, 1)
-	if err := p.server.HandleEvent(ctx, service.NotifyClient{Client: client, Payload: closeRequest{channel, reason, done}}); err != nil {
+	if err := p.server.HandleEvent(ctx, closing.NotifyClient(client, closeRequest{channel, reason, done})); err != nil {
 		return err
 	}
 	select {
@@ -281,7 +281,7 @@ func (p *Pool) tick(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-vd.C:
-			if err := p.server.HandleEvent(ctx, service.NotifyAll{Protocol: sv2.ProtocolMining, Payload: vardiffTick{}}); err != nil && ctx.Err() == nil {
+			if err := p.server.HandleEvent(ctx, retarget.NotifyAll(sv2.ProtocolMining, struct{}{})); err != nil && ctx.Err() == nil {
 				p.log.Warn("vardiff", "error", err)
 			}
 		case <-st.C:

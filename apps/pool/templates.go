@@ -25,11 +25,11 @@ func newTemplates(p *Pool, size uint32, sigops uint16) *tpclient.Handler {
 			return nil
 		},
 		OnTemplate: func(_ context.Context, m *sv2.NewTemplate) []service.ClientEvent {
-			return tpclient.ToSibling(m)
+			return tpclient.ToSibling(tpclient.Templates, m)
 		},
 		OnPrevHash: func(_ context.Context, m *sv2.TemplateSetNewPrevHash) []service.ClientEvent {
 			p.blocks.OnTip(m.PrevHash)
-			return tpclient.ToSibling(m)
+			return tpclient.ToSibling(tpclient.PrevHashes, m)
 		},
 	})
 }

@@ -84,12 +84,16 @@ func (p *provider) ClientRemoved(_ context.Context, c service.ClientInfo, _ erro
 	return nil, nil
 }
 
-// HandleEvent takes each template the node gives (a *node.Template from the
-// template loop) and returns what every client must be sent.
+// nodeTemplates carries each template the node gives, from the template
+// loop to the provider's handler.
+var nodeTemplates = service.NewTopic[*node.Template]("node template")
+
+// HandleEvent takes each template the node gives (from the template loop)
+// and returns what every client must be sent.
 func (p *provider) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
-	t, ok := payload.(*node.Template)
+	t, ok := nodeTemplates.Of(payload)
 	if !ok {
-		return nil, fmt.Errorf("templateprovider: unexpected event %T", payload)
+		return nil, fmt.Errorf("templateprovider: unexpected event %s", service.PayloadName(payload))
 	}
 	return p.update(t)
 }

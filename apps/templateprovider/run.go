@@ -193,7 +193,7 @@ func templateLoop(ctx context.Context, cfg Config, n Node, srv *service.ServerSe
 			}
 			continue
 		}
-		err = srv.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolTemplateDistribution, Payload: t})
+		err = srv.HandleEvent(ctx, nodeTemplates.Notify(sv2.ProtocolTemplateDistribution, t))
 		if err != nil && ctx.Err() == nil {
 			log.Error("building templates", "error", err)
 		}

@@ -78,10 +78,17 @@ func New(cfg Config) *Handler {
 	return &Handler{cfg: cfg, log: cfg.Logger, retry: cfg.Backoff, txs: map[uint64][][]byte{}}
 }
 
-// ToSibling is a hook's result that hands payload to the mining handler of
-// the sibling server service (the pool's and the JDC's miners), as a Notify.
-func ToSibling(payload any) []service.ClientEvent {
-	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: payload}}}
+// The topics of what a mining server takes from its template-distribution
+// sibling: its HandleEvent gets them with Templates.Of and PrevHashes.Of.
+var (
+	Templates  = service.NewTopic[*sv2.NewTemplate]("template")
+	PrevHashes = service.NewTopic[*sv2.TemplateSetNewPrevHash]("prev hash")
+)
+
+// ToSibling is a hook's result that hands v, of topic, to the mining handler
+// of the sibling server service (the pool's and the JDC's miners).
+func ToSibling[T any](topic *service.Topic[T], v T) []service.ClientEvent {
+	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: topic.Notify(sv2.ProtocolMining, v)}}
 }
 
 // Transactions returns a template's transactions, if they were fetched and

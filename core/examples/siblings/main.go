@@ -110,11 +110,17 @@ type templateHandler struct {
 	out *log.Logger
 }
 
-// toMining is the event that hands payload to the sibling's mining handler.
-func toMining(payload any) []service.ClientEvent {
-	return []service.ClientEvent{service.SendEventToSiblingServerService{
-		Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: payload},
-	}}
+// The topics the template handler hands its sibling: shared by sender and
+// receiver, so a payload of the wrong type does not compile. (Apps use
+// core/tpclient, which has these two.)
+var (
+	templates  = service.NewTopic[*sv2.NewTemplate]("template")
+	prevHashes = service.NewTopic[*sv2.TemplateSetNewPrevHash]("prev hash")
+)
+
+// toMining is the event that hands v, of topic, to the sibling's mining handler.
+func toMining[T any](topic *service.Topic[T], v T) []service.ClientEvent {
+	return []service.ClientEvent{service.SendEventToSiblingServerService{Event: topic.Notify(sv2.ProtocolMining, v)}}
 }
 
 func (h *templateHandler) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
@@ -132,11 +138,11 @@ func (h *templateHandler) Disconnected(_ context.Context, err error) ([]service.
 }
 
 func (h *templateHandler) NewTemplate(_ context.Context, m *sv2.NewTemplate) ([]service.ClientEvent, error) {
-	return toMining(m), nil
+	return toMining(templates, m), nil
 }
 
 func (h *templateHandler) SetNewPrevHash(_ context.Context, m *sv2.TemplateSetNewPrevHash) ([]service.ClientEvent, error) {
-	return toMining(m), nil
+	return toMining(prevHashes, m), nil
 }
 
 // miningHandler serves miners and receives the templates its sibling passes on.
@@ -149,16 +155,16 @@ type miningHandler struct {
 // HandleEvent receives the payloads of Notify events for the mining
 // protocol, here the sibling's templates, on the server's sibling goroutine.
 func (h *miningHandler) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
-	switch m := payload.(type) {
-	case *sv2.NewTemplate:
+	if m, ok := templates.Of(payload); ok {
 		h.out.Printf("mining: template %d (future %t) from the sibling", m.TemplateID, m.FutureTemplate)
 		// A pool would now build a job for each open channel from m and
-		// return SendToClient (or SendToAll) events carrying them.
-	case *sv2.TemplateSetNewPrevHash:
+		// return SendMessagesToClient events carrying them.
+		return nil, nil
+	}
+	if m, ok := prevHashes.Of(payload); ok {
 		h.out.Printf("mining: new previous block for template %d from the sibling", m.TemplateID)
 		// A pool would now send SetNewPrevHash to each channel.
-	default:
-		return nil, fmt.Errorf("mining: unexpected event payload %T", payload)
+		return nil, nil
 	}
-	return nil, nil
+	return nil, fmt.Errorf("mining: unexpected event payload %s", service.PayloadName(payload))
 }
