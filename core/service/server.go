@@ -61,7 +61,8 @@ type serverClient struct {
 	extDone bool // a RequestExtensions succeeded
 
 	in      chan sv2.Message // reader → actor; closed when the reader stops
-	inbox   chan work        // anyone → actor
+	inbox   *inbox           // anyone → actor
+	pending []work           // pushed after a DisconnectClient, for finish
 	out     chan sv2.Message // actor → writer
 	flushed chan struct{}    // signalled after each write, for a reader waiting for room
 	closing chan struct{}    // closed by the actor: the reader stops
@@ -393,7 +394,7 @@ func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serve
 		},
 		conn:    conn,
 		in:      make(chan sv2.Message, max(1, min(clientInQueue, s.cfg.SendQueue/64))),
-		inbox:   make(chan work, s.cfg.SendQueue),
+		inbox:   newInbox(s.cfg.SendQueue),
 		out:     make(chan sv2.Message, s.cfg.SendQueue),
 		flushed: make(chan struct{}, 1),
 		closing: make(chan struct{}),
@@ -481,11 +482,15 @@ func (s *ServerService) serve(c *serverClient, log *slog.Logger) (graceful error
 				}
 			}
 			s.handleMessage(c, m, log)
-		case w := <-c.inbox:
-			if w.disconnect != nil {
-				return w.disconnect
+		case <-c.inbox.ready:
+			batch := c.inbox.take()
+			for i, w := range batch {
+				if w.disconnect != nil {
+					c.pending = append(c.pending, batch[i+1:]...)
+					return w.disconnect
+				}
+				s.carryOut(c, w, log)
 			}
-			s.carryOut(c, w, log)
 		case <-c.done:
 			return nil
 		case <-s.stopping:
@@ -510,14 +515,12 @@ func (s *ServerService) finish(c *serverClient, handler ServerHandler, reason er
 	for m := range c.in {
 		s.handleMessage(c, m, log)
 	}
-	for more := true; more; {
-		select {
-		case w := <-c.inbox:
+	// What was pushed before the close; what comes during it is not waited for.
+	for _, batch := range [][]work{c.pending, c.inbox.take()} {
+		for _, w := range batch {
 			if w.disconnect == nil {
 				s.carryOut(c, w, log)
 			}
-		default:
-			more = false
 		}
 	}
 	if sh, ok := handler.(StopHandler); ok {
@@ -766,10 +769,8 @@ func (s *ServerService) post(c *serverClient, w work) {
 		return
 	default:
 	}
-	select {
-	case c.inbox <- w:
-	default:
-		s.remove(c, fmt.Errorf("%w: %d pushed events waiting", ErrSendQueueFull, cap(c.inbox)))
+	if !c.inbox.push(w) {
+		s.remove(c, fmt.Errorf("%w: %d pushed events waiting", ErrSendQueueFull, s.cfg.SendQueue))
 	}
 }
 
