@@ -67,6 +67,7 @@ type minerConn struct {
 	conn   *mining.Conn        // made at the first channel, when a solo payout is known; written under the handler's mu
 	solo   []byte              // the solo payout script of this connection
 	opened map[uint32]struct{} // the channels open on this connection
+	gone   chan struct{}       // closed in ClientRemoved, for requests waiting on this connection
 }
 
 var (
@@ -88,7 +89,7 @@ func (h *miners) Flags(requested uint32) (success, unsupported uint32) {
 }
 
 func (h *miners) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
-	mc := &minerConn{id: c.ID, info: c, opened: map[uint32]struct{}{}}
+	mc := &minerConn{id: c.ID, info: c, opened: map[uint32]struct{}{}, gone: make(chan struct{})}
 	service.SetClientState(ctx, mc)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -108,6 +109,7 @@ func (h *miners) ClientRemoved(ctx context.Context, c service.ClientInfo, _ erro
 		h.server.RemoveConn(mc.conn)
 	}
 	h.p.accounts.closeClient(c.ID)
+	close(mc.gone)
 	return nil, nil
 }
 

@@ -252,6 +252,10 @@ func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channe
 	if err := checkReason(reason); err != nil {
 		return err
 	}
+	mc := p.miners.client(client)
+	if mc == nil {
+		return fmt.Errorf("pool: %w: client %d", service.ErrNoClient, client)
+	}
 	done := make(chan error, 1)
 	if err := p.server.HandleEvent(ctx, closing.NotifyClient(client, closeRequest{channel, reason, done})); err != nil {
 		return err
@@ -259,6 +263,8 @@ func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channe
 	select {
 	case err := <-done:
 		return err
+	case <-mc.gone: // it left before the request was carried out
+		return fmt.Errorf("pool: %w: client %d left", service.ErrNoClient, client)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

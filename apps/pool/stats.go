@@ -183,9 +183,17 @@ func (a *accounts) share(k ChannelKey, worker string, now time.Time, accepted bo
 	ch.share(now, accepted, difficulty, code, block)
 	a.users[ch.User].share(now, accepted, difficulty, code, block)
 	if worker != "" {
-		if w := a.worker(WorkerKey{ch.User, worker}); w != nil {
+		// Only accepted work makes a worker known: names on rejected shares
+		// cost nothing to invent and must not fill the table.
+		k := WorkerKey{ch.User, worker}
+		w := a.workers[k]
+		if w == nil && accepted {
+			w = a.worker(k)
+		}
+		switch {
+		case w != nil:
 			w.share(now, accepted, difficulty, code, block)
-		} else {
+		case accepted:
 			a.untracked++
 		}
 	}

@@ -70,7 +70,9 @@ func (s *ServerService) negotiate(c *serverClient, m *sv2.RequestExtensions) {
 		}
 	}
 	if len(ok) == 0 || len(missing) > 0 {
-		c.ext = nil
+		// Nothing is negotiated now, required extensions included: until a
+		// request succeeds, any other message closes the client.
+		c.ext, c.extDone = nil, false
 		s.send(c, &sv2.RequestExtensionsError{RequestID: m.RequestID, UnsupportedExtensions: unsupported, RequiredExtensions: missing})
 		return
 	}

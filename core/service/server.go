@@ -440,13 +440,15 @@ func (s *ServerService) actor(c *serverClient, log *slog.Logger) {
 	if err != nil {
 		log.Error("ClientAdded failed; closing", "error", err)
 		s.remove(c, err)
-	} else if err := s.run(c.ctx, c, events); err != nil {
-		log.Error("follow-up events of ClientAdded failed", "error", err)
+	} else {
+		if err := s.run(c.ctx, c, events); err != nil {
+			log.Error("follow-up events of ClientAdded failed", "error", err)
+		}
+		if graceful := s.serve(c, log); graceful != nil {
+			s.finish(c, handler, graceful, log)
+		}
 	}
-	graceful := s.serve(c, log)
-	if graceful != nil {
-		s.finish(c, handler, graceful, log)
-	}
+	c.inbox.close()         // later pushes are refused
 	s.remove(c, ErrStopped) // a no-op unless nothing gave a reason
 	s.removed(c)
 }
@@ -515,8 +517,9 @@ func (s *ServerService) finish(c *serverClient, handler ServerHandler, reason er
 	for m := range c.in {
 		s.handleMessage(c, m, log)
 	}
-	// What was pushed before the close; what comes during it is not waited for.
-	for _, batch := range [][]work{c.pending, c.inbox.take()} {
+	// What was pushed before the close; a push from now on is refused
+	// (ErrNoClient), so its sender knows it will not be carried out.
+	for _, batch := range [][]work{c.pending, c.inbox.close()} {
 		for _, w := range batch {
 			if w.disconnect == nil {
 				s.carryOut(c, w, log)
@@ -543,6 +546,11 @@ func (s *ServerService) finish(c *serverClient, handler ServerHandler, reason er
 // handleMessage dispatches one message of c to its handler and carries out
 // the follow-ups; a handler error closes the client.
 func (s *ServerService) handleMessage(c *serverClient, m sv2.Message, log *slog.Logger) {
+	select {
+	case <-c.done:
+		return // removed (a handler error, say): its handler is told nothing more but ClientRemoved
+	default:
+	}
 	if r, ok := m.(*sv2.RequestExtensions); ok {
 		s.negotiate(c, r)
 		return
@@ -565,6 +573,11 @@ func (s *ServerService) handleMessage(c *serverClient, m sv2.Message, log *slog.
 
 // carryOut does what was pushed to c, on c's goroutine.
 func (s *ServerService) carryOut(c *serverClient, w work, log *slog.Logger) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
 	for _, m := range w.msgs {
 		s.send(c, m)
 	}
@@ -763,15 +776,23 @@ func (s *ServerService) send(c *serverClient, m sv2.Message) {
 
 // post hands w to c's actor, from any goroutine. A client whose inbox is
 // full is too slow (its actor cannot keep up) and is removed.
-func (s *ServerService) post(c *serverClient, w work) {
+// It reports a client that is gone or closing (ErrNoClient), so that a
+// sender waiting for an answer knows none will come.
+func (s *ServerService) post(c *serverClient, w work) error {
 	select {
 	case <-c.done:
-		return
+		return fmt.Errorf("%w: client %d has gone", ErrNoClient, c.info.ID)
 	default:
 	}
-	if !c.inbox.push(w) {
-		s.remove(c, fmt.Errorf("%w: %d pushed events waiting", ErrSendQueueFull, s.cfg.SendQueue))
+	switch err := c.inbox.push(w); {
+	case errors.Is(err, errInboxClosed):
+		return fmt.Errorf("%w: client %d is closing", ErrNoClient, c.info.ID)
+	case err != nil:
+		err = fmt.Errorf("%w: %d pushed events waiting", ErrSendQueueFull, s.cfg.SendQueue)
+		s.remove(c, err)
+		return err
 	}
+	return nil
 }
 
 // remove ends a client once: closes its connection, ends its context,
@@ -896,14 +917,14 @@ func (s *ServerService) client(id ClientID) *serverClient {
 
 // sendTo sends msgs to c: at once on c's own goroutine, through its inbox
 // from anywhere else, so that they follow whatever c's handler queued.
-func (s *ServerService) sendTo(self, c *serverClient, msgs ...sv2.Message) {
+func (s *ServerService) sendTo(self, c *serverClient, msgs ...sv2.Message) error {
 	if c == self {
 		for _, m := range msgs {
 			s.send(c, m)
 		}
-		return
+		return nil
 	}
-	s.post(c, work{msgs: msgs})
+	return s.post(c, work{msgs: msgs})
 }
 
 // notifyClient has c's handler take payload on c's goroutine: now when that
@@ -912,8 +933,7 @@ func (s *ServerService) notifyClient(self, c *serverClient, payload any) ([]Serv
 	if c == self {
 		return s.handlers[c.info.Setup.Protocol].HandleClientEvent(c.ctx, c.info.ID, payload)
 	}
-	s.post(c, work{notify: true, payload: payload})
-	return nil, nil
+	return nil, s.post(c, work{notify: true, payload: payload})
 }
 
 // ofProtocol returns the clients set up for p.
@@ -934,9 +954,8 @@ func (s *ServerService) do(ctx context.Context, self *serverClient, e ServerEven
 	case SendToClient:
 		if self != nil && e.Client == self.info.ID {
 			s.send(self, e.Message) // a reply: no look-up, no lock
-		} else if c := s.client(e.Client); c != nil {
-			s.sendTo(self, c, e.Message)
-		} else {
+		} else if c := s.client(e.Client); c == nil || s.sendTo(self, c, e.Message) != nil {
+			// A message for a client that has gone, or is going, is of no use.
 			s.log.Debug("message for a client that has gone", "client", uint64(e.Client))
 		}
 	case SendMessagesToClient:
@@ -987,6 +1006,9 @@ func (s *ServerService) do(ctx context.Context, self *serverClient, e ServerEven
 		var events []ServerEvent
 		for _, c := range s.ofProtocol(e.Protocol) {
 			more, err := s.notifyClient(self, c, e.Payload)
+			if errors.Is(err, ErrNoClient) {
+				continue // "all" is the clients still there
+			}
 			if err != nil {
 				return events, err
 			}
