@@ -457,21 +457,7 @@ func (s *ServerService) actor(c *serverClient, log *slog.Logger) {
 // closed gracefully: the service stops, or a DisconnectClient was pushed.
 func (s *ServerService) serve(c *serverClient, log *slog.Logger) (graceful error) {
 	for {
-		// The common case first, without the cost of a full select: a message
-		// already waiting. Pushes are taken at least every inboxEvery messages.
-		for range inboxEvery {
-			select {
-			case m, ok := <-c.in:
-				if !ok {
-					goto slow
-				}
-				s.handleMessage(c, m, log)
-				continue
-			default:
-			}
-			break
-		}
-	slow:
+		s.handleWaiting(c, log)
 		select {
 		case m, ok := <-c.in:
 			if !ok {
@@ -497,6 +483,22 @@ func (s *ServerService) serve(c *serverClient, log *slog.Logger) (graceful error
 			return nil
 		case <-s.stopping:
 			return ErrStopped
+		}
+	}
+}
+
+// handleWaiting handles the messages already waiting, up to inboxEvery of
+// them, without the cost of serve's full select: the common case under load.
+func (s *ServerService) handleWaiting(c *serverClient, log *slog.Logger) {
+	for range inboxEvery {
+		select {
+		case m, ok := <-c.in:
+			if !ok {
+				return // serve's select sees it too
+			}
+			s.handleMessage(c, m, log)
+		default:
+			return
 		}
 	}
 }
