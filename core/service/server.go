@@ -63,7 +63,7 @@ type serverClient struct {
 	in      chan sv2.Message // reader → actor; closed when the reader stops
 	inbox   *inbox           // anyone → actor
 	pending []work           // pushed after a DisconnectClient, for finish
-	out     chan sv2.Message // actor → writer
+	out     chan outUnit     // actor → writer
 	flushed chan struct{}    // signalled after each write, for a reader waiting for room
 	closing chan struct{}    // closed by the actor: the reader stops
 	drain   chan struct{}    // closed by the actor: queue nothing more, write out what is left
@@ -395,7 +395,7 @@ func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serve
 		conn:    conn,
 		in:      make(chan sv2.Message, max(1, min(clientInQueue, s.cfg.SendQueue/64))),
 		inbox:   newInbox(s.cfg.SendQueue),
-		out:     make(chan sv2.Message, s.cfg.SendQueue),
+		out:     make(chan outUnit, s.cfg.SendQueue),
 		flushed: make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		drain:   make(chan struct{}),
@@ -580,9 +580,7 @@ func (s *ServerService) carryOut(c *serverClient, w work, log *slog.Logger) {
 		return
 	default:
 	}
-	for _, m := range w.msgs {
-		s.send(c, m)
-	}
+	s.sendMany(c, w.msgs)
 	if !w.notify {
 		return
 	}
@@ -697,20 +695,30 @@ func (s *ServerService) dispatch(ctx context.Context, c ClientID, m sv2.Message)
 	return nil, fmt.Errorf("%w: %s is not sent by clients", ErrProtocol, sv2.Info(m).Name)
 }
 
+// outUnit is one entry of a client's send queue: a message, or several that
+// were sent together (the jobs a template makes for every channel of a
+// connection), so that a fan-out to a connection with thousands of channels
+// takes one slot, not one per message, and the queue's bound measures how
+// far behind the client is, not how many channels it has.
+type outUnit struct {
+	one  sv2.Message
+	many []sv2.Message
+}
+
 // writeLoop is the only writer of c's connection after setup. It sends
 // whatever is queued with one system call. Once the actor is done (drain),
 // it writes out what is left and stops.
 func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 	for {
 		select {
-		case m := <-c.out:
-			if !s.writeQueued(c, m, log) {
+		case u := <-c.out:
+			if !s.writeQueued(c, u, log) {
 				return
 			}
 		case <-c.drain:
 			select {
-			case m := <-c.out:
-				if !s.writeQueued(c, m, log) {
+			case u := <-c.out:
+				if !s.writeQueued(c, u, log) {
 					return
 				}
 			default:
@@ -723,15 +731,15 @@ func (s *ServerService) writeLoop(c *serverClient, log *slog.Logger) {
 	}
 }
 
-// writeQueued buffers m and everything queued behind it, then flushes once.
-func (s *ServerService) writeQueued(c *serverClient, m sv2.Message, log *slog.Logger) bool {
+// writeQueued buffers u and everything queued behind it, then flushes once.
+func (s *ServerService) writeQueued(c *serverClient, u outUnit, log *slog.Logger) bool {
 	for more := true; more; {
-		if err := s.buffer(c, m, log); err != nil {
+		if err := s.bufferUnit(c, u, log); err != nil {
 			s.remove(c, err)
 			return false
 		}
 		select {
-		case m = <-c.out:
+		case u = <-c.out:
 		default:
 			more = false
 		}
@@ -745,6 +753,18 @@ func (s *ServerService) writeQueued(c *serverClient, m sv2.Message, log *slog.Lo
 	default:
 	}
 	return true
+}
+
+func (s *ServerService) bufferUnit(c *serverClient, u outUnit, log *slog.Logger) error {
+	if u.one != nil {
+		return s.buffer(c, u.one, log)
+	}
+	for _, m := range u.many {
+		if err := s.buffer(c, m, log); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // buffer adds m to c's pending writes; a message that does not encode is
@@ -763,16 +783,29 @@ func (s *ServerService) buffer(c *serverClient, m sv2.Message, log *slog.Logger)
 
 // send queues m for c's writer; only c's actor calls it. A client whose
 // queue is full is too slow and is removed.
-func (s *ServerService) send(c *serverClient, m sv2.Message) {
+func (s *ServerService) send(c *serverClient, m sv2.Message) { s.queue(c, outUnit{one: m}) }
+
+// sendMany queues msgs for c's writer as one unit; only c's actor calls it.
+func (s *ServerService) sendMany(c *serverClient, msgs []sv2.Message) {
+	switch len(msgs) {
+	case 0:
+	case 1:
+		s.send(c, msgs[0])
+	default:
+		s.queue(c, outUnit{many: msgs})
+	}
+}
+
+func (s *ServerService) queue(c *serverClient, u outUnit) {
 	select {
 	case <-c.done:
 		return
 	default:
 	}
 	select {
-	case c.out <- m:
+	case c.out <- u:
 	default:
-		s.remove(c, fmt.Errorf("%w: %d messages waiting", ErrSendQueueFull, cap(c.out)))
+		s.remove(c, fmt.Errorf("%w: %d sends waiting", ErrSendQueueFull, cap(c.out)))
 	}
 }
 
@@ -921,9 +954,7 @@ func (s *ServerService) client(id ClientID) *serverClient {
 // from anywhere else, so that they follow whatever c's handler queued.
 func (s *ServerService) sendTo(self, c *serverClient, msgs ...sv2.Message) error {
 	if c == self {
-		for _, m := range msgs {
-			s.send(c, m)
-		}
+		s.sendMany(c, msgs)
 		return nil
 	}
 	return s.post(c, work{msgs: msgs})
@@ -962,9 +993,7 @@ func (s *ServerService) do(ctx context.Context, self *serverClient, e ServerEven
 		}
 	case SendMessagesToClient:
 		if self != nil && e.Client == self.info.ID {
-			for _, m := range e.Messages {
-				s.send(self, m)
-			}
+			s.sendMany(self, e.Messages)
 		} else if c := s.client(e.Client); c != nil {
 			s.sendTo(self, c, e.Messages...)
 		}
