@@ -212,6 +212,9 @@ func startPool(t testing.TB, mod func(*Config)) *testPool {
 		Payouts:          []Payout{{Script: []byte{0x51}, Weight: 1}},
 		Tag:              "/test pool/",
 		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// Every test miner comes from 127.0.0.1: the per-source limits are
+		// lifted (the service's own tests cover them).
+		MaxConnectionsPerSource: 1 << 20, MaxHandshakesPerSource: 1 << 20, HandshakeRatePerSource: 1e9,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -34,6 +34,10 @@ const (
 	DefaultSharesPerMinute = 6
 	DefaultVardiffInterval = 30 * time.Second
 	DefaultStatsInterval   = time.Minute
+	// DefaultInactivityLimit: a miner mining sends a share every few
+	// seconds (vardiff aims at DefaultSharesPerMinute); one silent this
+	// long only holds a connection slot.
+	DefaultInactivityLimit = 5 * time.Minute
 	// DefaultMaxChannelsPerConnection leaves room for a proxy with many devices.
 	DefaultMaxChannelsPerConnection = 4096
 )
@@ -69,8 +73,18 @@ type Config struct {
 	// Node, when set, is a node's RPC for submitting blocks directly too.
 	Node *node.Config
 
-	InactivityLimit time.Duration // drop miners silent this long; 0 keeps them
-	MaxConnections  int           // miner connections at once (the service default if zero)
+	// InactivityLimit drops a miner that sends no message doing work (a
+	// share, a channel request...) for this long (DefaultInactivityLimit);
+	// negative keeps them. Frames of unknown types do not count.
+	InactivityLimit time.Duration
+	MaxConnections  int // miner connections at once (the service default if zero)
+	// MaxConnectionsPerSource caps one IP address's connections (the
+	// service's DefaultMaxConnectionsPerSource if zero), so that one host
+	// cannot fill MaxConnections; HandshakeRatePerSource and
+	// MaxHandshakesPerSource bound its Noise handshakes (service defaults).
+	MaxConnectionsPerSource int
+	MaxHandshakesPerSource  int
+	HandshakeRatePerSource  float64
 	// MaxChannelsPerConnection caps the channels one connection may open
 	// (DefaultMaxChannelsPerConnection); more are refused with
 	// channel-capacity-exhausted.
@@ -116,6 +130,12 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.StatsInterval <= 0 {
 		cfg.StatsInterval = DefaultStatsInterval
+	}
+	switch {
+	case cfg.InactivityLimit == 0:
+		cfg.InactivityLimit = DefaultInactivityLimit
+	case cfg.InactivityLimit < 0:
+		cfg.InactivityLimit = 0 // the service's "never"
 	}
 	if cfg.MaxChannelsPerConnection <= 0 {
 		cfg.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
@@ -196,6 +216,8 @@ func (p *Pool) services() (*service.ServerService, *service.ClientService, error
 		// Per-worker accounting for proxies and farms that name each device's shares.
 		SupportedExtensions: []uint16{sv2.ExtensionWorkerHashrate},
 		MaxConnections:      cfg.MaxConnections, MaxFrameSize: 1 << 16,
+		MaxConnectionsPerSource: cfg.MaxConnectionsPerSource, MaxHandshakesPerSource: cfg.MaxHandshakesPerSource,
+		HandshakeRatePerSource: cfg.HandshakeRatePerSource,
 		// Templates and prev hashes wait here for the mining side; a lost
 		// one would leave miners on stale work, so the queue is generous.
 		SiblingQueue: 1 << 16,

@@ -939,14 +939,11 @@ func TestAttackSilentAndSlowPeers(t *testing.T) {
 		h := newProbe()
 		cfg := serverConfig(k, false)
 		cfg.MaxHandshakes = 2
+		cfg.MaxHandshakesPerSource = 1
 		cfg.HandshakeTimeout = 300 * time.Millisecond
 		_, r := startServer(t, cfg, h, nil, nil)
-		for range 6 { // three times the handshake slots
-			nc, err := net.Dial("tcp", r.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
+		for range 6 { // three times the handshake slots, from another source
+			dialFrom(t, "127.0.0.2", r.addr)
 		}
 		start := time.Now()
 		c := rawClient(t, r.addr, &k, false)

@@ -64,9 +64,19 @@ type ServerConfig struct {
 
 	MaxConnections   int           // open connections, handshaking ones included
 	MaxHandshakes    int           // concurrent Noise handshakes
-	HandshakeTimeout time.Duration // bound on the Noise handshake
-	SetupTimeout     time.Duration // bound on waiting for SetupConnection after the handshake
-	// InactivityTimeout removes a client that sends nothing for this long; 0 disables it.
+	HandshakeTimeout time.Duration // bound on the Noise handshake, from accept (waiting for a slot included)
+	// Per source (remote IP address), so that one address cannot hold what
+	// others need: open connections (DefaultMaxConnectionsPerSource),
+	// handshakes waiting or under way (a quarter of MaxHandshakes), and
+	// handshakes a second (DefaultHandshakeRatePerSource, with a burst of
+	// twice that). Connections beyond them are closed at once.
+	MaxConnectionsPerSource int
+	MaxHandshakesPerSource  int
+	HandshakeRatePerSource  float64
+	SetupTimeout            time.Duration // bound on waiting for SetupConnection after the handshake
+	// InactivityTimeout removes a client that sends no message that does
+	// work for this long (frames of unknown types do not count, and a frame
+	// left half sent does not hold the connection past it); 0 disables it.
 	InactivityTimeout time.Duration
 	WriteTimeout      time.Duration // bound on writing one frame
 	MaxFrameSize      int           // largest accepted payload (sv2.MaxPayloadSize if zero)
@@ -98,6 +108,11 @@ func (c *ServerConfig) setDefaults() {
 	}
 	def(&c.MaxConnections, DefaultMaxConnections)
 	def(&c.MaxHandshakes, DefaultMaxHandshakes)
+	def(&c.MaxConnectionsPerSource, DefaultMaxConnectionsPerSource)
+	def(&c.MaxHandshakesPerSource, max(1, c.MaxHandshakes/4))
+	if c.HandshakeRatePerSource <= 0 {
+		c.HandshakeRatePerSource = DefaultHandshakeRatePerSource
+	}
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.SiblingQueue, DefaultSiblingQueue)
 	defDur(&c.HandshakeTimeout, DefaultHandshakeTimeout)

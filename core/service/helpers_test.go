@@ -120,12 +120,29 @@ func startServer(t testing.TB, cfg ServerConfig, m MiningServerHandler, j JobDec
 	return s, running{addr: ln.Addr().String(), stop: stop}
 }
 
+// serverConfig is a test server's configuration. Every test client comes
+// from 127.0.0.1, one source, so the per-source limits are lifted; the tests
+// of those limits set them and dial from other loopback addresses (fromAddr).
 func serverConfig(k keys, plain bool) ServerConfig {
-	cfg := ServerConfig{Mining: &ProtocolConfig{}, Plain: plain}
+	cfg := ServerConfig{Mining: &ProtocolConfig{}, Plain: plain,
+		MaxConnectionsPerSource: 1 << 20, MaxHandshakesPerSource: 1 << 20, HandshakeRatePerSource: 1e9}
 	if !plain {
 		cfg.AuthorityKey = &k.secret
 	}
 	return cfg
+}
+
+// dialFrom connects to addr from the loopback address ip (127.0.0.2, say),
+// another source for the per-source limits.
+func dialFrom(t testing.TB, ip, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Timeout: waitLimit, LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }
 
 // rawClient is a hand-driven client for protocol-violation tests.

@@ -39,6 +39,7 @@ type ServerService struct {
 	nextID   atomic.Uint64
 	conns    atomic.Int64 // open connections, for MaxConnections
 	hsSem    chan struct{}
+	sources  *sources
 	wg       sync.WaitGroup
 
 	mu      sync.Mutex
@@ -98,6 +99,7 @@ func NewServerService(cfg ServerConfig, mining MiningServerHandler, jd JobDeclar
 		stopping: make(chan struct{}),
 		stopped:  make(chan struct{}),
 		hsSem:    make(chan struct{}, cfg.MaxHandshakes),
+		sources:  newSources(cfg.MaxConnectionsPerSource, cfg.MaxHandshakesPerSource, cfg.HandshakeRatePerSource),
 		clients:  map[ClientID]*serverClient{},
 	}
 	for _, p := range protocols {
@@ -297,9 +299,18 @@ func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, respond
 			nc.Close()
 			continue
 		}
+		src := sourceOf(nc.RemoteAddr())
+		if err := s.sources.admit(src); err != nil {
+			s.conns.Add(-1)
+			s.log.Debug("connection refused", "remote", nc.RemoteAddr().String(), "reason", err)
+			nc.Close()
+			continue
+		}
+		accepted := time.Now()
 		s.wg.Go(func() {
 			defer s.conns.Add(-1)
-			s.serveConn(ctx, nc, responder)
+			defer s.sources.release(src)
+			s.serveConn(ctx, nc, src, accepted, responder)
 		})
 	}
 }
@@ -312,7 +323,7 @@ func isTemporary(err error) bool {
 
 // serveConn runs one connection from handshake to removal; once the client
 // is set up, its goroutine is the client's actor.
-func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder noise.ResponderConfig) {
+func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, src string, accepted time.Time, responder noise.ResponderConfig) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	// Until the client is registered, shutdown reaches it only through this.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
@@ -322,16 +333,9 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 	if s.cfg.Plain {
 		conn = transport.NewPlain(nc, tcfg)
 	} else {
-		select {
-		case s.hsSem <- struct{}{}:
-		case <-ctx.Done():
-			nc.Close()
-			return
-		}
 		var err error
-		conn, err = transport.Server(ctx, nc, transport.ServerConfig{Config: tcfg, Noise: responder})
-		<-s.hsSem
-		if err != nil {
+		if conn, err = s.handshake(ctx, nc, src, accepted, tcfg, responder); err != nil {
+			nc.Close()
 			log.Debug("handshake failed", "error", err)
 			return
 		}
@@ -350,6 +354,27 @@ func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, responder no
 	s.wg.Go(func() { s.writeLoop(c, log) })
 	s.wg.Go(func() { s.readLoop(c) })
 	s.actor(c, log)
+}
+
+// handshake runs the Noise handshake of a connection from src accepted at
+// accepted: within the source's share of the handshakes and its rate, and
+// within HandshakeTimeout from accept, waiting for a slot included, so a
+// crowd of silent connections cannot keep a new one waiting for longer.
+func (s *ServerService) handshake(ctx context.Context, nc net.Conn, src string, accepted time.Time, tcfg transport.Config, responder noise.ResponderConfig) (*transport.Conn, error) {
+	done, err := s.sources.handshake(src)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	ctx, cancel := context.WithDeadline(ctx, accepted.Add(s.cfg.HandshakeTimeout))
+	defer cancel()
+	select {
+	case s.hsSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for a handshake slot: %w", context.Cause(ctx))
+	}
+	defer func() { <-s.hsSem }()
+	return transport.Server(ctx, nc, transport.ServerConfig{Config: tcfg, Noise: responder})
 }
 
 // setup reads the first message, which must be SetupConnection, answers it
@@ -596,6 +621,7 @@ func (s *ServerService) carryOut(c *serverClient, w work, log *slog.Logger) {
 func (s *ServerService) readLoop(c *serverClient) {
 	defer close(c.in)
 	p := c.info.Setup.Protocol
+	lastWork := time.Now() // the last message that does work: inactivity counts from it
 	for {
 		// A client that sends requests without waiting for the answers must
 		// not fill its own send queue and be dropped as too slow: while the
@@ -610,7 +636,9 @@ func (s *ServerService) readLoop(c *serverClient) {
 			}
 		}
 		if s.cfg.InactivityTimeout > 0 {
-			c.conn.SetReadDeadline(time.Now().Add(s.cfg.InactivityTimeout))
+			// Fixed at the last useful message, not at the last frame: a
+			// peer sending unknown frames, or half a frame, is not kept.
+			c.conn.SetReadDeadline(lastWork.Add(s.cfg.InactivityTimeout))
 		}
 		// After our own deadline, so that the actor's "stop now" deadline
 		// set when closing is never overwritten unnoticed.
@@ -628,7 +656,7 @@ func (s *ServerService) readLoop(c *serverClient) {
 			}
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				err = fmt.Errorf("%w: silent for %v", ErrInactive, s.cfg.InactivityTimeout)
+				err = fmt.Errorf("%w: no message doing work for %v", ErrInactive, s.cfg.InactivityTimeout)
 			case isDecodeError(err):
 				err = fmt.Errorf("%w: %w", ErrProtocol, err)
 			}
@@ -637,9 +665,11 @@ func (s *ServerService) readLoop(c *serverClient) {
 		}
 		info := sv2.Info(m)
 		if _, unknown := m.(*sv2.Unknown); unknown {
-			// §3.4: unknown extensions processed locally are ignored.
+			// §3.4: unknown extensions processed locally are ignored (and
+			// do not count as activity).
 			continue
 		}
+		lastWork = time.Now()
 		if _, negotiation := m.(*sv2.RequestExtensions); negotiation {
 			// The actor answers it, in order with the rest.
 		} else if !info.UsableOn(p) || info.Protocol == sv2.ProtocolCommon {

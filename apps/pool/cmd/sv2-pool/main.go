@@ -15,6 +15,7 @@ import (
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/service"
 )
 
 const app = "POOL"
@@ -42,10 +43,11 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Usage: "drop miners that send nothing for `DURATION` (0: never)", EnvVars: env("inactivity-limit")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Value: pool.DefaultInactivityLimit, Usage: "drop miners that send no share or other work for `DURATION` (negative: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: pool.DefaultMaxChannelsPerConnection, Usage: "accept at most `N` channels on one connection", EnvVars: env("max-channels-per-connection")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "accept at most `N` miner connections (default 10000)", EnvVars: env("max-connections")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
@@ -83,7 +85,8 @@ func run(c *cli.Context) error {
 		Network:          c.String("network"), Tag: c.String("pool-tag"), Solo: c.Bool("solo"),
 		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
 		VardiffInterval: c.Duration("vardiff-interval"), FixedVersion: c.Bool("fixed-version"),
-		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"), StatsInterval: c.Duration("stats-interval"),
+		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"),
+		MaxConnectionsPerSource: c.Int("max-connections-per-source"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
 	}
