@@ -15,6 +15,9 @@ import (
 // SubmitSolution through the template-distribution client and, with
 // Config.Node, submitting to the node too. The template handler tells it of
 // provider connections (Connected) and new tips (OnTip); Pool.Run runs it.
+// A template id means nothing on a later provider connection, so a block
+// still pending when the provider reconnects goes to the node alone; without
+// Config.Node it cannot be delivered, and the Queue says so at error level.
 type blocks struct{ *submit.Queue }
 
 // newBlocks builds the pool's block queue; p.client and p.tmpl are set.

@@ -5,20 +5,36 @@
 // A [Queue] takes each block a share completes ([Queue.Found]) and sends it
 // at once as SubmitSolution to the template provider and, when a node RPC is
 // configured, also assembles it and hands it to the node (submitblock). The
-// provider sends no acknowledgement, so a block stays pending, and goes out
-// again on every new provider connection ([Queue.Connected]), until the
-// provider's SetNewPrevHash builds on it or on a rival at its height
-// ([Queue.OnTip]), the node has answered for it, or an hour has passed
-// (Config.GiveUpAfter). Undelivered blocks are retried every
-// Config.RetryInterval by [Queue.Run].
+// two paths run independently, each attempt for each block on a goroutine
+// of its own: a slow or unreachable node delays nothing else. The provider sends no
+// acknowledgement, so a block stays pending until the provider's
+// SetNewPrevHash builds on it or on a rival at its height ([Queue.OnTip]),
+// the node has answered for it, or an hour has passed (Config.GiveUpAfter).
+// Undelivered blocks are retried every Config.RetryInterval by [Queue.Run].
+//
+// A template id means something only on the provider connection that sent
+// the template: a provider that restarts numbers its templates again, and a
+// SubmitSolution with an id of an earlier connection would name an
+// unrelated template. So a block goes to the provider only on the
+// connection whose tip it was found on (the connection of the latest
+// [Queue.OnTip] when [Queue.Found] is called), and after a reconnect
+// ([Queue.Connected]) it is never sent by id again: the node path, which
+// needs no id, delivers it (the block is assembled as soon as its template's
+// transactions are known, and kept, so a reconnect does not lose them).
+// Without a node the Queue cannot deliver such a block: it says so at error
+// level, once, and keeps the block until a tip settles it (the earlier
+// provider may have submitted it) or it gives up.
 //
 // Every step is logged, and a block is never dropped without a log line
 // saying why: found (warn), sent to the provider or accepted by the node
-// (info), confirmed by the provider's new tip (info), refused by the node
-// (warn), and at error level whatever may lose it: no way to send it yet,
-// the node unreachable, a block that cannot be built for the node, another
-// block taking its place, giving up, shutting down with it unconfirmed.
-// [Queue.Counts] tells how many blocks ended which way, for stats.
+// (info), already on the node, the other path having got there first
+// (info), stored by the node without a verdict ("inconclusive", warn),
+// confirmed by the provider's new tip (info), and at error level whatever
+// may lose it: no way to send it yet, the node unreachable or refusing the
+// block, a block that cannot be built for the node, a provider reconnect
+// with no node to take the block, another block taking its place, giving
+// up, shutting down with it unconfirmed. [Queue.Counts] tells how many
+// blocks ended which way, for stats.
 package submit
 
 import (
@@ -26,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,9 +64,11 @@ const (
 
 // Node takes whole blocks, as a node's submitblock does; *node.Client is
 // one. SubmitBlock returns nil when the node took the block, an error
-// wrapping a *node.RejectedError when the node refused it (for good: it is
-// not sent to the node again), and any other error when the node could not
-// be asked (the block is tried again).
+// wrapping a *node.RejectedError when the node refused it (it is not sent
+// to the node again; a Reason saying the node already has the block counts
+// as delivered, see [Queue]), and any other error when the node could not
+// be asked (the block is tried again). It may be called for several blocks
+// at once.
 type Node interface {
 	SubmitBlock(ctx context.Context, b *wire.MsgBlock) error
 }
@@ -60,15 +79,17 @@ var _ Node = (*node.Client)(nil)
 type Config struct {
 	// SendSolution sends m to the template provider, returning an error when
 	// there is no provider connection to send it on. Required. It is called
-	// from Run's goroutine; ctx is Run's.
+	// from the Queue's delivery goroutines, for several blocks at once; ctx
+	// is Run's.
 	SendSolution func(ctx context.Context, m *sv2.SubmitSolution) error
 	// Node, when not nil, is the second path: each block is also assembled
-	// from its template's transactions and submitted to it. Leave it nil
-	// (not a nil *node.Client) for the provider path alone.
+	// from its template's transactions and submitted to it, and it is the
+	// only path for a block found before the provider reconnected. Leave it
+	// nil (not a nil *node.Client) for the provider path alone.
 	Node Node
 	// Transactions returns the transactions of a template, the coinbase
 	// excluded, in block order, and whether it has them. Required with Node;
-	// called from Run's goroutine.
+	// called from the Queue's delivery goroutines, possibly at once.
 	Transactions func(templateID uint64) ([][]byte, bool)
 	// RetryInterval is how often undelivered blocks are tried again
 	// (DefaultRetryInterval).
@@ -94,21 +115,23 @@ type Counts struct {
 	Pending      int    // still being delivered
 	Confirmed    uint64 // the template provider built on them
 	Lost         uint64 // another block took their place
-	NodeAccepted uint64 // the node took them
+	NodeAccepted uint64 // the node took them, or already had them ("duplicate")
 	NodeRefused  uint64 // the node refused them
 	GaveUp       uint64 // unconfirmed for GiveUpAfter
 }
 
 // Queue gets found blocks to the network; see the package documentation.
 // Found, Connected, OnTip and Counts are safe to call from any goroutine and
-// never block on the network; Run does the sending, on its own goroutine.
+// never block on the network; Run does the sending, on goroutines of its own.
 type Queue struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+	jobs sync.WaitGroup // deliveries under way
 
 	mu      sync.Mutex
-	gen     uint64 // provider connections so far
+	gen     uint64 // provider connections so far: the current one's number
+	workGen uint64 // the connection that sent the latest tip: the one new blocks' template ids belong to
 	pending []*foundBlock
 	counts  Counts // Pending is computed in Counts
 }
@@ -129,14 +152,20 @@ const (
 // by Queue.mu.
 type foundBlock struct {
 	*mining.FoundBlock
-	hash    sv2.U256
-	at      time.Time
-	sent    bool   // sent to the provider, on connection sentGen
-	sentGen uint64 // the provider connection it was last sent on
-	noNode  bool   // the node path cannot build it; the provider path still may
-	viaNode bool   // the node has answered for it
-	settled bool   // confirmed on chain, or another block took its place
-	outcome outcome
+	hash     sv2.U256
+	at       time.Time
+	gen      uint64         // the provider connection its template id belongs to; it goes by id on no other
+	sent     bool           // sent to the provider, on connection gen
+	toTP     bool           // a SubmitSolution is under way
+	toNode   bool           // a submission to the node is under way
+	blk      *wire.MsgBlock // assembled for the node, once its transactions were known
+	noNode   bool           // the node path cannot build it; the provider path still may
+	nodeDone bool           // the node stored it without a verdict (inconclusive): not sent to it again
+	viaNode  bool           // the node has answered for it: it is done
+	toldGen  bool           // the reconnect that stops the provider path was logged
+	toldLost bool           // that no path is left was logged
+	settled  bool           // confirmed on chain, or another block took its place
+	outcome  outcome
 }
 
 // New checks cfg and returns a Queue; Run starts its deliveries.
@@ -166,18 +195,22 @@ func New(cfg Config) (*Queue, error) {
 }
 
 // Found queues a block with its header hash; finder says who found it, for
-// the log. It never blocks the share path: Run sends the block.
+// the log. Its template id is taken to belong to the provider connection
+// that sent the latest tip (OnTip). It never blocks the share path: Run
+// sends the block.
 func (q *Queue) Found(fb *mining.FoundBlock, hash sv2.U256, finder string) {
 	q.log.Warn("block found", "height", fb.Height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
 	q.mu.Lock()
-	q.pending = append(q.pending, &foundBlock{FoundBlock: fb, hash: hash, at: q.cfg.Now()})
+	q.pending = append(q.pending, &foundBlock{FoundBlock: fb, hash: hash, at: q.cfg.Now(), gen: q.workGen})
 	q.counts.Found++
 	q.mu.Unlock()
 	q.kick()
 }
 
-// Connected notes a new template provider connection: pending blocks go out
-// on it. Call it from the provider connection's Connected handler.
+// Connected notes a new template provider connection. Template ids of
+// earlier connections mean nothing on it, so blocks found before it are
+// not sent to it: the node path delivers them. Call it from the provider
+// connection's Connected handler, before any of its templates.
 func (q *Queue) Connected() {
 	q.mu.Lock()
 	q.gen++
@@ -187,10 +220,12 @@ func (q *Queue) Connected() {
 
 // OnTip settles pending blocks from the provider's new prev hash: ours
 // (confirmed), or another block on the tip ours built on (lost the race).
-// Call it with every SetNewPrevHash's prev_hash.
+// Blocks found from now on are on this connection's templates. Call it
+// with every SetNewPrevHash's prev_hash.
 func (q *Queue) OnTip(prev sv2.U256) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.workGen = q.gen
 	for _, fb := range q.pending {
 		switch {
 		case fb.settled:
@@ -247,15 +282,17 @@ func (q *Queue) kick() {
 }
 
 // Run delivers pending blocks, at once when one is found or the provider
-// connects and every RetryInterval otherwise, until ctx ends; then it logs
-// every block still unconfirmed and returns nil (so a Queue is a
-// service.Runner, to run beside the services). Run one Run at a time.
+// connects and every RetryInterval otherwise, until ctx ends; then it waits
+// for the deliveries under way (each ends with ctx), logs every block still
+// unconfirmed and returns nil (so a Queue is a service.Runner, to run beside
+// the services). Run one Run at a time.
 func (q *Queue) Run(ctx context.Context) error {
 	tick := time.NewTicker(q.cfg.RetryInterval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			q.jobs.Wait()
 			q.mu.Lock()
 			for _, fb := range q.pending {
 				if !fb.settled && !fb.viaNode {
@@ -271,76 +308,99 @@ func (q *Queue) Run(ctx context.Context) error {
 	}
 }
 
-// deliver makes one attempt for every unsettled block, then drops the blocks
-// that are done.
+// deliver drops the blocks that are done and starts, on goroutines of their
+// own, an attempt on each path that is free for every other block: no
+// attempt waits for another. It does not wait for them.
 func (q *Queue) deliver(ctx context.Context) {
 	q.mu.Lock()
-	gen := q.gen
-	type job struct {
-		fb           *foundBlock
-		toTP, toNode bool
-		hash         string
-		height       int64
-	}
-	var jobs []job
-	for _, fb := range q.pending {
-		if fb.settled {
-			continue
-		}
-		toTP := !fb.sent || fb.sentGen != gen
-		toNode := q.cfg.Node != nil && !fb.viaNode && !fb.noNode
-		jobs = append(jobs, job{fb, toTP, toNode, displayHash(fb.hash), fb.Height})
-	}
-	q.mu.Unlock()
-
-	for _, j := range jobs {
-		log := q.log.With("height", j.height, "hash", j.hash)
-		if j.toTP {
-			err := q.cfg.SendSolution(ctx, j.fb.SubmitSolution())
-			if err == nil {
-				q.mu.Lock()
-				j.fb.sent, j.fb.sentGen = true, gen
-				q.mu.Unlock()
-				log.Info("block sent to the template provider")
-			} else if q.cfg.Node == nil {
-				log.Error("block not delivered yet: template provider unreachable and no node RPC configured; will retry", "error", err)
-			} else if !j.toNode {
-				log.Error("block not delivered yet: template provider unreachable and the node cannot take it; will retry", "error", err)
-			}
-		}
-		if j.toNode {
-			r := q.submitToNode(ctx, j.fb, log)
-			q.mu.Lock()
-			switch r {
-			case nodeTook:
-				j.fb.viaNode = true
-				q.settle(j.fb, nodeAccepted)
-			case nodeRefusedIt:
-				j.fb.viaNode = true
-				q.settle(j.fb, nodeRefused)
-			case nodeCannot:
-				j.fb.noNode = true
-			}
-			q.mu.Unlock()
-		}
-	}
-
-	q.mu.Lock()
 	defer q.mu.Unlock()
+	gen := q.gen
 	now := q.cfg.Now()
 	keep := q.pending[:0]
 	for _, fb := range q.pending {
 		switch {
 		case fb.settled || fb.viaNode:
+			continue
 		case now.Sub(fb.at) > q.cfg.GiveUpAfter:
 			q.settle(fb, gaveUp)
 			q.log.Error("giving up on an unconfirmed block", "height", fb.Height, "hash", displayHash(fb.hash), "after", q.cfg.GiveUpAfter)
-		default:
-			keep = append(keep, fb)
+			continue
+		}
+		keep = append(keep, fb)
+		log := q.log.With("height", fb.Height, "hash", displayHash(fb.hash))
+		byNode := q.cfg.Node != nil && !fb.noNode
+		if byNode && !fb.nodeDone && !fb.toNode {
+			fb.toNode = true
+			q.jobs.Go(func() { q.toNode(ctx, fb, gen, log) })
+		}
+		switch {
+		case fb.toTP || fb.sent && fb.gen == gen:
+		case fb.gen == gen:
+			fb.toTP = true
+			nodeToo := byNode
+			q.jobs.Go(func() { q.toProvider(ctx, fb, gen, nodeToo, log) })
+		case byNode:
+			if !fb.toldGen {
+				fb.toldGen = true
+				log.Info("template provider reconnected: the block is left to the node, its template id belonging to the earlier connection", "template", fb.TemplateID)
+			}
+		case !fb.toldLost:
+			fb.toldLost = true
+			reason := "no node RPC is configured"
+			if q.cfg.Node != nil {
+				reason = "the node cannot take it"
+			}
+			log.Error("block cannot be delivered: the template provider reconnected, so its template id belongs to the earlier connection, and "+reason+"; keeping it until a tip settles it",
+				"template", fb.TemplateID, "sent_before", fb.sent)
 		}
 	}
 	clear(q.pending[len(keep):])
 	q.pending = keep
+}
+
+// toProvider sends the block's SubmitSolution on provider connection gen.
+// nodeToo says the node path has the block too (trying it, or holding it
+// stored), and says what becomes of it there.
+func (q *Queue) toProvider(ctx context.Context, fb *foundBlock, gen uint64, nodeToo bool, log *slog.Logger) {
+	err := q.cfg.SendSolution(ctx, fb.SubmitSolution())
+	q.mu.Lock()
+	fb.toTP = false
+	fb.sent = err == nil
+	moved := q.gen != gen
+	q.mu.Unlock()
+	switch {
+	case err == nil && moved:
+		// Connected ran while the message was on its way: it may have gone
+		// on the new connection. Nothing can call it back.
+		log.Error("block sent to the template provider as it reconnected: it may have gone with a template id of the earlier connection", "template", fb.TemplateID)
+	case err == nil:
+		log.Info("block sent to the template provider")
+	case q.cfg.Node == nil:
+		log.Error("block not delivered yet: template provider unreachable and no node RPC configured; will retry", "error", err)
+	case !nodeToo:
+		log.Error("block not delivered yet: template provider unreachable and the node cannot take it; will retry", "error", err)
+	}
+}
+
+// toNode makes one submission of the block to the node, and records how it
+// went.
+func (q *Queue) toNode(ctx context.Context, fb *foundBlock, gen uint64, log *slog.Logger) {
+	r := q.submitToNode(ctx, fb, gen, log)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	fb.toNode = false
+	switch r {
+	case nodeTook:
+		fb.viaNode = true
+		q.settle(fb, nodeAccepted)
+	case nodeRefusedIt:
+		fb.viaNode = true
+		q.settle(fb, nodeRefused)
+	case nodeStored:
+		fb.nodeDone = true
+	case nodeCannot:
+		fb.noNode = true
+	}
 }
 
 // nodeResult is how one submission to the node went.
@@ -348,38 +408,86 @@ type nodeResult int
 
 const (
 	nodeRetry     nodeResult = iota // worth trying again
-	nodeTook                        // accepted
+	nodeTook                        // accepted, or the node had it already
 	nodeRefusedIt                   // refused: the node has answered for it
+	nodeStored                      // stored without a verdict: sending it again cannot help
 	nodeCannot                      // the block cannot be built for the node; retrying cannot help, the provider path may
 )
 
-// submitToNode hands the block to the node and says how it went.
-func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, log *slog.Logger) nodeResult {
-	txs, ok := q.cfg.Transactions(fb.TemplateID)
-	if !ok {
-		log.Error("cannot build the block for the node: the template's transactions were not fetched")
-		return nodeRetry
-	}
-	blk, err := block.Assemble(fb.Header, fb.Coinbase, txs)
-	if err != nil {
-		log.Error("cannot build the block for the node; only the template provider can take it", "error", err)
-		return nodeCannot
+// submitToNode hands the block to the node and says how it went. gen is
+// the provider connection at the start of the attempt.
+func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, gen uint64, log *slog.Logger) nodeResult {
+	q.mu.Lock()
+	blk := fb.blk
+	q.mu.Unlock()
+	if blk == nil {
+		txs, ok := q.cfg.Transactions(fb.TemplateID)
+		if !ok {
+			log.Error("cannot build the block for the node: the template's transactions were not fetched")
+			return nodeRetry
+		}
+		var err error
+		if blk, err = block.Assemble(fb.Header, fb.Coinbase, txs); err != nil {
+			if fb.gen != gen {
+				// After a reconnect, the id may name another template now.
+				log.Error("cannot build the block for the node: its template's transactions went with the earlier template provider connection", "error", err)
+			} else {
+				log.Error("cannot build the block for the node; only the template provider can take it", "error", err)
+			}
+			return nodeCannot
+		}
+		q.mu.Lock()
+		fb.blk = blk // a reconnect cannot take the transactions away now
+		q.mu.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.cfg.NodeTimeout)
 	defer cancel()
-	err = q.cfg.Node.SubmitBlock(ctx, blk)
+	err := q.cfg.Node.SubmitBlock(ctx, blk)
 	var rej *node.RejectedError
 	switch {
 	case err == nil:
 		log.Info("block accepted by the node")
 		return nodeTook
-	case errors.As(err, &rej):
-		log.Warn("node did not take the block", "reason", err) // "already have" means the provider was first
-		return nodeRefusedIt
-	default:
+	case !errors.As(err, &rej):
 		log.Error("node unreachable; will retry the block", "error", err)
 		return nodeRetry
 	}
+	switch rejection(rej.Reason) {
+	case duplicate:
+		log.Info("block already on the node: delivered, the other path got there first", "reason", rej.Reason)
+		return nodeTook
+	case inconclusive:
+		log.Warn("node stored the block without judging it; waiting for a tip to settle it", "reason", rej.Reason)
+		return nodeStored
+	default:
+		log.Error("node rejected the block", "reason", rej.Reason)
+		return nodeRefusedIt
+	}
+}
+
+// What a node's refusal means.
+const (
+	refused      = iota // the node judged the block and refused it
+	duplicate           // the node has the block, valid: delivered
+	inconclusive        // the node stored the block but has no verdict (not on its best chain, say)
+)
+
+// rejection sorts a submitblock reason: Bitcoin Core's BIP22 strings
+// ("duplicate", "inconclusive", "duplicate-inconclusive"; but
+// "duplicate-invalid" is a refusal) and btcd's "rejected: already have
+// block ..." (" (orphan) ...": stored, its parent unknown).
+func rejection(reason string) int {
+	switch {
+	case reason == "duplicate":
+		return duplicate
+	case reason == "inconclusive", reason == "duplicate-inconclusive":
+		return inconclusive
+	case strings.HasPrefix(reason, "rejected: already have block (orphan)"):
+		return inconclusive
+	case strings.HasPrefix(reason, "rejected: already have block"):
+		return duplicate
+	}
+	return refused
 }
 
 // displayHash shows a hash as block explorers do: byte-reversed hex.

@@ -220,6 +220,13 @@ func (f *fixture) setTxs(id uint64, txs [][]byte) {
 	f.txMu.Unlock()
 }
 
+// deliver makes one delivery round and waits for every attempt it started.
+func (f *fixture) deliver(t *testing.T) {
+	t.Helper()
+	f.q.deliver(t.Context())
+	f.q.jobs.Wait()
+}
+
 func (f *fixture) counts(t *testing.T, want Counts) {
 	t.Helper()
 	if got := f.q.Counts(); got != want {
@@ -242,8 +249,8 @@ func TestNewChecksConfig(t *testing.T) {
 	}
 }
 
-// The provider is unreachable, then reachable: the block goes out once per
-// provider connection, and the provider's tip confirms it.
+// The provider is unreachable, then reachable: the block goes out once, on
+// the connection it was found on, and the provider's tip confirms it.
 func TestProviderDownThenUp(t *testing.T) {
 	f := newFixture(t, false)
 	b := newTestBlock(t, 1)
@@ -254,12 +261,12 @@ func TestProviderDownThenUp(t *testing.T) {
 		t.Fatalf("the found line does not say who found it, on which template and height: %q", f.logs.lines("block found"))
 	}
 
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "ERROR", "block not delivered yet: template provider unreachable and no node RPC configured; will retry", b.display)
 	f.counts(t, Counts{Found: 1, Pending: 1})
 
 	f.tp.setDown(false)
-	f.q.deliver(t.Context()) // a retry, on the connection that failed before
+	f.deliver(t) // a retry, on the connection that failed before
 	f.logs.expect(t, 1, "INFO", "block sent to the template provider", b.display)
 	if f.tp.count() != 1 {
 		t.Fatalf("%d SubmitSolution sent, want 1", f.tp.count())
@@ -269,27 +276,28 @@ func TestProviderDownThenUp(t *testing.T) {
 		t.Fatalf("sent %+v, want %+v", m, want)
 	}
 
-	f.q.deliver(t.Context()) // same connection: not again
+	f.deliver(t) // same connection: not again
 	if f.tp.count() != 1 {
 		t.Fatalf("%d SubmitSolution sent on one connection, want 1", f.tp.count())
 	}
-	f.q.Connected() // a new connection: again
-	f.q.deliver(t.Context())
+	f.q.Connected() // a new connection: its template ids are not the block's
+	f.deliver(t)
 	f.q.Connected()
-	f.q.deliver(t.Context())
-	if f.tp.count() != 3 {
-		t.Fatalf("%d SubmitSolution sent after two reconnections, want 3", f.tp.count())
+	f.deliver(t)
+	if f.tp.count() != 1 {
+		t.Fatalf("%d SubmitSolution sent after two reconnections, want 1: a template id went to a connection that did not issue it", f.tp.count())
 	}
+	f.logs.expect(t, 1, "ERROR", "block cannot be delivered: the template provider reconnected, so its template id belongs to the earlier connection, and no node RPC is configured; keeping it until a tip settles it", b.display)
 
 	f.q.OnTip(b.fb.Header.PrevHash) // the provider has not moved yet
 	f.counts(t, Counts{Found: 1, Pending: 1})
 	f.q.OnTip(b.hash)
 	f.logs.expect(t, 1, "INFO", "block confirmed: the template provider builds on it", b.display)
 	f.counts(t, Counts{Found: 1, Confirmed: 1})
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.q.Connected()
-	f.q.deliver(t.Context())
-	if f.tp.count() != 3 || len(f.q.pending) != 0 {
+	f.deliver(t)
+	if f.tp.count() != 1 || len(f.q.pending) != 0 {
 		t.Fatalf("a confirmed block was sent again (%d sends) or kept (%d pending)", f.tp.count(), len(f.q.pending))
 	}
 }
@@ -299,7 +307,7 @@ func TestRivalTip(t *testing.T) {
 	b, other := newTestBlock(t, 1), newTestBlock(t, 2)
 	f.q.Found(b.fb, b.hash, "x")
 	f.q.Found(other.fb, other.hash, "y")
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	rival := sv2.U256{0xee}
 	f.q.OnTip(rival)
 	f.logs.expect(t, 1, "ERROR", "block lost: another block took its place", b.display)
@@ -319,7 +327,7 @@ func TestNodeFallback(t *testing.T) {
 	f.setTxs(7, b.txs)
 	f.tp.setDown(true)
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "INFO", "block accepted by the node", b.display)
 	if f.node.count() != 1 {
 		t.Fatalf("node got %d blocks, want 1", f.node.count())
@@ -330,7 +338,7 @@ func TestNodeFallback(t *testing.T) {
 	}
 	f.counts(t, Counts{Found: 1, NodeAccepted: 1})
 	f.q.Connected()
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	if f.node.count() != 1 || f.tp.count() != 0 {
 		t.Fatal("a block the node took was sent again")
 	}
@@ -343,11 +351,11 @@ func TestNodeUnreachableThenUp(t *testing.T) {
 	f.setTxs(7, b.txs)
 	f.node.errs = []error{fmt.Errorf("node: %w", node.ErrConnection)}
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "INFO", "block sent to the template provider", b.display)
 	f.logs.expect(t, 1, "ERROR", "node unreachable; will retry the block", b.display)
 	f.counts(t, Counts{Found: 1, Pending: 1})
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "INFO", "block accepted by the node", b.display)
 	if f.node.count() != 2 || f.tp.count() != 1 {
 		t.Fatalf("node asked %d times, provider %d; want 2 and 1", f.node.count(), f.tp.count())
@@ -359,15 +367,15 @@ func TestNodeRefuses(t *testing.T) {
 	f := newFixture(t, true)
 	b := newTestBlock(t, 1)
 	f.setTxs(7, b.txs)
-	f.node.errs = []error{fmt.Errorf("wrapped: %w", &node.RejectedError{Reason: "duplicate"})}
+	f.node.errs = []error{fmt.Errorf("wrapped: %w", &node.RejectedError{Reason: "bad-txnmrklroot"})}
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context())
-	f.logs.expect(t, 1, "WARN", "node did not take the block", b.display)
-	if len(f.logs.lines("node did not take the block", "duplicate")) != 1 {
+	f.deliver(t)
+	f.logs.expect(t, 1, "ERROR", "node rejected the block", b.display)
+	if len(f.logs.lines("node rejected the block", "reason=bad-txnmrklroot")) != 1 {
 		t.Fatal("the refusal line does not give the node's reason")
 	}
 	f.counts(t, Counts{Found: 1, NodeRefused: 1})
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	if f.node.count() != 1 {
 		t.Fatalf("a refused block went to the node %d times, want 1", f.node.count())
 	}
@@ -379,11 +387,11 @@ func TestNodeWaitsForTransactions(t *testing.T) {
 	b := newTestBlock(t, 1)
 	f.tp.setDown(true)
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "ERROR", "cannot build the block for the node: the template's transactions were not fetched", b.display)
 	f.counts(t, Counts{Found: 1, Pending: 1})
 	f.setTxs(7, b.txs)
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "INFO", "block accepted by the node", b.display)
 	f.counts(t, Counts{Found: 1, NodeAccepted: 1})
 }
@@ -395,16 +403,16 @@ func TestNodeCannotBuild(t *testing.T) {
 	f.setTxs(7, nil) // not the transactions the header commits to
 	f.tp.setDown(true)
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "ERROR", "cannot build the block for the node; only the template provider can take it", b.display)
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "ERROR", "block not delivered yet: template provider unreachable and the node cannot take it; will retry", b.display)
 	if f.node.count() != 0 {
 		t.Fatal("the node got a block that does not match its header")
 	}
 	f.counts(t, Counts{Found: 1, Pending: 1})
 	f.tp.setDown(false)
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "INFO", "block sent to the template provider", b.display)
 	f.q.OnTip(b.hash)
 	f.counts(t, Counts{Found: 1, Confirmed: 1})
@@ -414,16 +422,16 @@ func TestGiveUp(t *testing.T) {
 	f := newFixture(t, false)
 	b := newTestBlock(t, 1)
 	f.q.Found(b.fb, b.hash, "x")
-	f.q.deliver(t.Context()) // sent, never confirmed
+	f.deliver(t) // sent, never confirmed
 	f.clock.add(DefaultGiveUpAfter - time.Second)
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.counts(t, Counts{Found: 1, Pending: 1})
 	f.clock.add(2 * time.Second)
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	f.logs.expect(t, 1, "ERROR", "giving up on an unconfirmed block", b.display)
 	f.counts(t, Counts{Found: 1, GaveUp: 1})
 	f.q.Connected()
-	f.q.deliver(t.Context())
+	f.deliver(t)
 	if f.tp.count() != 1 {
 		t.Fatalf("%d sends, want 1: a block given up on went out again", f.tp.count())
 	}
@@ -431,7 +439,7 @@ func TestGiveUp(t *testing.T) {
 	g := newFixture(t, false, func(c *Config) { c.GiveUpAfter = time.Minute })
 	g.q.Found(b.fb, b.hash, "x")
 	g.clock.add(time.Minute + 1)
-	g.q.deliver(t.Context())
+	g.deliver(t)
 	g.counts(t, Counts{Found: 1, GaveUp: 1})
 }
 
