@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -146,8 +147,9 @@ func ReadKeyFile(path string) (noise.SecretKey, error) {
 	return sk, nil
 }
 
-// WriteKeyFile writes a new authority key pair to path (mode 0600), refusing
-// to replace an existing file unless force.
+// WriteKeyFile writes a new authority key pair to path (mode 0600, its
+// directory made with mode 0700 if missing), refusing to replace an existing
+// file unless force.
 func WriteKeyFile(path string, force bool) (noise.PublicKey, error) {
 	sk, pk, err := noise.GenerateAuthorityKeyPair(rand.Reader)
 	if err != nil {
@@ -158,8 +160,16 @@ func WriteKeyFile(path string, force bool) (noise.PublicKey, error) {
 	if force {
 		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return noise.PublicKey{}, fmt.Errorf("key file: %w", err)
+	}
 	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
+		return noise.PublicKey{}, fmt.Errorf("key file: %w", err)
+	}
+	// A replaced file keeps its mode: make it the secret's.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
 		return noise.PublicKey{}, fmt.Errorf("key file: %w", err)
 	}
 	if _, err := f.Write(append(raw, '\n')); err != nil {

@@ -94,3 +94,25 @@ func TestLogger(t *testing.T) {
 		t.Errorf("Env = %v", got)
 	}
 }
+
+// Key files are the secret's: mode 0600 even when replacing a wider file,
+// in a directory made 0700 when it is missing.
+func TestKeyFileModes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "dir", "k.json")
+	if _, err := WriteKeyFile(path, false); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %o", p, fi.Mode().Perm(), err, want)
+		}
+	}
+	wide := filepath.Join(t.TempDir(), "wide.json")
+	os.WriteFile(wide, []byte("{}"), 0o644)
+	if _, err := WriteKeyFile(wide, true); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(wide); fi.Mode().Perm() != 0o600 {
+		t.Errorf("replaced file has mode %o, want 600", fi.Mode().Perm())
+	}
+}

@@ -39,7 +39,7 @@ error line on standard error, nothing on standard output, and exits with status 
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "decode payloads of message type `T` (decimal or 0x-hex)"},
 			&cli.StringFlag{Name: "extension", Aliases: []string{"e"}, Value: "0", Usage: "with --type, the message's extension type `E` (decimal or 0x-hex; 1 for Extensions Negotiation)"},
-			&cli.BoolFlag{Name: "channel-msg", Usage: "the frame's channel_msg bit (with --type; default: what spec §8 says for the type)"},
+			&cli.BoolFlag{Name: "channel-msg", DefaultText: "what spec §8 says for the type", Usage: "the frame's channel_msg bit (with --type)"},
 		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("sv2 decode: "+err.Error(), 1)

@@ -293,3 +293,17 @@ func TestDecodeTLVs(t *testing.T) {
 		t.Errorf("SetTarget with a TLV: exit %d, %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// decode --help names each flag's default once.
+func TestDecodeHelpNamesEachDefaultOnce(t *testing.T) {
+	var out strings.Builder
+	app := newApp(strings.NewReader(""), &out, &out)
+	if err := app.Run([]string{"sv2", "decode", "--help"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Count(line, "default") > 1 {
+			t.Errorf("two defaults: %s", strings.TrimSpace(line))
+		}
+	}
+}

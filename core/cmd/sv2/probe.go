@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -116,6 +117,12 @@ func runProbe(c *cli.Context) error {
 
 func parseProbe(c *cli.Context) (probeConfig, error) {
 	if c.NArg() != 1 {
+		for _, a := range c.Args().Slice()[min(1, c.NArg()):] {
+			if strings.HasPrefix(a, "-") {
+				// urfave/cli stops reading flags at the first argument.
+				return probeConfig{}, fmt.Errorf("flag %s after HOST:PORT: put the flags first (sv2 probe [flags] HOST:PORT)", a)
+			}
+		}
 		return probeConfig{}, fmt.Errorf("want exactly one HOST:PORT argument, got %d", c.NArg())
 	}
 	cfg := probeConfig{addr: c.Args().First(), plain: c.Bool("plain"), timeout: c.Duration("timeout")}

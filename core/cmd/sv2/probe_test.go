@@ -515,3 +515,13 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// Flags after HOST:PORT are not read (urfave/cli stops at the first
+// argument): the error says so instead of counting arguments.
+func TestProbeFlagsAfterAddress(t *testing.T) {
+	t.Parallel()
+	r := run(t, sv2Bin, "", "probe", "127.0.0.1:1", "--protocol", "template-distribution")
+	if r.code == 0 || !strings.Contains(r.stderr, "flag --protocol after HOST:PORT: put the flags first") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}

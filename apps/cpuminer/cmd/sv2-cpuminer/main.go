@@ -31,7 +31,7 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "channel-kind", Value: cpuminer.Standard, Usage: "open `KIND` channels: standard (the pool builds each merkle root) or extended (the miner rolls its own extranonce)", EnvVars: env("channel-kind")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "channels", Value: 1, Usage: "open `N` channels", EnvVars: env("channels")}),
 		threads,
-		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "nominal-hashrate", Usage: "announce `H/S` to the pool (default: measured at start)", EnvVars: env("nominal-hashrate")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "nominal-hashrate", DefaultText: "measured at start", Usage: "announce `H/S` to the pool", EnvVars: env("nominal-hashrate")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "report-interval", Value: cpuminer.DefaultReportInterval, Usage: "log the hashrate every `DURATION`", EnvVars: env("report-interval")}),
 	}
 	flags = append(flags, appkit.CommonFlags(app)...)

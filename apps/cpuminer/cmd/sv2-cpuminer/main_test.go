@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -34,5 +35,21 @@ func TestBenchOutput(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^hashrate_hs=[0-9.]+ threads=1\n$`).MatchString(out.String()) {
 		t.Errorf("bench printed %q", out.String())
+	}
+}
+
+// --help names each flag's default once (a Value and a "(default ...)" in
+// the usage text used to contradict each other).
+func TestHelpNamesEachDefaultOnce(t *testing.T) {
+	var out strings.Builder
+	app := newApp()
+	app.Writer = &out
+	if err := app.Run([]string{"sv2-cpuminer", "--help"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Count(line, "default") > 1 {
+			t.Errorf("two defaults: %s", strings.TrimSpace(line))
+		}
 	}
 }

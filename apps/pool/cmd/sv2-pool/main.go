@@ -26,7 +26,7 @@ func newApp() *cli.App {
 	env := func(flag string) []string { return appkit.Env(app, flag) }
 	flags := []cli.Flag{
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: pool.DefaultListen, Usage: "accept miners on `ADDRESS`", EnvVars: env("listen")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Usage: "how long each Noise certificate lasts (`DURATION`, default 1h)", EnvVars: env("cert-validity")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Value: noise.DefaultCertValidity, Usage: "how long each Noise certificate lasts (`DURATION`)", EnvVars: env("cert-validity")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve miners without Noise encryption (trusted LAN only)", EnvVars: env("plain")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-address", Value: "127.0.0.1:8442", Usage: "the template provider's `ADDRESS`", EnvVars: env("tp-address")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-authority-pubkey", Usage: "pin the template provider's authority public `KEY` (without it the link is encrypted but not authenticated)", EnvVars: env("tp-authority-pubkey")}),
@@ -38,7 +38,7 @@ func newApp() *cli.App {
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "shares-per-minute", Value: pool.DefaultSharesPerMinute, Usage: "vardiff aims each channel at `RATE` shares per minute", EnvVars: env("shares-per-minute")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "vardiff-interval", Value: pool.DefaultVardiffInterval, Usage: "retarget channels every `DURATION`", EnvVars: env("vardiff-interval")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "fixed-version", Usage: "forbid version rolling (REQUIRES_FIXED_VERSION)", EnvVars: env("fixed-version")}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "share-batch-size", Usage: "acknowledge accepted shares `N` at a time (default 10)", EnvVars: env("share-batch-size")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "share-batch-size", Value: 10, Usage: "acknowledge accepted shares `N` at a time", EnvVars: env("share-batch-size")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: "also submit found blocks straight to the node at `URL` (http:// or https://)", EnvVars: env("node-rpc-url")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
@@ -46,7 +46,7 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Value: pool.DefaultInactivityLimit, Usage: "drop miners that send no share or other work for `DURATION` (negative: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: pool.DefaultMaxChannelsPerConnection, Usage: "accept at most `N` channels on one connection", EnvVars: env("max-channels-per-connection")}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "accept at most `N` miner connections (default 10000)", EnvVars: env("max-connections")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)

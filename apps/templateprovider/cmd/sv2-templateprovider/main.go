@@ -12,6 +12,8 @@ import (
 	"github.com/stratumgo/stratum/apps/templateprovider"
 	"github.com/stratumgo/stratum/core/appkit"
 	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/service"
 )
 
 const app = "TP"
@@ -29,10 +31,10 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert) for https URLs", EnvVars: env("rpc-cert")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "network", Value: "mainnet", Usage: "the chain the node must be on: `NET` is mainnet, testnet, testnet4, signet or regtest", EnvVars: env("network")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve without Noise encryption (only for a client on this machine or a trusted LAN)", EnvVars: env("plain")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Usage: "how long each Noise certificate lasts (`DURATION`; default 1h)", EnvVars: env("cert-validity")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Value: noise.DefaultCertValidity, Usage: "how long each Noise certificate lasts (`DURATION`)", EnvVars: env("cert-validity")}),
 		altsrc.NewInt64Flag(&cli.Int64Flag{Name: "fee-delta", Value: templateprovider.DefaultFeeDelta, Usage: "send a new template when fees rise by at least `SATS`", EnvVars: env("fee-delta")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "template-interval", Value: templateprovider.DefaultTemplateInterval, Usage: "check the node's template for higher fees every `DURATION` (also the least time between such templates)", EnvVars: env("template-interval")}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Usage: "at most `N` client connections (default 10000)", EnvVars: env("max-connections")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "at most `N` client connections", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)

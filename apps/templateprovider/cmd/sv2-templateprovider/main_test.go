@@ -47,3 +47,19 @@ func TestKeygenWritesAKeyFile(t *testing.T) {
 		t.Error("keygen replaced an existing key file without --force")
 	}
 }
+
+// --help names each flag's default once (a Value and a "(default ...)" in
+// the usage text used to contradict each other).
+func TestHelpNamesEachDefaultOnce(t *testing.T) {
+	var out strings.Builder
+	app := newApp()
+	app.Writer = &out
+	if err := app.Run([]string{"sv2-templateprovider", "--help"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Count(line, "default") > 1 {
+			t.Errorf("two defaults: %s", strings.TrimSpace(line))
+		}
+	}
+}
