@@ -29,6 +29,10 @@ const (
 	CodeInvalidNonRollableVersionBit = "invalid-non-rollable-version-bit"
 	CodeDuplicateShare               = "duplicate-share"
 	CodeDifficultyTooLow             = "difficulty-too-low"
+
+	// CodeTooManyShares refuses a share on a channel that already holds
+	// ServerConfig.MaxSharesPerTip accepted shares on this tip (not an SRI code).
+	CodeTooManyShares = "too-many-shares"
 )
 
 // OpenMiningChannel.Error codes.
@@ -41,6 +45,10 @@ const (
 	CodeInvalidNominalHashrate        = "invalid-nominal-hashrate"
 	CodeUpdateChannelInvalidChannelID = CodeInvalidChannelID
 	CodeUpdateChannelMaxTargetTooLow  = CodeMaxTargetOutOfRange
+
+	// CodeChannelOpenRateExceeded refuses a channel request beyond the
+	// connection's ServerConfig.MaxChannelOpensPerSecond (not an SRI code).
+	CodeChannelOpenRateExceeded = "channel-open-rate-exceeded"
 )
 
 // SetCustomMiningJob.Error codes, as SRI spells them.
@@ -68,6 +76,15 @@ var (
 	ErrProtocol        = errors.New("mining: message out of order")
 	ErrFlags           = errors.New("mining: unsupported flags")
 	ErrConnClosed      = errors.New("mining: connection removed")
+	// ErrWrongTip refuses a non-future template whose BIP34 height is not
+	// that of the tip's templates: it builds on a prev hash this server has
+	// not been sent. It makes no jobs; a SetNewPrevHash naming it still
+	// activates it. A caller may reconnect to its template provider, which
+	// then sends the current prev hash.
+	ErrWrongTip = errors.New("mining: template is not on the tip")
+	// ErrOpenRate is the cause of a channel request refused with
+	// CodeChannelOpenRateExceeded.
+	ErrOpenRate = errors.New("mining: too many channel opens")
 )
 
 // OpenError is a refused channel request; Code is the OpenMiningChannel.Error

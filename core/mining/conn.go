@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
@@ -30,6 +31,11 @@ type Conn struct {
 	groupFut  map[uint64]uint32 // future group job id by template id
 	channels  map[uint32]*channel
 	jobRefs   map[uint32]int // job id -> channels holding it as a valid job
+
+	// The channel-open rate: a token bucket of ChannelOpenBurst tokens
+	// refilled at MaxChannelOpensPerSecond.
+	openTokens float64
+	openAt     time.Time // when openTokens was last brought up to date
 }
 
 type channel struct {
@@ -41,15 +47,29 @@ type channel struct {
 	maxTarget sv2.U256
 	vd        *vardiff.Controller
 
-	jobs    map[uint32]*job   // valid jobs: future, active and past on this tip
-	future  map[uint64]uint32 // future job id by template id
-	order   []uint32          // non-future jobs on this tip, oldest first
-	stale   map[uint32]struct{}
-	seen    map[sv2.U256]struct{} // hashes of accepted shares on this tip
-	batch   batch
-	retired []uint64 // prefix indexes replaced by SetExtranoncePrefix
-	root    rootCache
+	// The maps are made when first written: an idle channel costs little.
+	jobs   map[uint32]*job   // valid jobs: future, active and past on this tip
+	future map[uint64]uint32 // future job id by template id
+	order  []uint32          // non-future jobs on this tip, oldest first
+	stale  map[uint32]struct{}
+	// seen holds the accepted shares of this tip, at most MaxSharesPerTip,
+	// by the low 64 bits of their hash: a duplicate is always found, and a
+	// different share is taken for one (refused, never credited) with odds
+	// of len(seen)/2^64, at most 2^-52 with the default limit.
+	seen map[uint64]struct{}
+	// credited is set once a share is accepted on this tip: the channel's
+	// prefixes may then be in credited headers, and when it closes they are
+	// quarantined until the next prev hash rather than reused at once.
+	credited bool
+	batch    batch
+	retired  []uint64 // prefix indexes replaced by SetExtranoncePrefix
+	root     rootCache
 }
+
+// seenReuse is the most entries a duplicate set may have to be kept, cleared,
+// for the next tip; a bigger one is dropped so that a busy tip's memory is
+// returned.
+const seenReuse = 64
 
 // rootCache remembers an extended channel's last merkle root: miners roll
 // nonce, version and ntime before the extranonce, so consecutive shares
@@ -125,6 +145,9 @@ func (c *Conn) OpenExtendedChannel(req *sv2.OpenExtendedMiningChannel) ([]sv2.Me
 
 func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended bool, minExtranonce int) ([]sv2.Message, error) {
 	s := c.srv
+	if err := c.takeOpenToken(); err != nil {
+		return nil, &OpenError{Code: CodeChannelOpenRateExceeded, Err: err}
+	}
 	if extended && !c.grouped() {
 		return nil, &OpenError{Code: CodeExtendedChannelsNotSupported, Err: errors.New("connection requires standard jobs")}
 	}
@@ -139,8 +162,8 @@ func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended
 	if err != nil {
 		return nil, &OpenError{Code: CodeInvalidNominalHashrate, Err: err}
 	}
-	if target.Less(maxTarget, initial) {
-		initial = maxTarget
+	if b := s.bound(maxTarget); target.Less(b, initial) {
+		initial = b
 	}
 	if maxTarget == (sv2.U256{}) {
 		return nil, &OpenError{Code: CodeMaxTargetOutOfRange, Err: errors.New("max_target is zero")}
@@ -165,18 +188,14 @@ func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended
 		prefix:    prefix,
 		target:    initial,
 		maxTarget: maxTarget,
-		jobs:      make(map[uint32]*job),
-		future:    make(map[uint64]uint32),
-		stale:     make(map[uint32]struct{}),
-		seen:      make(map[sv2.U256]struct{}, 256),
 	}
 	if extended {
 		ch.rollable = s.cfg.Extranonce.RollableSize()
 	}
 	if s.cfg.Vardiff != nil {
-		ch.vd, err = vardiff.New(*s.cfg.Vardiff, initial, maxTarget, s.cfg.Now())
+		ch.vd, err = vardiff.New(*s.cfg.Vardiff, initial, s.bound(maxTarget), s.cfg.Now())
 		if err != nil {
-			s.cfg.Extranonce.Release(prefix.Index) //nolint:errcheck // just allocated
+			s.cfg.Extranonce.Free(prefix.Index) //nolint:errcheck // just allocated, never in a job
 			return nil, &OpenError{Code: CodeInvalidNominalHashrate, Err: err}
 		}
 		ch.target = ch.vd.Target()
@@ -221,6 +240,32 @@ func (c *Conn) open(reqID uint32, hashrate float32, maxTarget sv2.U256, extended
 		}
 	}
 	return msgs, nil
+}
+
+// takeOpenToken spends one of the connection's channel-open tokens, or
+// returns ErrOpenRate when none is left.
+func (c *Conn) takeOpenToken() error {
+	cfg := &c.srv.cfg
+	if cfg.MaxChannelOpensPerSecond < 0 {
+		return nil
+	}
+	now := cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	burst := float64(cfg.ChannelOpenBurst)
+	if c.openAt.IsZero() {
+		c.openTokens = burst
+	} else if dt := now.Sub(c.openAt).Seconds(); dt > 0 {
+		c.openTokens = min(burst, c.openTokens+dt*cfg.MaxChannelOpensPerSecond)
+	}
+	if !now.Before(c.openAt) {
+		c.openAt = now
+	}
+	if c.openTokens < 1 {
+		return fmt.Errorf("%w: more than %d at once or %v a second", ErrOpenRate, cfg.ChannelOpenBurst, cfg.MaxChannelOpensPerSecond)
+	}
+	c.openTokens--
+	return nil
 }
 
 // newJob makes a job of template e for ch alone and the message announcing it.
@@ -270,15 +315,26 @@ func (c *Conn) makeJob(ch *channel, e *templateEntry, cb *coinbase.Coinbase, id 
 	if !ch.extended {
 		j.merkleRoot = merkle.Root(cb.TxID(ch.prefix.Bytes), e.t.MerklePath)
 	}
-	ch.jobs[id] = j
+	ch.addJob(j)
 	c.jobRefs[id]++
 	if future {
+		if ch.future == nil {
+			ch.future = make(map[uint64]uint32)
+		}
 		ch.future[e.t.TemplateID] = id
 	} else {
 		j.minNTime = c.tip.minNTime
 		c.pushActive(ch, id)
 	}
 	return j
+}
+
+// addJob records j as one of the channel's valid jobs.
+func (ch *channel) addJob(j *job) {
+	if ch.jobs == nil {
+		ch.jobs = make(map[uint32]*job)
+	}
+	ch.jobs[j.id] = j
 }
 
 // pushActive appends a non-future job and drops the oldest beyond PastJobs.
@@ -359,10 +415,18 @@ func (c *Conn) onPrevHash(e *templateEntry, t *tip) ([]sv2.Message, error) {
 	clear(c.jobRefs)
 	for _, ch := range c.channels {
 		clear(ch.stale)
+		if ch.stale == nil && len(ch.jobs) > 0 {
+			ch.stale = make(map[uint32]struct{}, len(ch.jobs))
+		}
 		for id := range ch.jobs {
 			ch.stale[id] = struct{}{}
 		}
-		clear(ch.seen)
+		if len(ch.seen) > seenReuse {
+			ch.seen = nil
+		} else {
+			clear(ch.seen)
+		}
+		ch.credited = false
 		ch.root = rootCache{}
 		ch.order = ch.order[:0]
 		fid, ok := ch.future[e.t.TemplateID]
@@ -382,15 +446,17 @@ func (c *Conn) onPrevHash(e *templateEntry, t *tip) ([]sv2.Message, error) {
 			msgs = append(msgs, m)
 		} else {
 			delete(ch.stale, j.id)
-			ch.jobs[j.id] = j
+			ch.addJob(j)
 			c.jobRefs[j.id]++
 		}
 		c.activate(ch, j)
 		if !groupHas || j.id != groupJob {
 			msgs = append(msgs, &sv2.SetNewPrevHash{ChannelID: ch.id, JobID: j.id, PrevHash: t.prevHash, MinNTime: t.minNTime, NBits: t.nBits})
 		}
+		// The retired prefixes' jobs are stale now: nothing made with them
+		// can be credited again.
 		for _, idx := range ch.retired {
-			c.srv.cfg.Extranonce.Release(idx) //nolint:errcheck // owned by this channel
+			c.srv.cfg.Extranonce.Free(idx) //nolint:errcheck // owned by this channel
 		}
 		ch.retired = ch.retired[:0]
 	}
@@ -399,7 +465,9 @@ func (c *Conn) onPrevHash(e *templateEntry, t *tip) ([]sv2.Message, error) {
 
 // SetTarget sets a channel's target (for example on UpdateChannel) and
 // returns the SetTarget to send. Jobs already active keep the target they were
-// sent with; future jobs take the new one (§5.3.21).
+// sent with; future jobs take the new one (§5.3.21). A target easier than the
+// channel's max_target or the server's MinShareDifficulty is capped at the harder
+// of the two.
 func (c *Conn) SetTarget(channelID uint32, t sv2.U256) (*sv2.SetTarget, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -407,8 +475,8 @@ func (c *Conn) SetTarget(channelID uint32, t sv2.U256) (*sv2.SetTarget, error) {
 	if ch == nil {
 		return nil, fmt.Errorf("%w: %d", ErrUnknownChannel, channelID)
 	}
-	if target.Less(ch.maxTarget, t) {
-		t = ch.maxTarget
+	if b := c.srv.bound(ch.maxTarget); target.Less(b, t) {
+		t = b
 	}
 	return c.setTargetLocked(ch, t), nil
 }
@@ -444,16 +512,17 @@ func (c *Conn) UpdateChannel(m *sv2.UpdateChannel) (*sv2.SetTarget, error) {
 	}
 	ch.maxTarget = m.MaximumTarget
 	var t sv2.U256
+	bound := c.srv.bound(m.MaximumTarget)
 	if ch.vd != nil {
 		// Vardiff measures the real share rate; it only needs the new bound.
-		t, _ = ch.vd.SetMaxTarget(m.MaximumTarget)
+		t, _ = ch.vd.SetMaxTarget(bound)
 	} else {
 		var err error
 		if t, err = target.FromHashrate(hashrate, c.srv.cfg.SharesPerMinute); err != nil {
 			return nil, &UpdateError{Code: CodeInvalidNominalHashrate, Err: err}
 		}
-		if target.Less(m.MaximumTarget, t) {
-			t = m.MaximumTarget
+		if target.Less(bound, t) {
+			t = bound
 		}
 	}
 	if t == ch.target {
@@ -499,8 +568,11 @@ func (c *Conn) SetExtranoncePrefix(channelID uint32) (*sv2.SetExtranoncePrefix, 
 }
 
 // CloseChannel forgets a channel, or every channel of the group when
-// channelID is the group channel (§5.3.9). Its prefixes are reused only after
-// the next prev hash, once its jobs are stale.
+// channelID is the group channel (§5.3.9). Its jobs go with it. If it accepted
+// a share on the current tip, its prefixes are reused only after the next prev
+// hash (a job of the same template with the same prefix would take the same
+// shares again); otherwise nothing was credited with them and they are reused
+// at once, so opening and closing channels does not use prefixes up.
 func (c *Conn) CloseChannel(channelID uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -520,8 +592,13 @@ func (c *Conn) CloseChannel(channelID uint32) error {
 func (c *Conn) closeLocked(id uint32) {
 	ch := c.channels[id]
 	delete(c.channels, id)
+	alloc := c.srv.cfg.Extranonce
 	for _, idx := range append(ch.retired, ch.prefix.Index) {
-		c.srv.cfg.Extranonce.Release(idx) //nolint:errcheck // owned by this channel
+		if ch.credited {
+			alloc.Release(idx) //nolint:errcheck // owned by this channel
+		} else {
+			alloc.Free(idx) //nolint:errcheck // owned by this channel
+		}
 	}
 	for jid := range ch.jobs {
 		c.releaseJobID(jid)

@@ -145,7 +145,7 @@ func TestCloseChannel(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a closed channel's prefix waits for the next prev hash", func(t *testing.T) {
+	t.Run("a closed channel that took a share: its prefix waits for the next prev hash", func(t *testing.T) {
 		alloc, err := extranonce.New(extranonce.Config{IndexSize: 1, RollableSize: 4})
 		if err != nil {
 			t.Fatal(err)
@@ -159,6 +159,9 @@ func TestCloseChannel(t *testing.T) {
 			ids[string(e.work(ch).ExtranoncePrefix)] = ch
 		}
 		victim := e.work(1)
+		if r := e.submit(newShare(victim).find(t, victim, anyHash)); r.Status != ShareAccepted {
+			t.Fatalf("share on the victim: %v %q", r.Status, r.Code)
+		}
 		if err := e.conn.CloseChannel(1); err != nil {
 			t.Fatal(err)
 		}
@@ -186,6 +189,9 @@ func TestRemoveConn(t *testing.T) {
 	gone := e.open(true)
 	w := e.work(gone)
 	s := newShare(w).find(t, w, anyHash)
+	if r := e.submit(s); r.Status != ShareAccepted { // its prefix is in a credited header
+		t.Fatalf("share before the removal: %v %q", r.Status, r.Code)
+	}
 
 	other, err := e.srv.NewConn(0)
 	if err != nil {

@@ -116,7 +116,7 @@ func (c *Conn) SetCustomMiningJob(m *sv2.SetCustomMiningJob) (*CustomJob, error)
 			rolling: !c.srv.cfg.FixedVersion, prefix: ch.prefix.Bytes, minNTime: m.MinNTime,
 			target: ch.target, difficulty: target.Difficulty(ch.target),
 		}
-		ch.jobs[j.id] = j
+		ch.addJob(j)
 		c.jobRefs[j.id]++
 		c.pushActive(ch, j.id)
 	}

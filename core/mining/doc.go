@@ -19,8 +19,21 @@
 // Client side (a CPU miner, or a proxy towards its pool): a [Client] follows
 // the same state from the messages it receives and hands out the [Work] to hash.
 //
-// Share validation does not allocate except to report a found block; its
-// hashing is done by package sha256d, with the CPU's SHA extensions where it has them.
+// Share validation does not allocate except to report a found block and to
+// grow a channel's set of accepted shares (made with its first share on a tip:
+// an idle channel costs about 1 KB); its hashing is done by package sha256d,
+// with the CPU's SHA extensions where it has them.
+//
+// # Limits
+//
+// What one client can make a Server hold or refuse others is bounded (see
+// [ServerConfig]): no channel's target is easier than MinShareDifficulty, a
+// channel remembers at most MaxSharesPerTip shares per tip, a connection opens
+// at most MaxChannelOpensPerSecond channels beyond a burst, and a channel that
+// accepted no share on the current tip gives its extranonce prefix back at
+// once when it closes (one that did keeps it until the next prev hash, so no
+// share is credited twice). A non-future template whose BIP34 height is not
+// the tip's is refused with [ErrWrongTip].
 //
 // # Concurrency
 //

@@ -2,6 +2,7 @@ package mining
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -31,14 +32,50 @@ type ServerConfig struct {
 	// CustomJobs, when set, accepts SetCustomMiningJob on connections that
 	// negotiated REQUIRES_WORK_SELECTION; nil refuses it with jd-not-supported.
 	CustomJobs *CustomJobConfig
-	// Now is the clock for ntime checks and vardiff [time.Now].
+	// MinShareDifficulty is the lowest difficulty of a channel's target
+	// [DefaultMinShareDifficulty]: however low a channel's nominal hashrate
+	// and however easy its max_target, its target is never easier than this,
+	// whether set when it opens, by UpdateChannel, SetTarget or vardiff. A
+	// negative value sets no minimum.
+	MinShareDifficulty float64
+	// MaxSharesPerTip bounds the accepted shares whose hashes a channel
+	// remembers to refuse duplicates, per tip [DefaultMaxSharesPerTip]. Once
+	// a channel holds that many, its further shares are refused with
+	// too-many-shares until the next prev hash (a share that is a block is
+	// still taken), so no share is ever credited twice and the memory of a
+	// channel stays bounded (about 36 bytes a share: 150 KB for a full set
+	// at the default).
+	MaxSharesPerTip int
+	// MaxChannelOpensPerSecond is how many channel requests a connection may
+	// make per second on average, beyond a burst of ChannelOpenBurst [100];
+	// a request beyond it is refused with channel-open-rate-exceeded. A
+	// negative value sets no limit.
+	MaxChannelOpensPerSecond float64
+	// ChannelOpenBurst is how many channel requests a connection may make at
+	// once [4096, the pool's default channels per connection: a proxy
+	// opening all its channels on connect is not refused].
+	ChannelOpenBurst int
+	// Now is the clock for ntime checks, vardiff and the channel-open rate [time.Now].
 	Now func() time.Time
 }
+
+// Defaults of ServerConfig.
+const (
+	// DefaultMinShareDifficulty is 2^-24: a share takes about 256 hashes, so
+	// an easy channel cannot get every nonce accepted and each share costs
+	// its miner about a hundred times the work of validating it. It suits
+	// test networks and CPU miners; a mainnet pool sets its own (1 and up).
+	DefaultMinShareDifficulty = 0x1p-24
+	// DefaultMaxSharesPerTip is 11 hours of shares at the default 6 a
+	// minute, so an honest channel does not reach it before a block.
+	DefaultMaxSharesPerTip = 4096
+)
 
 // Server holds the templates and tip shared by every connection of a mining
 // server, and the connections themselves.
 type Server struct {
-	cfg ServerConfig
+	cfg       ServerConfig
+	minTarget sv2.U256 // the target of MinShareDifficulty: no channel's is easier
 
 	mu        sync.Mutex
 	templates map[uint64]*templateEntry // future templates and those of the current tip
@@ -95,6 +132,31 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	minTarget := target.Max()
+	switch d := cfg.MinShareDifficulty; {
+	case math.IsNaN(d) || math.IsInf(d, 0):
+		return nil, fmt.Errorf("%w: minimum share difficulty %v", ErrConfig, d)
+	case d == 0:
+		cfg.MinShareDifficulty = DefaultMinShareDifficulty
+		fallthrough
+	case d >= 0:
+		var err error
+		if minTarget, err = target.FromDifficulty(cfg.MinShareDifficulty); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	if cfg.MaxSharesPerTip <= 0 {
+		cfg.MaxSharesPerTip = DefaultMaxSharesPerTip
+	}
+	if math.IsNaN(cfg.MaxChannelOpensPerSecond) || math.IsInf(cfg.MaxChannelOpensPerSecond, 0) {
+		return nil, fmt.Errorf("%w: channel opens per second %v", ErrConfig, cfg.MaxChannelOpensPerSecond)
+	}
+	if cfg.MaxChannelOpensPerSecond == 0 {
+		cfg.MaxChannelOpensPerSecond = 100
+	}
+	if cfg.ChannelOpenBurst <= 0 {
+		cfg.ChannelOpenBurst = 4096
+	}
 	if cfg.CustomJobs != nil {
 		if len(cfg.CustomJobs.PayoutScript) == 0 {
 			return nil, fmt.Errorf("%w: custom jobs without a pool payout script", ErrConfig)
@@ -109,7 +171,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		cfg.Vardiff = &vd
 	}
-	return &Server{cfg: cfg, templates: make(map[uint64]*templateEntry), conns: make(map[*Conn]struct{})}, nil
+	return &Server{cfg: cfg, minTarget: minTarget, templates: make(map[uint64]*templateEntry), conns: make(map[*Conn]struct{})}, nil
+}
+
+// bound returns the easiest target a channel with maxTarget may have: its
+// max_target, or the server's minimum difficulty's target if that is harder.
+func (s *Server) bound(maxTarget sv2.U256) sv2.U256 {
+	if target.Less(s.minTarget, maxTarget) {
+		return s.minTarget
+	}
+	return maxTarget
 }
 
 // Outbound is what one connection must be sent, in order.
@@ -139,6 +210,13 @@ func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (
 // connection: future jobs for a future template, active jobs otherwise. A
 // coinbase that cannot be built (for example a scriptSig over 100 bytes) is an
 // error and nothing is sent.
+//
+// A non-future template must be for the tip's height: one whose BIP34 height
+// differs from that of the template the last SetNewPrevHash activated builds
+// on a prev hash this server missed, and mining it would credit shares on
+// worthless work. It is refused with ErrWrongTip and makes no jobs, but is
+// kept until the next prev hash, so that a SetNewPrevHash naming it still
+// activates it. Templates without a BIP34 height are not checked.
 func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,6 +226,12 @@ func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
 	e := &templateEntry{t: t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
 	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
 		return nil, err
+	}
+	if !t.FutureTemplate {
+		if _, h := bip34Height(t.CoinbasePrefix); h >= 0 && s.tip.height >= 0 && h != s.tip.height {
+			s.templates[t.TemplateID] = e
+			return nil, fmt.Errorf("template %d at height %d, the tip's templates are at %d: %w", t.TemplateID, h, s.tip.height, ErrWrongTip)
+		}
 	}
 	s.templates[t.TemplateID] = e
 	if !t.FutureTemplate {
@@ -169,6 +253,9 @@ func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
 // SetNewPrevHash moves every connection to a new tip: the named (future)
 // template's jobs become active, every other job stale. It returns the
 // SetNewPrevHash messages (and any jobs a channel still lacked) per connection.
+// The prev hash names the tip, so the template's BIP34 height becomes the
+// tip's whatever it was (after a reorg, or a prev hash this server missed);
+// the non-future templates that follow must have that height.
 func (s *Server) SetNewPrevHash(p *sv2.TemplateSetNewPrevHash) ([]Outbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

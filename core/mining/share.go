@@ -1,6 +1,8 @@
 package mining
 
 import (
+	"encoding/binary"
+
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
@@ -134,13 +136,21 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	if !isBlock && !target.Meets(&hash, &j.target) {
 		return reject(CodeDifficultyTooLow)
 	}
-	if _, dup := ch.seen[hash]; dup {
+	key := binary.LittleEndian.Uint64(hash[:8])
+	if _, dup := ch.seen[key]; dup {
 		return reject(CodeDuplicateShare)
 	}
-	ch.seen[hash] = struct{}{}
 	if ch.vd != nil {
-		ch.vd.OnShareAt(j.target)
+		ch.vd.OnShareAt(j.target) // a share refused for a full set still shows the rate
 	}
+	if len(ch.seen) >= c.srv.cfg.MaxSharesPerTip && !isBlock {
+		return reject(CodeTooManyShares)
+	}
+	if ch.seen == nil {
+		ch.seen = make(map[uint64]struct{})
+	}
+	ch.seen[key] = struct{}{}
+	ch.credited = true
 	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty}
 	ch.batch.count++
 	ch.batch.sum += j.difficulty

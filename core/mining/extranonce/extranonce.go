@@ -43,9 +43,13 @@ type Config struct {
 	RollableSize int    // bytes left to downstreams
 }
 
-// Allocator assigns channel indexes. A released index is quarantined until the
-// next Advance, because jobs made with it may still take shares until the tip
-// changes. It is safe for concurrent use.
+// Allocator assigns channel indexes. An index given back with Release is
+// quarantined until the next Advance, because shares already credited with it
+// could be credited again to whoever gets it next while the tip is the same
+// (a job of the same template, or a custom job of the same content, with the
+// same prefix makes the same headers). An index that nothing was credited with
+// since the last Advance can be given back with Free and is reused at once.
+// It is safe for concurrent use.
 type Allocator struct {
 	mu         sync.Mutex
 	cfg        Config
@@ -163,10 +167,35 @@ func (a *Allocator) encode(idx uint64, standard bool) []byte {
 func (a *Allocator) Release(idx uint64) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.owned(idx); err != nil {
+		return err
+	}
+	a.quarantine = append(a.quarantine, idx)
+	return nil
+}
+
+// Free returns an index for reuse at once. The caller must know that no share
+// made with it can be credited any more and that none was credited since the
+// last Advance: its channel is closed (its jobs are gone) and accepted no share
+// on the current tip, or the tip changed since its jobs were made. Otherwise
+// it must call Release.
+func (a *Allocator) Free(idx uint64) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.owned(idx); err != nil {
+		return err
+	}
+	a.used[idx/64] &^= 1 << (idx % 64)
+	a.inUse--
+	return nil
+}
+
+// owned checks that idx is allocated. An index is given back once, with
+// Release or Free; giving back a quarantined index again is not detected.
+func (a *Allocator) owned(idx uint64) error {
 	if idx >= a.capacity || a.used == nil || a.used[idx/64]&(1<<(idx%64)) == 0 {
 		return fmt.Errorf("%w: index %d", ErrNotOwned, idx)
 	}
-	a.quarantine = append(a.quarantine, idx)
 	return nil
 }
 
@@ -180,6 +209,9 @@ func (a *Allocator) Advance() {
 		a.inUse--
 	}
 	a.quarantine = a.quarantine[:0]
+	if cap(a.quarantine) > 1024 {
+		a.quarantine = nil // a burst of releases does not stay allocated
+	}
 }
 
 // InUse returns the number of indexes allocated or quarantined.
@@ -188,3 +220,15 @@ func (a *Allocator) InUse() uint64 {
 	defer a.mu.Unlock()
 	return a.inUse
 }
+
+// Quarantined returns the number of released indexes waiting for the next
+// Advance (included in InUse). Together with Capacity it tells a server how
+// close churn has brought it to ErrExhausted.
+func (a *Allocator) Quarantined() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return uint64(len(a.quarantine))
+}
+
+// Capacity returns the number of channel indexes the Allocator hands out.
+func (a *Allocator) Capacity() uint64 { return a.capacity }

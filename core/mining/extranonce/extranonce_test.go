@@ -136,3 +136,46 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Free gives an index back for reuse at once, Release only after Advance;
+// Quarantined counts what waits, and a freed index is not owned any more.
+func TestFreeAndQuarantine(t *testing.T) {
+	a, err := New(Config{IndexSize: 1, RollableSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Capacity() != 256 {
+		t.Fatalf("Capacity %d, want 256", a.Capacity())
+	}
+	held := make([]Prefix, 0, 256)
+	for range 256 {
+		p, err := a.Allocate(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	if err := a.Release(held[3].Index); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Free(held[9].Index); err != nil {
+		t.Fatal(err)
+	}
+	if a.InUse() != 255 || a.Quarantined() != 1 {
+		t.Fatalf("InUse %d, Quarantined %d, want 255 and 1", a.InUse(), a.Quarantined())
+	}
+	p, err := a.Allocate(false)
+	if err != nil || p.Index != 9 {
+		t.Fatalf("after Free: index %d, %v, want the freed 9", p.Index, err)
+	}
+	if _, err := a.Allocate(false); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("with only a quarantined index: %v, want ErrExhausted", err)
+	}
+	a.Advance()
+	if a.Quarantined() != 0 || a.InUse() != 255 {
+		t.Fatalf("after Advance: InUse %d, Quarantined %d", a.InUse(), a.Quarantined())
+	}
+	if err := a.Free(3); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("Free of an index already given back: %v, want ErrNotOwned", err)
+	}
+}
