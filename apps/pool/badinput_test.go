@@ -17,7 +17,8 @@ import (
 // miner on another connection keeps getting jobs and acknowledgements
 // throughout.
 func TestBadInput(t *testing.T) {
-	p := startPool(t, nil)
+	// Its healthy miner takes nonces 0 to 9 as shares: no minimum difficulty.
+	p := startPool(t, func(c *Config) { c.MinShareDifficulty = -1 })
 	healthy := dialMiner(t, p, mining.FlagRequiresStandardJobs)
 	const hashrate = 0.01 // so little that the target is the easiest: every nonce is a share
 	channel := healthy.openStandard(t, "healthy", hashrate)

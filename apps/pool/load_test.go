@@ -50,6 +50,7 @@ func benchmarkLoad(b *testing.B, batch int, rate float64) {
 	p := startPool(b, func(c *Config) {
 		c.ShareBatchSize = batch
 		c.VardiffInterval = time.Hour // the targets stay the easiest
+		c.MinShareDifficulty = -1     // every nonce a share, on purpose
 		c.Logger = nil
 	})
 	// Shares per channel: b.N in all, whole batches, at least one.

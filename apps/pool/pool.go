@@ -7,11 +7,14 @@
 package pool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
@@ -68,7 +71,15 @@ type Config struct {
 	SharesPerMinute float64       // vardiff aims at this rate per channel (DefaultSharesPerMinute)
 	VardiffInterval time.Duration // how often channels are retargeted (DefaultVardiffInterval)
 	ShareBatchSize  int           // shares per SubmitShares.Success (core mining default if zero)
-	FixedVersion    bool          // forbid version rolling
+	// MinShareDifficulty is the easiest share the pool takes, whatever a
+	// channel declares (mining.DefaultMinShareDifficulty if zero; negative:
+	// none), so that a channel cannot make every nonce a share; and
+	// MaxSharesPerTip bounds the shares one channel may have accepted on one
+	// tip, which the pool remembers to refuse duplicates
+	// (mining.DefaultMaxSharesPerTip if zero).
+	MinShareDifficulty float64
+	MaxSharesPerTip    int
+	FixedVersion       bool // forbid version rolling
 
 	// Node, when set, is a node's RPC for submitting blocks directly too.
 	Node *node.Config
@@ -185,6 +196,7 @@ func New(cfg Config) (*Pool, error) {
 	ms, err := mining.NewServer(mining.ServerConfig{
 		Coinbase: cbcfg, Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd,
 		ShareBatchSize: cfg.ShareBatchSize, FixedVersion: cfg.FixedVersion, Now: cfg.Now,
+		MinShareDifficulty: cfg.MinShareDifficulty, MaxSharesPerTip: cfg.MaxSharesPerTip,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -298,6 +310,28 @@ func (p *Pool) Stats() Stats { return p.accounts.snapshot(p.now()) }
 // userIdle is how long a user without channels stays in the accounting.
 const userIdle = time.Hour
 
+// statsTopUsers is how many users the periodic stats line names, busiest
+// first: the log stays a few lines however many users there are.
+const statsTopUsers = 10
+
+// logStats logs the pool's totals and its busiest users.
+func (p *Pool) logStats(s Stats) {
+	users := slices.Collect(maps.Keys(s.Users))
+	slices.SortFunc(users, func(a, b string) int { return cmp.Compare(s.Users[b].Hashrate, s.Users[a].Hashrate) })
+	var hashrate float64
+	var accepted uint64
+	for _, c := range s.Users {
+		hashrate += c.Hashrate
+		accepted += c.Accepted
+	}
+	p.log.Info("pool stats", "users", len(s.Users), "workers", len(s.Workers), "channels", len(s.Channels),
+		"accepted", accepted, "hashrate_hs", hashrate, "blocks", s.Blocks)
+	for _, user := range users[:min(len(users), statsTopUsers)] {
+		c := s.Users[user]
+		p.log.Info("user stats", "user", user, "accepted", c.Accepted, "difficulty", c.AcceptedDifficulty, "rejected", c.Rejected, "hashrate_hs", c.Hashrate, "blocks", c.Blocks)
+	}
+}
+
 // tick runs vardiff and logs the accounting periodically.
 func (p *Pool) tick(ctx context.Context) {
 	vd := time.NewTicker(p.cfg.VardiffInterval)
@@ -314,10 +348,7 @@ func (p *Pool) tick(ctx context.Context) {
 			}
 		case <-st.C:
 			p.accounts.prune(p.now(), userIdle)
-			s := p.Stats()
-			for user, c := range s.Users {
-				p.log.Info("user stats", "user", user, "accepted", c.Accepted, "difficulty", c.AcceptedDifficulty, "rejected", c.Rejected, "hashrate_hs", c.Hashrate, "blocks", c.Blocks)
-			}
+			p.logStats(p.Stats())
 		}
 	}
 }

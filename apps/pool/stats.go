@@ -108,6 +108,8 @@ type accounts struct {
 	workers    map[WorkerKey]*Counters
 	perUser    map[string]int // workers kept per user
 	channels   map[ChannelKey]*ChannelStats
+	byClient   map[service.ClientID]map[uint32]struct{} // each connection's open channels
+	userOpen   map[string]int                           // each user's open channels
 	blocks     uint64
 	untracked  uint64
 	perUserMax int
@@ -117,18 +119,48 @@ type accounts struct {
 func newAccounts() *accounts {
 	return &accounts{
 		users: map[string]*Counters{}, workers: map[WorkerKey]*Counters{}, perUser: map[string]int{},
-		channels: map[ChannelKey]*ChannelStats{}, perUserMax: maxWorkersPerUser, workersMax: maxWorkers,
+		channels: map[ChannelKey]*ChannelStats{}, byClient: map[service.ClientID]map[uint32]struct{}{}, userOpen: map[string]int{},
+		perUserMax: maxWorkersPerUser, workersMax: maxWorkers,
 	}
 }
 
 func (a *accounts) openChannel(k ChannelKey, user string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if old := a.channels[k]; old != nil {
+		a.drop(k, old)
+	}
 	a.channels[k] = &ChannelStats{ChannelKey: k, User: user}
+	if a.byClient[k.Client] == nil {
+		a.byClient[k.Client] = map[uint32]struct{}{}
+	}
+	a.byClient[k.Client][k.Channel] = struct{}{}
+	a.userOpen[user]++
 	if a.users[user] == nil {
 		a.users[user] = &Counters{}
 	}
 	a.users[user].active = now
+}
+
+// drop forgets an open channel; a.mu is held. A user left without channels
+// and without a single accepted share is forgotten at once: names a client
+// invents while opening and closing channels cost it nothing, so they must
+// cost the pool nothing either (only work keeps a user for userIdle).
+func (a *accounts) drop(k ChannelKey, ch *ChannelStats) {
+	delete(a.channels, k)
+	if m := a.byClient[k.Client]; m != nil {
+		delete(m, k.Channel)
+		if len(m) == 0 {
+			delete(a.byClient, k.Client)
+		}
+	}
+	if a.userOpen[ch.User]--; a.userOpen[ch.User] > 0 {
+		return
+	}
+	delete(a.userOpen, ch.User)
+	if u := a.users[ch.User]; u != nil && u.Accepted == 0 {
+		delete(a.users, ch.User)
+	}
 }
 
 // prune forgets users with no open channel and nothing done for idle, so a
@@ -136,12 +168,8 @@ func (a *accounts) openChannel(k ChannelKey, user string, now time.Time) {
 func (a *accounts) prune(now time.Time, idle time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	open := map[string]bool{}
-	for _, ch := range a.channels {
-		open[ch.User] = true
-	}
 	for user, c := range a.users {
-		if !open[user] && now.Sub(c.active) > idle {
+		if a.userOpen[user] == 0 && now.Sub(c.active) > idle {
 			delete(a.users, user)
 		}
 	}
@@ -158,16 +186,19 @@ func (a *accounts) prune(now time.Time, idle time.Duration) {
 func (a *accounts) closeChannel(k ChannelKey) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.channels, k)
+	if ch := a.channels[k]; ch != nil {
+		a.drop(k, ch)
+	}
 }
 
+// closeClient forgets a connection's channels: as many steps as it had, not
+// as the pool has.
 func (a *accounts) closeClient(id service.ClientID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for k := range a.channels {
-		if k.Client == id {
-			delete(a.channels, k)
-		}
+	for channel := range a.byClient[id] {
+		k := ChannelKey{id, channel}
+		a.drop(k, a.channels[k])
 	}
 }
 

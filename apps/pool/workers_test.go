@@ -1,12 +1,14 @@
 package pool
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -180,5 +182,33 @@ func TestWorkersBounded(t *testing.T) {
 	a.prune(now.Add(2*userIdle), userIdle)
 	if st := a.snapshot(now); len(st.Workers) != 0 || len(a.perUser) != 0 {
 		t.Errorf("idle workers kept: %v %v", st.Workers, a.perUser)
+	}
+}
+
+// Issue 12, item 5: names a client invents while opening and closing
+// channels leave nothing behind (on the old code each stayed an hour);
+// a user that did work stays, and closing a connection costs as many
+// steps as it had channels.
+func TestChurnedUserNamesAreForgotten(t *testing.T) {
+	a := newAccounts()
+	now := time.Unix(1700000000, 0)
+	for i := range 1000 {
+		k := ChannelKey{service.ClientID(i % 10), uint32(i)}
+		a.openChannel(k, fmt.Sprintf("user-%d", i), now)
+		if i%2 == 0 {
+			a.closeChannel(k)
+		}
+	}
+	for c := range 10 {
+		a.closeClient(service.ClientID(c))
+	}
+	if len(a.users) != 0 || len(a.channels) != 0 || len(a.byClient) != 0 || len(a.userOpen) != 0 {
+		t.Errorf("left %d users, %d channels, %d clients, %d open counts", len(a.users), len(a.channels), len(a.byClient), len(a.userOpen))
+	}
+	a.openChannel(ChannelKey{1, 1}, "worker-bee", now)
+	a.share(ChannelKey{1, 1}, "", now, true, 1, "", false)
+	a.closeClient(1)
+	if _, ok := a.snapshot(now).Users["worker-bee"]; !ok {
+		t.Error("a user with accepted work was forgotten at once")
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/core/appkit"
+	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -38,6 +39,7 @@ func newApp() *cli.App {
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "shares-per-minute", Value: pool.DefaultSharesPerMinute, Usage: "vardiff aims each channel at `RATE` shares per minute", EnvVars: env("shares-per-minute")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "vardiff-interval", Value: pool.DefaultVardiffInterval, Usage: "retarget channels every `DURATION`", EnvVars: env("vardiff-interval")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "fixed-version", Usage: "forbid version rolling (REQUIRES_FIXED_VERSION)", EnvVars: env("fixed-version")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "min-share-difficulty", Value: mining.DefaultMinShareDifficulty, Usage: "take no share easier than `D` (difficulty 1 = 2^32 hashes), whatever a channel declares", EnvVars: env("min-share-difficulty")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "share-batch-size", Value: 10, Usage: "acknowledge accepted shares `N` at a time", EnvVars: env("share-batch-size")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: "also submit found blocks straight to the node at `URL` (http:// or https://)", EnvVars: env("node-rpc-url")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
@@ -86,7 +88,7 @@ func run(c *cli.Context) error {
 		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
 		VardiffInterval: c.Duration("vardiff-interval"), FixedVersion: c.Bool("fixed-version"),
 		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"),
-		MaxConnectionsPerSource: c.Int("max-connections-per-source"), StatsInterval: c.Duration("stats-interval"),
+		MaxConnectionsPerSource: c.Int("max-connections-per-source"), MinShareDifficulty: c.Float64("min-share-difficulty"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
 	}
