@@ -124,3 +124,34 @@ func TestClosingTheGroupAcknowledgesMembers(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12, item 4: channels are capped pool-wide, not only per connection;
+// a closed channel makes room again.
+func TestPoolWideChannelCap(t *testing.T) {
+	p := startPool(t, func(c *Config) { c.MaxChannels = 3 })
+	a := dialMiner(t, p, mining.FlagRequiresStandardJobs)
+	b := dialMiner(t, p, mining.FlagRequiresStandardJobs)
+	first := a.openStandard(t, "kim", 1)
+	a.openStandard(t, "kim", 1)
+	b.openStandard(t, "lee", 1)
+	b.nextReq++
+	b.send(t, &sv2.OpenStandardMiningChannel{RequestID: b.nextReq, UserIdentity: "lee", NominalHashRate: 1, MaxTarget: target.Max()})
+	if e := expect[*sv2.OpenMiningChannelError](t, b); e.ErrorCode != mining.CodeChannelCapacityExhausted {
+		t.Fatalf("a fourth channel in the pool: %+v", e)
+	}
+	a.send(t, &sv2.CloseChannel{ChannelID: first, ReasonCode: "done"})
+	// The close is handled on a's goroutine; b retries until it has room.
+	for range 100 {
+		b.nextReq++
+		b.send(t, &sv2.OpenStandardMiningChannel{RequestID: b.nextReq, UserIdentity: "lee", NominalHashRate: 1, MaxTarget: target.Max()})
+		switch m := b.next(t).(type) {
+		case *sv2.OpenStandardMiningChannelSuccess:
+			return
+		case *sv2.OpenMiningChannelError:
+			time.Sleep(time.Millisecond) // a's close has not run yet: nothing to wait on from here
+		default:
+			t.Fatalf("unexpected %s", sv2.Info(m).Name)
+		}
+	}
+	t.Fatal("no room after a channel closed")
+}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -57,6 +58,8 @@ type miners struct {
 	mu      sync.Mutex
 	clients map[service.ClientID]*minerConn
 	byConn  map[*mining.Conn]service.ClientID // for routing a template's jobs
+
+	open atomic.Int64 // channels open pool-wide, for MaxChannels
 }
 
 // minerConn is one downstream connection, kept as its service client state.
@@ -105,6 +108,7 @@ func (h *miners) ClientRemoved(ctx context.Context, c service.ClientInfo, _ erro
 		delete(h.byConn, mc.conn)
 	}
 	h.mu.Unlock()
+	h.open.Add(-int64(len(mc.opened)))
 	if mc.conn != nil {
 		h.server.RemoveConn(mc.conn)
 	}
@@ -163,6 +167,9 @@ func reply(id service.ClientID, f func() ([]sv2.Message, error)) ([]service.Serv
 func (h *miners) admit(mc *minerConn, identity string) (string, error) {
 	if len(mc.opened) >= h.p.cfg.MaxChannelsPerConnection {
 		return mining.CodeChannelCapacityExhausted, fmt.Errorf("pool: connection already has %d channels", len(mc.opened))
+	}
+	if n := h.open.Load(); n >= int64(h.p.cfg.MaxChannels) {
+		return mining.CodeChannelCapacityExhausted, fmt.Errorf("pool: %d channels open, the pool's limit", n)
 	}
 	return h.ensureConn(mc, identity)
 }
@@ -247,6 +254,7 @@ func (h *miners) opened(mc *minerConn, req uint32, user string, msgs []sv2.Messa
 		channel = s.ChannelID
 	}
 	mc.opened[channel] = struct{}{}
+	h.open.Add(1)
 	h.p.accounts.openChannel(ChannelKey{mc.id, channel}, user, h.p.now())
 	h.p.log.Info("channel opened", "client", uint64(mc.id), "channel", channel, "user", user)
 	return msgs, nil
@@ -287,6 +295,7 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 				msgs = append(msgs, ack)
 			}
 			delete(mc.opened, ch)
+			h.open.Add(-1)
 			h.p.accounts.closeChannel(ChannelKey{id, ch})
 		}
 		if err := mc.conn.CloseChannel(m.ChannelID); err != nil {
@@ -310,6 +319,7 @@ func (h *miners) closeByPool(mc *minerConn, channel uint32, reason string) ([]sv
 		return nil, err
 	}
 	delete(mc.opened, channel)
+	h.open.Add(-1)
 	h.p.accounts.closeChannel(ChannelKey{mc.id, channel})
 	h.p.log.Info("channel closed by the pool", "client", uint64(mc.id), "channel", channel, "reason", reason)
 	return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil

@@ -41,6 +41,9 @@ const (
 	// seconds (vardiff aims at DefaultSharesPerMinute); one silent this
 	// long only holds a connection slot.
 	DefaultInactivityLimit = 5 * time.Minute
+	// DefaultMaxChannels bounds the channels open pool-wide: an idle one
+	// costs about 1 KB, a busy one up to its duplicate set (about 150 KB).
+	DefaultMaxChannels = 100_000
 	// DefaultMaxChannelsPerConnection leaves room for a proxy with many devices.
 	DefaultMaxChannelsPerConnection = 4096
 )
@@ -100,8 +103,12 @@ type Config struct {
 	// (DefaultMaxChannelsPerConnection); more are refused with
 	// channel-capacity-exhausted.
 	MaxChannelsPerConnection int
-	StatsInterval            time.Duration // how often the accounting is logged (DefaultStatsInterval)
-	Logger                   *slog.Logger
+	// MaxChannels caps the channels open on all connections together
+	// (DefaultMaxChannels); more are refused with channel-capacity-exhausted.
+	// Opens racing on different connections may pass it by a few.
+	MaxChannels   int
+	StatsInterval time.Duration // how often the accounting is logged (DefaultStatsInterval)
+	Logger        *slog.Logger
 	// Now is the clock for share checks, vardiff and accounting (time.Now).
 	Now func() time.Time
 }
@@ -150,6 +157,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if cfg.MaxChannelsPerConnection <= 0 {
 		cfg.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
+	}
+	if cfg.MaxChannels <= 0 {
+		cfg.MaxChannels = DefaultMaxChannels
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

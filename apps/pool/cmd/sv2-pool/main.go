@@ -47,6 +47,7 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Value: pool.DefaultInactivityLimit, Usage: "drop miners that send no share or other work for `DURATION` (negative: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels", Value: pool.DefaultMaxChannels, Usage: "accept at most `N` channels open on all connections together", EnvVars: env("max-channels")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: pool.DefaultMaxChannelsPerConnection, Usage: "accept at most `N` channels on one connection", EnvVars: env("max-channels-per-connection")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
@@ -88,7 +89,8 @@ func run(c *cli.Context) error {
 		SharesPerMinute: c.Float64("shares-per-minute"), ShareBatchSize: c.Int("share-batch-size"),
 		VardiffInterval: c.Duration("vardiff-interval"), FixedVersion: c.Bool("fixed-version"),
 		InactivityLimit: c.Duration("inactivity-limit"), MaxConnections: c.Int("max-connections"),
-		MaxConnectionsPerSource: c.Int("max-connections-per-source"), MinShareDifficulty: c.Float64("min-share-difficulty"), StatsInterval: c.Duration("stats-interval"),
+		MaxConnectionsPerSource: c.Int("max-connections-per-source"), MinShareDifficulty: c.Float64("min-share-difficulty"),
+		MaxChannels: c.Int("max-channels"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
 	}
