@@ -65,6 +65,13 @@ func startTPOn(t *testing.T, n *harness.Node, ln net.Listener, sk noise.SecretKe
 // network target, and returns the SubmitSolution.
 func solve(t *testing.T, nt *sv2.NewTemplate, snph *sv2.TemplateSetNewPrevHash) *sv2.SubmitSolution {
 	t.Helper()
+	return solveFrom(t, nt, snph, 0)
+}
+
+// solveFrom is solve grinding from nonce from, so that two solutions of one
+// template make different blocks.
+func solveFrom(t *testing.T, nt *sv2.NewTemplate, snph *sv2.TemplateSetNewPrevHash, from uint32) *sv2.SubmitSolution {
+	t.Helper()
 	cb, err := coinbase.New(nt, coinbase.Config{Outputs: []*wire.TxOut{wire.NewTxOut(0, []byte{txscript.OP_TRUE})}}, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func solve(t *testing.T, nt *sv2.NewTemplate, snph *sv2.TemplateSetNewPrevHash) 
 	ext := []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	h := block.Header{
 		Version: nt.Version, PrevHash: snph.PrevHash, MerkleRoot: merkle.Root(cb.TxID(ext), nt.MerklePath),
-		NTime: snph.HeaderTimestamp, NBits: snph.NBits,
+		NTime: snph.HeaderTimestamp, NBits: snph.NBits, Nonce: from,
 	}
 	for ; ; h.Nonce++ {
 		hash := h.Hash()
@@ -291,6 +298,45 @@ func weightOf(t *testing.T, raw []byte) int64 {
 		t.Fatal(err)
 	}
 	return int64(tx.SerializeSizeStripped()*3 + tx.SerializeSize())
+}
+
+// 7. A solution for a template id the provider never issued (as after a
+// restart, when a pool resends an old session's solution) is refused, not
+// guessed from btcd's current template: the provider used to build the
+// block from it, which on another tip or mempool is an invalid block.
+// Solved here against the very template btcd still serves, so a guess would
+// even make a block btcd accepts; a valid solution sent after it on the same
+// connection is then the block at the next height only if the other was
+// dropped.
+func TestTemplateProviderRefusesAnUnknownTemplateID(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 3*time.Minute)
+	n := harness.StartNode(t, harness.NodeOptions{})
+	if _, err := n.Generate(ctx, 101); err != nil {
+		t.Fatal(err)
+	}
+	c := n.Client()
+	height, err := c.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startTP(t, n, nil)
+	cl := startTDClient(t, p.addr, p.key, sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: 50})
+	nt, snph, _ := nextTemplatePair(t, cl, time.Minute)
+	unknown := solve(t, nt, snph)
+	unknown.TemplateID = nt.TemplateID + 1000
+	good := solveFrom(t, nt, snph, unknown.HeaderNonce+1)
+	cl.send(t, unknown)
+	cl.send(t, good)
+	tip := waitHeight(t, ctx, c, height+1)
+	blk, err := c.GetBlock(ctx, tip.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk.Header.Nonce != good.HeaderNonce {
+		t.Fatalf("btcd's block %d has nonce %d, want the known template's solution (%d), not the unknown id's (%d)",
+			tip.Height, blk.Header.Nonce, good.HeaderNonce, unknown.HeaderNonce)
+	}
 }
 
 // 6. The node killed and restarted: the provider carries on.

@@ -125,8 +125,11 @@ func txWeight(tx node.TemplateTx) (int64, error) {
 }
 
 // buildTemplate turns the node's template, with the transactions selected
-// for one set of constraints, into a NewTemplate.
-func buildTemplate(t *node.Template, sel selection, id uint64, future bool) (*template, error) {
+// for one set of constraints, into a NewTemplate. The coinbase gets a
+// witness commitment when a transaction has a witness and, with signet (or a
+// template naming a signet challenge), always: a signet block without one is
+// invalid, since its signet solution lives in that output (BIP325).
+func buildTemplate(t *node.Template, sel selection, id uint64, future, signet bool) (*template, error) {
 	if sel.err != nil {
 		return nil, sel.err
 	}
@@ -149,7 +152,7 @@ func buildTemplate(t *node.Template, sel selection, id uint64, future bool) (*te
 	}
 	var outputs []byte
 	var count uint32
-	if segwit {
+	if segwit || signet || t.SignetChallenge != nil {
 		var buf bytes.Buffer
 		out := wire.NewTxOut(0, coinbase.WitnessCommitmentScript(wtxids))
 		if err := wire.WriteTxOut(&buf, 0, 0, out); err != nil {

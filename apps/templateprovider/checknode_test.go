@@ -51,9 +51,12 @@ func TestCheckNode(t *testing.T) {
 		{"testnet", "testnet4", false},
 		{"mainnet", "test", false},
 	} {
-		err := checkNode(t.Context(), chainNode(t, tc.chain), tc.network)
+		chain, err := checkNode(t.Context(), chainNode(t, tc.chain), tc.network)
 		if (err == nil) != tc.ok {
 			t.Errorf("checkNode(%q) against a node on %q = %v, want ok %v", tc.network, tc.chain, err, tc.ok)
+		}
+		if err == nil && chain != tc.chain {
+			t.Errorf("checkNode(%q) against a node on %q returned chain %q", tc.network, tc.chain, chain)
 		}
 		if err != nil && !strings.Contains(err.Error(), `is on "`+tc.chain+`", not `+tc.network) {
 			t.Errorf("checkNode(%q) against %q: error %q does not name both chains", tc.network, tc.chain, err)
@@ -62,7 +65,7 @@ func TestCheckNode(t *testing.T) {
 }
 
 func TestCheckNodeUnknownNetwork(t *testing.T) {
-	err := checkNode(t.Context(), chainNode(t, "regtest"), "moonnet")
+	_, err := checkNode(t.Context(), chainNode(t, "regtest"), "moonnet")
 	if !errors.Is(err, network.ErrUnknown) || !strings.Contains(err.Error(), "mainnet, testnet, testnet4, signet or regtest") {
 		t.Fatalf("checkNode(moonnet) = %v, want ErrUnknown listing the valid names", err)
 	}

@@ -3,6 +3,7 @@ package templateprovider
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -23,6 +27,21 @@ import (
 const (
 	CodeTemplateNotFound = "template-id-not-found"
 	CodeStaleTemplate    = "stale-template-id"
+)
+
+// Errors a SubmitSolution is refused with. Template Distribution has no
+// reply to a solution (§7.7), so SubmitSolution logs them; nothing refused
+// reaches the node.
+var (
+	// ErrUnknownTemplate: the solution names a template id this provider
+	// did not issue since it started, or one it has forgotten (it keeps the
+	// current and the previous tip's). Ids mean something only within the
+	// session that issued them, so the block is not guessed from another
+	// template: that sent invalid blocks to the node after restarts.
+	ErrUnknownTemplate = errors.New("templateprovider: unknown template id")
+	// ErrHighHash: the header's hash is above the target of the
+	// template's nBits, so the solution is not a block.
+	ErrHighHash = errors.New("templateprovider: header hash above the network target")
 )
 
 // Node is what the template provider needs from a node; *node.Client has it.
@@ -42,7 +61,13 @@ type provider struct {
 	node     Node
 	log      *slog.Logger
 	feeDelta int64
+	signet   bool                // every block needs a witness commitment
 	submits  chan *wire.MsgBlock // blocks for the submitter goroutine
+	// recheck asks the template loop for a fresh template at once: after a
+	// block is submitted the tip has moved (or, if the node refused it, ours
+	// may be stale), and waiting for the tip watcher or the timer would
+	// leave miners on old work.
+	recheck chan struct{}
 
 	mu        sync.Mutex
 	nextID    uint64
@@ -50,6 +75,7 @@ type provider struct {
 	tip       sv2.U256       // current.PrevHash
 	clients   map[service.ClientID]*tdClient
 	templates map[uint64]*template // for the current and the previous tip
+	warned    bool                 // the signet challenge warning was logged
 }
 
 // tdClient is what we know of one client.
@@ -60,9 +86,11 @@ type tdClient struct {
 
 var _ service.TemplateDistributionServerHandler = (*provider)(nil)
 
-func newProvider(n Node, feeDelta int64, log *slog.Logger) *provider {
-	return &provider{node: n, feeDelta: feeDelta, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{},
-		submits: make(chan *wire.MsgBlock, 64)}
+// newProvider returns the handler for node n; signet says the chain is a
+// signet, where every block carries a witness commitment.
+func newProvider(n Node, feeDelta int64, signet bool, log *slog.Logger) *provider {
+	return &provider{node: n, feeDelta: feeDelta, signet: signet, log: log, clients: map[service.ClientID]*tdClient{}, templates: map[uint64]*template{},
+		submits: make(chan *wire.MsgBlock, 64), recheck: make(chan struct{}, 1)}
 }
 
 func (p *provider) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
@@ -125,7 +153,7 @@ func (p *provider) CoinbaseOutputConstraints(_ context.Context, id service.Clien
 // forgetOldTemplates.
 func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool, sel selection) ([]service.ServerEvent, error) {
 	p.nextID++
-	t, err := buildTemplate(p.current, sel, p.nextID, newTip)
+	t, err := buildTemplate(p.current, sel, p.nextID, newTip, p.signet)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +211,7 @@ func (p *provider) update(t *node.Template) ([]service.ServerEvent, error) {
 		p.log.Info("new tip", "height", t.Height, "prev_hash", t.PrevHash.String(), "transactions", len(t.Transactions))
 	}
 	p.current, p.tip = t, sv2.U256(t.PrevHash)
+	p.warnChallenge(t)
 	var events []service.ServerEvent
 	var errs []error
 	memo := map[constraints]selection{}
@@ -224,26 +253,16 @@ func (p *provider) RequestTransactionData(_ context.Context, id service.ClientID
 	return []service.ServerEvent{service.SendToClient{Client: id, Message: reply}}, nil
 }
 
-// SubmitSolution rebuilds the block from the stored template and submits it (§7.7).
+// SubmitSolution checks the solution's proof of work, rebuilds the block
+// from the stored template and submits it (§7.7). A solution for an unknown
+// template or above the target is logged and dropped, never sent to the node.
 func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *sv2.SubmitSolution) ([]service.ServerEvent, error) {
-	p.mu.Lock()
-	t := p.templates[m.TemplateID]
-	p.mu.Unlock()
 	log := p.log.With("client", uint64(id), "template_id", m.TemplateID)
-	if t == nil {
-		// Not ours (we restarted since, say): the node's current template may
-		// still hold the same tip and transactions, so try it rather than
-		// drop a block.
-		var err error
-		if t, err = p.currentAsTemplate(ctx); err != nil {
-			log.Error("solution for an unknown template, and no template from the node to try it with", "error", err)
-			return nil, nil
-		}
-		log.Warn("solution for an unknown template; trying the node's current template")
-	}
-	b, err := assemble(t, m)
+	t, b, err := p.solutionBlock(m)
 	if err != nil {
-		log.Error("solution does not make a block", "error", err)
+		// Not a handler error: that would close the client, which may still
+		// find valid blocks (a pool resending an old session's solutions, say).
+		log.Error("solution refused; nothing submitted", "error", err)
 		return nil, nil
 	}
 	log.Info("solution received; submitting the block", "height", t.height, "hash", b.BlockHash().String())
@@ -255,6 +274,23 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 		p.submit(context.WithoutCancel(ctx), b)
 	}
 	return nil, nil
+}
+
+// solutionBlock returns the template m names and the block m makes of it,
+// or an error wrapping ErrUnknownTemplate, ErrHighHash or the reason the
+// parts do not make a block.
+func (p *provider) solutionBlock(m *sv2.SubmitSolution) (*template, *wire.MsgBlock, error) {
+	p.mu.Lock()
+	t := p.templates[m.TemplateID]
+	p.mu.Unlock()
+	if t == nil {
+		return nil, nil, fmt.Errorf("%w %d: not issued by this provider since it started, or expired with its tip", ErrUnknownTemplate, m.TemplateID)
+	}
+	b, err := assemble(t, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, b, nil
 }
 
 // submitter submits blocks off the clients' goroutines until submits is
@@ -277,6 +313,7 @@ const (
 // reached: a block must not be lost to a hiccup. A refusal is final.
 func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 	log := p.log.With("hash", b.BlockHash().String())
+	defer p.recheckTip()
 	deadline := time.Now().Add(submitFor)
 	for {
 		err := p.node.SubmitBlock(ctx, b)
@@ -300,21 +337,38 @@ func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 	}
 }
 
-// currentAsTemplate wraps the node's current template, all its transactions
-// kept, for a solution whose template we do not know.
-func (p *provider) currentAsTemplate(ctx context.Context) (*template, error) {
-	nt, err := p.node.GetBlockTemplate(ctx)
-	if err != nil {
-		return nil, err
+// recheckTip asks the template loop for a fresh template; one pending
+// request is as good as several.
+func (p *provider) recheckTip() {
+	select {
+	case p.recheck <- struct{}{}:
+	default:
 	}
-	return buildTemplate(nt, selectFor(nt, constraints{}), 0, false)
 }
 
-// assemble builds the full block for a solution of t.
+// opTrue is the challenge of a signet anyone can mine (BIP325 with an
+// empty solution), as custom test signets use.
+var opTrue = []byte{txscript.OP_TRUE}
+
+// warnChallenge says once that the node's signet needs block signatures,
+// which this provider does not make: its blocks carry an empty signet
+// solution, which only a challenge like OP_TRUE accepts. p.mu is held.
+func (p *provider) warnChallenge(t *node.Template) {
+	if p.warned || t.SignetChallenge == nil || bytes.Equal(t.SignetChallenge, opTrue) {
+		return
+	}
+	p.warned = true
+	p.log.Warn("the signet's challenge needs a block signature this provider does not make; the node will refuse its blocks unless an empty solution satisfies the challenge",
+		"signet_challenge", hex.EncodeToString(t.SignetChallenge))
+}
+
+// assemble builds the full block for a solution of t once its header meets
+// the target of t's nBits; the header is checked first, from the coinbase
+// alone, so a solution that is no block costs no block building.
 func assemble(t *template, m *sv2.SubmitSolution) (*wire.MsgBlock, error) {
 	var cb wire.MsgTx
 	if err := cb.Deserialize(bytes.NewReader(m.CoinbaseTx)); err != nil {
-		return nil, fmt.Errorf("coinbase_tx: %w", err)
+		return nil, fmt.Errorf("templateprovider: coinbase_tx: %w", err)
 	}
 	txid := cb.TxHash()
 	h := block.Header{
@@ -324,6 +378,13 @@ func assemble(t *template, m *sv2.SubmitSolution) (*wire.MsgBlock, error) {
 		NTime:      m.HeaderTimestamp,
 		NBits:      t.bits,
 		Nonce:      m.HeaderNonce,
+	}
+	tgt, err := target.FromCompact(t.bits)
+	if err != nil {
+		return nil, fmt.Errorf("templateprovider: template's nBits: %w", err)
+	}
+	if hash := h.Hash(); !target.Meets(&hash, &tgt) {
+		return nil, fmt.Errorf("%w: hash %s, target %s (nBits %08x)", ErrHighHash, chainhash.Hash(hash), chainhash.Hash(tgt), t.bits)
 	}
 	return block.Assemble(h, m.CoinbaseTx, t.txData)
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
+	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
 	"github.com/stratumgo/stratum/core/mining/target"
@@ -71,7 +74,21 @@ func fakeTemplate(height int64, prev byte, txs ...node.TemplateTx) *node.Templat
 type fakeNode struct {
 	mu        sync.Mutex
 	tmpl      *node.Template
+	failures  int // getblocktemplate calls still to fail, as a node that is down
 	submitted chan *wire.MsgBlock
+}
+
+// failNext makes the next n getblocktemplate calls fail.
+func (f *fakeNode) failNext(n int) {
+	f.mu.Lock()
+	f.failures = n
+	f.mu.Unlock()
+}
+
+func (f *fakeNode) failuresLeft() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failures
 }
 
 func (f *fakeNode) set(t *node.Template) {
@@ -83,6 +100,10 @@ func (f *fakeNode) set(t *node.Template) {
 func (f *fakeNode) GetBlockTemplate(context.Context) (*node.Template, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		return nil, errors.New("connection refused")
+	}
 	if f.tmpl == nil {
 		return nil, errors.New("no template")
 	}
@@ -129,6 +150,36 @@ type harness struct {
 	node *fakeNode
 	tips chan node.Tip
 	addr string
+	logs *logBuffer
+}
+
+// logBuffer keeps the provider's logs for tests to look for a line in.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// slogTo logs everything, as text, to l.
+func slogTo(l *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// line returns the first log line containing every one of parts, or "".
+func (l *logBuffer) line(parts ...string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for line := range strings.Lines(l.buf.String()) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return line
+		}
+	}
+	return ""
 }
 
 // startTP runs serve with a fake node over loopback, plain.
@@ -138,7 +189,7 @@ func startTP(t *testing.T, first *node.Template, feeDelta int64) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{node: &fakeNode{submitted: make(chan *wire.MsgBlock, 4)}, tips: make(chan node.Tip, 4), addr: ln.Addr().String()}
+	h := &harness{node: &fakeNode{submitted: make(chan *wire.MsgBlock, 4)}, tips: make(chan node.Tip, 4), addr: ln.Addr().String(), logs: &logBuffer{}}
 	h.node.set(first)
 	watch := func(ctx context.Context, _ node.WatchConfig, onTip func(node.Tip)) error {
 		for {
@@ -153,7 +204,12 @@ func startTP(t *testing.T, first *node.Template, feeDelta int64) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, Config{Listener: ln, Plain: true, FeeDelta: feeDelta, TemplateInterval: time.Hour}, h.node, watch)
+		// An hour between template checks: whatever a test sees come out
+		// was triggered by something else.
+		cfg := Config{Listener: ln, Plain: true, FeeDelta: feeDelta, TemplateInterval: time.Hour,
+			Watch:  node.WatchConfig{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
+			Logger: slogTo(h.logs)}
+		done <- serve(ctx, cfg, h.node, watch)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -368,28 +424,46 @@ func (r *requester) Connected(context.Context, service.ServerInfo) ([]service.Cl
 	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: &sv2.RequestTransactionData{TemplateID: r.id}}}, nil
 }
 
-func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
-	txs := []node.TemplateTx{fakeTx(t, 1, true, 500, 0), fakeTx(t, 2, false, 700, 0), fakeTx(t, 3, true, 100, 0)}
-	tmpl := fakeTemplate(400, 3, txs...)
-	h := startTP(t, tmpl, 1000)
-	c := h.connect(t, 0, 0)
-	nt, snph := nextTemplate(t, c)
-
-	// The client's coinbase: BIP34 prefix + extranonce, one payout, the template's outputs, the witness.
+// solution makes a SubmitSolution for nt as a client would: a coinbase of
+// the BIP34 prefix and an extranonce, one payout, the template's outputs and
+// the witness reserved value, and a nonce ground from from until the header
+// meets the target of snph's nBits (meets) or does not (!meets). It returns
+// the coinbase too.
+func solution(t *testing.T, nt *sv2.NewTemplate, snph *sv2.TemplateSetNewPrevHash, meets bool, from uint32) (*sv2.SubmitSolution, *wire.MsgTx) {
+	t.Helper()
 	cb := wire.NewMsgTx(int32(nt.CoinbaseTxVersion))
 	in := wire.NewTxIn(&wire.OutPoint{Index: wire.MaxPrevOutIndex}, append(append([]byte{}, nt.CoinbasePrefix...), 4, 1, 2, 3, 4), nil)
 	in.Sequence = nt.CoinbaseTxInputSequence
 	in.Witness = wire.TxWitness{make([]byte, 32)}
 	cb.AddTxIn(in)
 	cb.AddTxOut(wire.NewTxOut(int64(nt.CoinbaseTxValueRemaining), []byte{txscript.OP_TRUE}))
-	var out wire.TxOut
-	wire.ReadTxOut(bytes.NewReader(nt.CoinbaseTxOutputs), 0, 0, &out)
-	cb.AddTxOut(&out)
+	if nt.CoinbaseTxOutputsCount > 0 {
+		var out wire.TxOut
+		if err := wire.ReadTxOut(bytes.NewReader(nt.CoinbaseTxOutputs), 0, 0, &out); err != nil {
+			t.Fatal(err)
+		}
+		cb.AddTxOut(&out)
+	}
 	var raw bytes.Buffer
-	cb.Serialize(&raw)
-	sol := &sv2.SubmitSolution{TemplateID: nt.TemplateID, Version: nt.Version, HeaderTimestamp: snph.HeaderTimestamp, HeaderNonce: 77, CoinbaseTx: raw.Bytes()}
+	if err := cb.Serialize(&raw); err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := target.FromCompact(snph.NBits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := block.Header{Version: nt.Version, PrevHash: snph.PrevHash, MerkleRoot: merkle.Root(sv2.U256(cb.TxHash()), nt.MerklePath),
+		NTime: snph.HeaderTimestamp, NBits: snph.NBits, Nonce: from}
+	for hash := h.Hash(); target.Meets(&hash, &tgt) != meets; hash = h.Hash() {
+		h.Nonce++ // at the regtest target about every other nonce meets it
+	}
+	return &sv2.SubmitSolution{TemplateID: nt.TemplateID, Version: nt.Version, HeaderTimestamp: snph.HeaderTimestamp, HeaderNonce: h.Nonce, CoinbaseTx: raw.Bytes()}, cb
+}
 
-	cli := &solver{recClient: c, sol: sol}
+// submit sends sols, in order, over a fresh connection.
+func (h *harness) submit(t *testing.T, sols ...*sv2.SubmitSolution) {
+	t.Helper()
+	cli := &solver{recClient: &recClient{received: make(chan sv2.Message, 16)}, sols: sols}
 	sc, err := service.NewClientService(service.ClientConfig{TemplateDistribution: &service.UpstreamConfig{Address: h.addr, Plain: true}}, nil, nil, cli)
 	if err != nil {
 		t.Fatal(err)
@@ -397,10 +471,20 @@ func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
+	txs := []node.TemplateTx{fakeTx(t, 1, true, 500, 0), fakeTx(t, 2, false, 700, 0), fakeTx(t, 3, true, 100, 0)}
+	tmpl := fakeTemplate(400, 3, txs...)
+	h := startTP(t, tmpl, 1000)
+	c := h.connect(t, 0, 0)
+	nt, snph := nextTemplate(t, c)
+	sol, cb := solution(t, nt, snph, true, 0)
+	h.submit(t, sol)
 
 	b := recv(t, h.node.submitted, "submitted block")
-	if len(b.Transactions) != 4 || b.Header.Nonce != 77 || b.Header.PrevBlock != tmpl.PrevHash || b.Header.Bits != tmpl.Bits {
+	if len(b.Transactions) != 4 || b.Header.Nonce != sol.HeaderNonce || b.Header.PrevBlock != tmpl.PrevHash || b.Header.Bits != tmpl.Bits {
 		t.Fatalf("block: %d transactions, header %+v", len(b.Transactions), b.Header)
 	}
 	root := merkle.Root(sv2.U256(cb.TxHash()), nt.MerklePath)
@@ -409,13 +493,86 @@ func TestSubmitSolutionBuildsTheBlock(t *testing.T) {
 	}
 }
 
+// A solution whose header does not meet the template's nBits is not a block:
+// it never reaches the node, and the refusal is logged. (The provider used
+// to submit any nonce.) A valid solution sent after it on the same
+// connection is handled after it, so it being the first block the node sees
+// proves the other was dropped.
+func TestSubmitSolutionAboveTheTargetNeverReachesTheNode(t *testing.T) {
+	tmpl := fakeTemplate(400, 3, fakeTx(t, 1, true, 500, 0))
+	h := startTP(t, tmpl, 1000)
+	c := h.connect(t, 0, 0)
+	nt, snph := nextTemplate(t, c)
+	bad, _ := solution(t, nt, snph, false, 0)
+	good, _ := solution(t, nt, snph, true, 0)
+	h.submit(t, bad, good)
+
+	if b := recv(t, h.node.submitted, "the valid block"); b.Header.Nonce != good.HeaderNonce {
+		t.Fatalf("the node was sent nonce %d first, want only the valid %d (the invalid one is %d)", b.Header.Nonce, good.HeaderNonce, bad.HeaderNonce)
+	}
+	if h.logs.line("level=ERROR", "solution refused", "header hash above the network target") == "" {
+		t.Errorf("no error logged for the solution above the target; logs:\n%s", h.logs.buf.String())
+	}
+	if b, err := blockOf(t, tmpl, nt.TemplateID, bad); !errors.Is(err, ErrHighHash) {
+		t.Errorf("solutionBlock(above the target) = %v, %v; want ErrHighHash", b, err)
+	}
+	if _, err := blockOf(t, tmpl, nt.TemplateID, good); err != nil {
+		t.Errorf("solutionBlock(valid) = %v", err)
+	}
+}
+
+// A solution for a template id the provider never issued (a restarted
+// provider, a client on another one) never reaches the node: it is not
+// guessed from the node's current template, which may be on another tip.
+func TestSubmitSolutionForAnUnknownTemplateNeverReachesTheNode(t *testing.T) {
+	tmpl := fakeTemplate(400, 3, fakeTx(t, 1, true, 500, 0))
+	h := startTP(t, tmpl, 1000)
+	c := h.connect(t, 0, 0)
+	nt, snph := nextTemplate(t, c)
+	// Solved against the very template the node still serves, so a guess
+	// would even make a valid block: the id alone must refuse it.
+	unknown, _ := solution(t, nt, snph, true, 0)
+	unknown.TemplateID = nt.TemplateID + 1000
+	good, _ := solution(t, nt, snph, true, unknown.HeaderNonce+1) // another nonce, to tell them apart at the node
+	h.submit(t, unknown, good)
+
+	if b := recv(t, h.node.submitted, "the valid block"); b.Header.Nonce != good.HeaderNonce {
+		t.Fatalf("the node was sent nonce %d first, want only the known template's %d", b.Header.Nonce, good.HeaderNonce)
+	}
+	if h.logs.line("level=ERROR", "solution refused", "unknown template id", fmt.Sprintf("template_id=%d", unknown.TemplateID)) == "" {
+		t.Errorf("no error logged for the unknown template id; logs:\n%s", h.logs.buf.String())
+	}
+	if b, err := blockOf(t, tmpl, nt.TemplateID, unknown); !errors.Is(err, ErrUnknownTemplate) {
+		t.Errorf("solutionBlock(unknown id) = %v, %v; want ErrUnknownTemplate", b, err)
+	}
+}
+
+// blockOf calls solutionBlock on a provider that issued template id for
+// nodeTmpl (to a client without constraints, as the harness's is): the
+// handler itself only logs its errors.
+func blockOf(t *testing.T, nodeTmpl *node.Template, id uint64, m *sv2.SubmitSolution) (*wire.MsgBlock, error) {
+	t.Helper()
+	p := newProvider(nil, 1000, false, slog.New(slog.DiscardHandler))
+	tmpl, err := buildTemplate(nodeTmpl, selectFor(nodeTmpl, constraints{}), id, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.templates[id] = tmpl
+	_, b, err := p.solutionBlock(m)
+	return b, err
+}
+
 type solver struct {
 	*recClient
-	sol *sv2.SubmitSolution
+	sols []*sv2.SubmitSolution
 }
 
 func (s *solver) Connected(context.Context, service.ServerInfo) ([]service.ClientEvent, error) {
-	return []service.ClientEvent{service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: s.sol}}, nil
+	var events []service.ClientEvent
+	for _, m := range s.sols {
+		events = append(events, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: m})
+	}
+	return events, nil
 }
 
 // A provider whose server cannot listen ends with the error instead of
@@ -461,7 +618,7 @@ func (f *flakyNode) SubmitBlock(ctx context.Context, b *wire.MsgBlock) error {
 // A node that cannot be reached for a moment does not lose the block.
 func TestSubmitRetriesAnUnreachableNode(t *testing.T) {
 	n := &flakyNode{fakeNode: fakeNode{submitted: make(chan *wire.MsgBlock, 1)}, failures: 2, tries: make(chan struct{}, 10)}
-	p := newProvider(n, 1000, slog.New(slog.DiscardHandler))
+	p := newProvider(n, 1000, false, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.submitter(ctx)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -88,9 +89,20 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
-	defer client.Close()
-	if err := checkNode(ctx, client, cfg.Network); err != nil {
+	defer func() { client.Close() }() // the client in use at return
+	chain, err := checkNode(ctx, client, cfg.Network)
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
+	}
+	// The node's chain decides what getblocktemplate must ask for (the
+	// signet rule on signet, whether or not --network was given), so the
+	// client that serves is made knowing it.
+	if n, ok := network.ForChain(chain); ok && cfg.Node.Network == "" {
+		cfg.Node.Network = n.Name
+		client.Close()
+		if client, err = node.New(cfg.Node); err != nil {
+			return fmt.Errorf("%w: %w", ErrStartup, err)
+		}
 	}
 	if cfg.AuthorityKey != nil {
 		cfg.Logger.Info("authority public key (clients pin this)", "authority_pubkey", cfg.AuthorityKey.PublicKey().String())
@@ -105,7 +117,8 @@ type watchFunc func(ctx context.Context, cfg node.WatchConfig, onTip func(node.T
 func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 	cfg.setDefaults()
 	log := cfg.Logger
-	p := newProvider(n, cfg.FeeDelta, log.With("component", "templates"))
+	signet := cfg.Network == "signet" || cfg.Node.Network == "signet"
+	p := newProvider(n, cfg.FeeDelta, signet, log.With("component", "templates"))
 	scfg := service.ServerConfig{
 		ListenAddress:        cfg.Listen,
 		Listener:             cfg.Listener,
@@ -152,7 +165,7 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 			}))
 		}),
 		service.RunnerFunc(func(ctx context.Context) error {
-			templateLoop(ctx, cfg, p.node, srv, tips)
+			templateLoop(ctx, cfg, p.node, srv, tips, p.recheck)
 			return nil
 		}),
 	)
@@ -168,31 +181,48 @@ func nonCancel(err error) error {
 	return err
 }
 
-// templateLoop asks the node for a template on every new tip and every
-// TemplateInterval, and hands it to the provider's handler through the
-// server, which sends each client what changed.
-func templateLoop(ctx context.Context, cfg Config, n Node, srv *service.ServerService, tips <-chan node.Tip) {
+// templateLoop asks the node for a template on every new tip, every
+// TemplateInterval and every recheck (a block was submitted), and hands it to
+// the provider's handler through the server, which sends each client what
+// changed. While the node fails it asks again on a short backoff instead of
+// waiting for the next of those, so that a node that answers again (after a
+// restart, say) has its tip sent out at once: until then miners work on a
+// tip that may be stale.
+func templateLoop(ctx context.Context, cfg Config, n Node, srv *service.ServerService, tips <-chan node.Tip, recheck <-chan struct{}) {
 	log := cfg.Logger
 	if _, err := srv.Addr(ctx); err != nil {
 		return // the server never ran: RunAll has its error
 	}
 	tick := time.NewTicker(cfg.TemplateInterval)
 	defer tick.Stop()
+	retry := retryBackoff(cfg)
+	var again <-chan time.Time // set while the node is failing
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case tip := <-tips:
 			log.Debug("node reports a tip", "height", tip.Height, "hash", tip.Hash.String())
+		case <-recheck:
+			log.Debug("re-checking the tip after a submitted block")
 		case <-tick.C:
+		case <-again:
 		}
 		t, err := n.GetBlockTemplate(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("getblocktemplate failed; will retry", "error", err)
+			if ctx.Err() != nil {
+				return
 			}
+			delay := retry.Next()
+			log.Warn("getblocktemplate failed; will retry", "error", err, "attempt", retry.Attempts(), "retry_in", delay)
+			again = time.After(delay)
 			continue
 		}
+		if failed := retry.Attempts(); failed > 0 {
+			log.Info("node answers again; sending its template", "after_attempts", failed)
+			retry.Reset()
+		}
+		again = nil
 		err = srv.HandleEvent(ctx, nodeTemplates.Notify(sv2.ProtocolTemplateDistribution, t))
 		if err != nil && ctx.Err() == nil {
 			log.Error("building templates", "error", err)
@@ -200,9 +230,24 @@ func templateLoop(ctx context.Context, cfg Config, n Node, srv *service.ServerSe
 	}
 }
 
+// retryBackoff is the template loop's schedule for a failing node: the tip
+// watcher's bounds (cfg.Watch, node defaults), and never slower than
+// TemplateInterval.
+func retryBackoff(cfg Config) backoff.Backoff {
+	lo, hi := cfg.Watch.MinBackoff, cfg.Watch.MaxBackoff
+	if lo <= 0 {
+		lo = node.DefaultMinBackoff
+	}
+	if hi <= 0 {
+		hi = node.DefaultMaxBackoff
+	}
+	return backoff.Backoff{Base: min(lo, cfg.TemplateInterval), Cap: min(hi, cfg.TemplateInterval)}
+}
+
 // checkNode makes one call so that a wrong address, bad credentials or a
-// node on the wrong chain fail start-up with a clear message.
-func checkNode(ctx context.Context, c *node.Client, name string) error {
+// node on the wrong chain fail start-up with a clear message. It returns the
+// chain the node reports.
+func checkNode(ctx context.Context, c *node.Client, name string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
 	var info struct {
@@ -210,17 +255,17 @@ func checkNode(ctx context.Context, c *node.Client, name string) error {
 		Blocks int64  `json:"blocks"`
 	}
 	if err := c.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
-		return fmt.Errorf("node at %s: %w", c.Host(), err)
+		return "", fmt.Errorf("node at %s: %w", c.Host(), err)
 	}
 	if name == "" {
-		return nil
+		return info.Chain, nil
 	}
 	want, err := network.Lookup(name)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !want.HasChain(info.Chain) {
-		return fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, name)
+		return "", fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, name)
 	}
-	return nil
+	return info.Chain, nil
 }

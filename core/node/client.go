@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/stratumgo/stratum/core/network"
 )
 
 // Defaults for zero Config fields.
@@ -55,6 +57,13 @@ type Config struct {
 	// allocate without limit.
 	MaxReplySize int64
 
+	// Network names the chain the node is on, as core/network names it
+	// (mainnet, testnet, testnet4, signet, regtest), where the chain changes
+	// what a call must ask for: on signet, getblocktemplate asks for the
+	// signet rule, without which Bitcoin Core refuses it (RPC error -8).
+	// Empty is any chain but signet.
+	Network string
+
 	// Logger receives connection-level logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -77,6 +86,11 @@ func (c Config) Validate() error {
 	if c.RequestTimeout < 0 || c.MaxReplySize < 0 {
 		return errors.New("node: config: RequestTimeout and MaxReplySize must not be negative")
 	}
+	if c.Network != "" {
+		if _, err := network.Lookup(c.Network); err != nil {
+			return fmt.Errorf("node: config: Network: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -88,6 +102,7 @@ type Client struct {
 	pass   string
 	http   *http.Client
 	log    *slog.Logger
+	rules  []string // getblocktemplate's rules, for cfg.Network
 	nextID atomic.Uint64
 }
 
@@ -122,12 +137,13 @@ func New(cfg Config) (*Client, error) {
 	tr.MaxIdleConnsPerHost = 4
 
 	return &Client{
-		cfg:  cfg,
-		url:  u,
-		user: user,
-		pass: pass,
-		http: &http.Client{Transport: tr},
-		log:  log.With("node", u.Host),
+		cfg:   cfg,
+		url:   u,
+		user:  user,
+		pass:  pass,
+		http:  &http.Client{Transport: tr},
+		log:   log.With("node", u.Host),
+		rules: templateRules(cfg.Network),
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,5 +124,79 @@ func TestGetBlockTemplateMalformed(t *testing.T) {
 				t.Fatalf("err = %v, want ErrMalformedReply", err)
 			}
 		})
+	}
+}
+
+// coreSignetTemplate answers getblocktemplate as Bitcoin Core does on
+// signet: RPC error -8 unless the rules include "signet", and otherwise a
+// template carrying the signet challenge. It records the rules asked for.
+func coreSignetTemplate(t *testing.T, f *fakeNode, challenge string) *[][]string {
+	t.Helper()
+	var asked [][]string
+	reply, _ := btcdTemplate(t)
+	reply["signet_challenge"] = challenge
+	reply["rules"] = []string{"csv", "!segwit", "!signet", "taproot"}
+	f.handle("getblocktemplate", func(p []json.RawMessage) (any, *rpcErrorObject) {
+		var req struct {
+			Rules []string `json:"rules"`
+		}
+		json.Unmarshal(p[0], &req)
+		asked = append(asked, req.Rules)
+		if !slices.Contains(req.Rules, "signet") {
+			return nil, &rpcErrorObject{Code: -8, Message: `getblocktemplate must be called with the signet rule set (call with {"rules": ["segwit", "signet"]})`}
+		}
+		return reply, nil
+	})
+	return &asked
+}
+
+// On signet, getblocktemplate (plain and long-poll) asks for the signet rule
+// that Bitcoin Core requires there, and the challenge is parsed; elsewhere
+// the request is what btcd has always been sent.
+func TestGetBlockTemplateSignet(t *testing.T) {
+	f := newFakeNode(t)
+	asked := coreSignetTemplate(t, f, "51") // a custom signet: OP_TRUE
+	c := f.client(t, func(c *Config) { c.Network = "signet" })
+	got, err := c.GetBlockTemplate(t.Context())
+	if err != nil {
+		t.Fatalf("GetBlockTemplate on signet: %v", err)
+	}
+	if !bytes.Equal(got.SignetChallenge, []byte{0x51}) {
+		t.Errorf("signet challenge %x, want 51", got.SignetChallenge)
+	}
+	if _, err := c.GetBlockTemplateLongPoll(t.Context(), "x"); err != nil {
+		t.Fatalf("long poll on signet: %v", err)
+	}
+	want := [][]string{{"segwit", "signet"}, {"segwit", "signet"}}
+	if diff := cmp.Diff(want, *asked); diff != "" {
+		t.Errorf("rules asked (-want +got):\n%s", diff)
+	}
+
+	// Without the network, the node's refusal is the caller's error.
+	plain := f.client(t)
+	var rpcErr *RPCError
+	if _, err := plain.GetBlockTemplate(t.Context()); !errors.As(err, &rpcErr) || rpcErr.Code != -8 {
+		t.Errorf("signet node asked without the signet rule: %v, want its RPC error -8", err)
+	}
+	if last := (*asked)[len(*asked)-1]; !slices.Equal(last, []string{"segwit"}) {
+		t.Errorf("rules without a network: %v, want [segwit]", last)
+	}
+
+	// A malformed challenge is a malformed reply, not an empty challenge.
+	f2 := newFakeNode(t)
+	coreSignetTemplate(t, f2, "5g")
+	if _, err := f2.client(t, func(c *Config) { c.Network = "signet" }).GetBlockTemplate(t.Context()); !errors.Is(err, ErrMalformedReply) {
+		t.Errorf("bad signet_challenge: %v, want ErrMalformedReply", err)
+	}
+}
+
+func TestConfigNetwork(t *testing.T) {
+	for _, name := range []string{"", "mainnet", "signet", "regtest"} {
+		if _, err := New(Config{URL: "http://127.0.0.1:1", Network: name}); err != nil {
+			t.Errorf("Network %q: %v", name, err)
+		}
+	}
+	if _, err := New(Config{URL: "http://127.0.0.1:1", Network: "signett"}); err == nil || !strings.Contains(err.Error(), "signett") {
+		t.Errorf("unknown Network: %v, want an error naming it", err)
 	}
 }

@@ -39,11 +39,15 @@ func (m WatchMode) String() string {
 	return fmt.Sprintf("WatchMode(%d)", int(m))
 }
 
-// Defaults for zero WatchConfig fields.
+// Defaults for zero WatchConfig fields. DefaultMaxBackoff is short because
+// the watcher's next attempt is when a restarted node is noticed: work on the
+// old tip meanwhile is wasted (at 10 s, up to 12 s of stale blocks after a
+// restart), while an attempt at a node that is down costs one refused
+// connection.
 const (
 	DefaultPollInterval    = time.Second
 	DefaultMinBackoff      = 100 * time.Millisecond
-	DefaultMaxBackoff      = 10 * time.Second
+	DefaultMaxBackoff      = 2 * time.Second
 	DefaultLongPollTimeout = 2 * time.Minute
 	DefaultPingInterval    = 30 * time.Second
 )

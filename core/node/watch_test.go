@@ -143,3 +143,16 @@ func TestWatchBackoff(t *testing.T) {
 		}
 	}
 }
+
+// The default backoff retries a node that went away within about two
+// seconds, so a restarted node's tip is learnt soon after it answers again
+// (with a 10 s cap it took up to 12 s, and miners found stale blocks).
+func TestWatchDefaultBackoffNoticesARestartSoon(t *testing.T) {
+	w := newWatcher(nil, WatchConfig{}, func(Tip) {})
+	limit := time.Duration(float64(DefaultMaxBackoff) * (1 + watchJitter))
+	for n := range 30 {
+		if d := w.retry.Next(); d > limit || d > 2400*time.Millisecond {
+			t.Fatalf("retry delay %d = %v, want at most 2.4s", n+1, d)
+		}
+	}
+}
