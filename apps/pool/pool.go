@@ -279,6 +279,10 @@ func (p *Pool) Run(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)
 			}
+			if p.cfg.Node == nil {
+				// Template ids mean nothing across provider sessions.
+				p.log.Warn("no node RPC configured: a block found just before the template provider restarts cannot be delivered; set a node RPC URL to deliver every block")
+			}
 			return nil
 		}),
 		service.RunnerFunc(func(ctx context.Context) error { p.blocks.run(ctx); return nil }),
