@@ -322,6 +322,12 @@ func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 		case err == nil:
 			log.Info("block accepted by the node", "transactions", len(b.Transactions))
 			return
+		case errors.As(err, &rej) && rej.Duplicate():
+			log.Info("block already on the node: delivered", "reason", rej.Reason) // another path was first
+			return
+		case errors.As(err, &rej) && rej.Inconclusive():
+			log.Warn("the node stored the block without judging it", "reason", rej.Reason)
+			return
 		case errors.As(err, &rej):
 			log.Error("node rejected the block", "reason", rej.Reason)
 			return

@@ -629,3 +629,57 @@ func TestSubmitRetriesAnUnreachableNode(t *testing.T) {
 		t.Errorf("accepted after %d tries: %+v", len(n.tries), b.Header)
 	}
 }
+
+// A node that already has the block (the pool's node path was first) is a
+// delivery, logged at INFO, not a rejection at ERROR (issue 12 item 18).
+func TestDuplicateAnswerIsNotAnError(t *testing.T) {
+	rec := &levelRecorder{}
+	n := &answerNode{err: &node.RejectedError{Reason: "duplicate"}}
+	p := newProvider(n, 1000, false, slog.New(rec))
+	p.submit(context.Background(), wire.NewMsgBlock(&wire.BlockHeader{Nonce: 1}))
+	for _, r := range rec.records() {
+		if r.Level >= slog.LevelError {
+			t.Errorf("%s at %s for a duplicate", r.Message, r.Level)
+		}
+	}
+	n.err = &node.RejectedError{Reason: "bad-txnmrklroot"}
+	p.submit(context.Background(), wire.NewMsgBlock(&wire.BlockHeader{Nonce: 2}))
+	var errs int
+	for _, r := range rec.records() {
+		if r.Level >= slog.LevelError {
+			errs++
+		}
+	}
+	if errs != 1 {
+		t.Errorf("%d ERROR lines for a real rejection, want 1", errs)
+	}
+}
+
+// answerNode answers every submitblock with err.
+type answerNode struct {
+	fakeNode
+	err error
+}
+
+func (n *answerNode) SubmitBlock(context.Context, *wire.MsgBlock) error { return n.err }
+
+// levelRecorder is a slog.Handler keeping every record.
+type levelRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (h *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *levelRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r)
+	return nil
+}
+func (h *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *levelRecorder) WithGroup(string) slog.Handler      { return h }
+func (h *levelRecorder) records() []slog.Record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.recs)
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors, wrapped with the method and node address that produced
@@ -60,4 +61,19 @@ type RejectedError struct {
 
 func (e *RejectedError) Error() string {
 	return "node: block rejected: " + e.Reason
+}
+
+// Duplicate reports a node that already has the block (Bitcoin Core's
+// "duplicate", btcd's "already have block"): another path got it there
+// first, so the block is delivered.
+func (e *RejectedError) Duplicate() bool {
+	return e.Reason == "duplicate" || strings.HasPrefix(e.Reason, "rejected: already have block") && !e.Inconclusive()
+}
+
+// Inconclusive reports a node that stored the block without judging it
+// (Bitcoin Core's "inconclusive", "duplicate-inconclusive", btcd's orphan
+// case): neither delivered for sure nor refused.
+func (e *RejectedError) Inconclusive() bool {
+	return e.Reason == "inconclusive" || e.Reason == "duplicate-inconclusive" ||
+		strings.HasPrefix(e.Reason, "rejected: already have block (orphan)")
 }

@@ -42,7 +42,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -452,7 +451,7 @@ func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, gen uint64, lo
 		log.Error("node unreachable; will retry the block", "error", err)
 		return nodeRetry
 	}
-	switch rejection(rej.Reason) {
+	switch rejection(rej) {
 	case duplicate:
 		log.Info("block already on the node: delivered, the other path got there first", "reason", rej.Reason)
 		return nodeTook
@@ -476,15 +475,11 @@ const (
 // ("duplicate", "inconclusive", "duplicate-inconclusive"; but
 // "duplicate-invalid" is a refusal) and btcd's "rejected: already have
 // block ..." (" (orphan) ...": stored, its parent unknown).
-func rejection(reason string) int {
+func rejection(rej *node.RejectedError) int {
 	switch {
-	case reason == "duplicate":
-		return duplicate
-	case reason == "inconclusive", reason == "duplicate-inconclusive":
+	case rej.Inconclusive():
 		return inconclusive
-	case strings.HasPrefix(reason, "rejected: already have block (orphan)"):
-		return inconclusive
-	case strings.HasPrefix(reason, "rejected: already have block"):
+	case rej.Duplicate():
 		return duplicate
 	}
 	return refused
