@@ -64,9 +64,10 @@ type WatchConfig struct {
 	// of one node do not retry in lockstep.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
-	// LongPollTimeout re-issues a long poll that has been waiting this long,
-	// so a silently dead connection is noticed (default
-	// DefaultLongPollTimeout).
+	// LongPollTimeout is how often a waiting long poll is checked on: the
+	// node is asked for its best block, and no answer or a tip the long poll
+	// missed starts the session again. The long poll itself is never
+	// abandoned while the node answers (default DefaultLongPollTimeout).
 	LongPollTimeout time.Duration
 	// PingInterval is the websocket keep-alive period; a connection silent
 	// for two periods is considered dead (default DefaultPingInterval).
@@ -217,18 +218,53 @@ func (w *watcher) longPollSession(ctx context.Context) error {
 	w.connected()
 	w.emit(Tip{Hash: t.PrevHash, Height: t.Height - 1})
 	for {
-		lpCtx, cancel := context.WithTimeout(ctx, w.cfg.LongPollTimeout)
-		next, err := w.c.GetBlockTemplateLongPoll(lpCtx, t.LongPollID)
-		expired := lpCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil
-		cancel()
-		switch {
-		case expired:
-			continue // quiet chain: ask again
-		case err != nil:
+		next, err := w.longPoll(ctx, t)
+		if err != nil {
 			return err
 		}
 		t = next
 		w.emit(Tip{Hash: t.PrevHash, Height: t.Height - 1})
+	}
+}
+
+// longPoll waits for the template that replaces t. It never abandons the
+// request while the node answers: Bitcoin Core keeps an abandoned long
+// poll running until its tip or mempool changes, holding one of its few RPC
+// threads, so re-issuing it on a quiet chain would freeze the node's RPC.
+// Every LongPollTimeout it asks the node for its best block instead: no
+// answer, or a tip the long poll missed (its connection died silently),
+// ends the wait with an error and the session starts again.
+func (w *watcher) longPoll(ctx context.Context, t *Template) (*Template, error) {
+	type result struct {
+		t   *Template
+		err error
+	}
+	lpCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan result, 1)
+	go func() { // joined below on every path
+		next, err := w.c.GetBlockTemplateLongPoll(lpCtx, t.LongPollID)
+		done <- result{next, err}
+	}()
+	check := time.NewTicker(w.cfg.LongPollTimeout)
+	defer check.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.t, r.err
+		case <-check.C:
+			pctx, pcancel := context.WithTimeout(ctx, w.cfg.LongPollTimeout)
+			best, err := w.c.GetBestBlockHash(pctx)
+			pcancel()
+			if err == nil && best != t.PrevHash {
+				err = fmt.Errorf("node: the tip moved to %s but the long poll did not return", best)
+			}
+			if err != nil {
+				cancel()
+				<-done
+				return nil, fmt.Errorf("node: checking on a long poll: %w", err)
+			}
+		}
 	}
 }
 

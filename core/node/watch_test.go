@@ -2,7 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +156,58 @@ func TestWatchDefaultBackoffNoticesARestartSoon(t *testing.T) {
 		if d := w.retry.Next(); d > limit || d > 2400*time.Millisecond {
 			t.Fatalf("retry delay %d = %v, want at most 2.4s", n+1, d)
 		}
+	}
+}
+
+// Issue 12, item 14: a long poll on a quiet chain is never abandoned and
+// re-issued. The fake holds each long poll as Bitcoin Core does, until the
+// tip changes, whether or not the client still waits: re-issuing one every
+// LongPollTimeout (the old code) piles them up until the node's RPC threads
+// are gone. Now one stays open and the watcher checks on the node instead.
+func TestLongPollNeverPilesUpOnAQuietChain(t *testing.T) {
+	f := newFakeNode(t)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	outstanding, most, total := 0, 0, 0
+	f.methods["getblocktemplate"] = func(params []json.RawMessage) (any, *rpcErrorObject) {
+		var req struct {
+			LongPollID string `json:"longpollid"`
+		}
+		json.Unmarshal(params[0], &req)
+		if req.LongPollID != "" {
+			mu.Lock()
+			outstanding++
+			total++
+			most = max(most, outstanding)
+			mu.Unlock()
+			<-release // held like Bitcoin Core: the client's leaving does not end it
+			mu.Lock()
+			outstanding--
+			mu.Unlock()
+		}
+		tip := f.tip()
+		return map[string]any{
+			"version": 0x20000000, "previousblockhash": tip.Hash.String(), "height": tip.Height + 1,
+			"coinbasevalue": 5000000000, "bits": "207fffff", "target": "7fffff" + strings.Repeat("0", 58),
+			"curtime": 1795704551, "mintime": 1795704551, "longpollid": tip.Hash.String(), "transactions": []any{},
+		}, nil
+	}
+	t.Cleanup(func() { close(release) }) // before the fake's server closes
+	c := f.client(t)
+	cfg := fastRetry
+	cfg.Mode = WatchLongPoll
+	cfg.LongPollTimeout = 20 * time.Millisecond
+	tips := watch(t, c, cfg)
+	expectTip(t, tips, f.tip())
+	// Fifteen check periods of a quiet chain: only the clock can tell.
+	time.Sleep(300 * time.Millisecond)
+	checks := f.callCount("getbestblockhash")
+	mu.Lock()
+	defer mu.Unlock()
+	if total != 1 || most != 1 {
+		t.Errorf("%d long polls issued, %d at once on a quiet chain; want one, held open", total, most)
+	}
+	if checks < 5 {
+		t.Errorf("%d checks on the node in 15 periods", checks)
 	}
 }
