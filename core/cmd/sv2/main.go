@@ -36,7 +36,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  []*cli.Command{decodeCommand(), keygenCommand(), probeCommand()},
+		Commands:  []*cli.Command{decodeCommand(), keygenCommand(), probeCommand(), loadCommand()},
 		// Errors are printed once, by main or by cli.Exit, never with the help text.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("sv2: "+err.Error(), 1)
