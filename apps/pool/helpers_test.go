@@ -45,23 +45,36 @@ func recv[T any](t testing.TB, ch <-chan T, what string) T {
 	}
 }
 
-// run runs f until the test ends, then cancels it and waits for it to return nil.
-func run(t testing.TB, what string, f func(ctx context.Context) error) {
+// run runs f until the test ends, or until stop: stop cancels it, waits for
+// it and returns its error (nil for a clean stop); at the end of the test an
+// error is reported.
+func run(t testing.TB, what string, f func(ctx context.Context) error) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, service.ErrStopped) {
-				t.Errorf("%s: %v", what, err)
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil && !errors.Is(err, service.ErrStopped) {
+					result = fmt.Errorf("%s: %w", what, err)
+				}
+			case <-time.After(waitLimit):
+				result = fmt.Errorf("%s did not stop", what)
 			}
-		case <-time.After(waitLimit):
-			t.Errorf("%s did not stop", what)
+		})
+		return result
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Error(err)
 		}
 	})
+	return stop
 }
 
 // fakeClock is a clock the test advances.
@@ -192,6 +205,7 @@ type testPool struct {
 	tp   *fakeTP
 	addr string
 	key  noise.PublicKey // the authority key miners pin
+	stop func() error    // stops the pool before the test ends
 }
 
 // startPool runs a pool until the test ends; mod adjusts its configuration.
@@ -223,9 +237,9 @@ func startPool(t testing.TB, mod func(*Config)) *testPool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "pool", p.Run)
+	stop := run(t, "pool", p.Run)
 	recv(t, tp.ready, "the pool to reach the template provider")
-	return &testPool{Pool: p, tp: tp, addr: ln.Addr().String(), key: pk}
+	return &testPool{Pool: p, tp: tp, addr: ln.Addr().String(), key: pk, stop: stop}
 }
 
 // vardiff retargets every channel now, as the pool's ticker does.

@@ -1,15 +1,11 @@
 package pool
 
 import (
-	"context"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -17,32 +13,8 @@ import (
 // had pending (a partial batch) and a CloseChannel saying why, before the
 // connection closes; Run returns nil.
 func TestStopAcknowledgesAndClosesChannels(t *testing.T) {
-	tp := startFakeTP(t)
-	sk, pk, err := noise.GenerateAuthorityKeyPair(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Config{
-		Listener: ln, AuthorityKey: &sk, Network: "regtest", ShareBatchSize: 10,
-		TemplateProvider: TemplateProvider{Address: tp.addr, Plain: true},
-		Payouts:          []Payout{{Script: []byte{0x51}, Weight: 1}},
-		Logger:           slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	recv(t, tp.ready, "the pool to reach the template provider")
-
-	tp0 := &testPool{Pool: p, tp: tp, addr: ln.Addr().String(), key: pk}
-	r := dialRaw(t, tp0)
+	p := startPool(t, nil)
+	r := dialRaw(t, p)
 	r.setup(t, mining.FlagRequiresStandardJobs)
 	r.write(t, &sv2.OpenStandardMiningChannel{RequestID: 1, UserIdentity: "ivy", NominalHashRate: 1, MaxTarget: target.Max()})
 	work := mining.NewClient()
@@ -73,7 +45,8 @@ func TestStopAcknowledgesAndClosesChannels(t *testing.T) {
 		time.Sleep(time.Millisecond) // the accounting has no channel to wait on
 	}
 
-	cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- p.stop() }()
 	if ack, ok := r.read(t).(*sv2.SubmitSharesSuccess); !ok || ack.LastSequenceNumber != 2 || ack.NewSubmitsAcceptedCount != 3 {
 		t.Fatalf("the pending acknowledgement: %#v", ack)
 	}
@@ -81,7 +54,7 @@ func TestStopAcknowledgesAndClosesChannels(t *testing.T) {
 		t.Fatalf("the goodbye: %#v", c)
 	}
 	r.closedByPool(t)
-	if err := recv(t, done, "Run to return"); err != nil {
+	if err := recv(t, stopped, "Run to return"); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }

@@ -84,6 +84,16 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// templateReply is a getblocktemplate answer on the current tip.
+func (f *fakeNode) templateReply() map[string]any {
+	tip := f.tip()
+	return map[string]any{
+		"version": 0x20000000, "previousblockhash": tip.Hash.String(), "height": tip.Height + 1,
+		"coinbasevalue": 5000000000, "bits": "207fffff", "target": "7fffff" + strings.Repeat("0", 58),
+		"curtime": 1795704551, "mintime": 1795704551, "longpollid": tip.Hash.String(), "transactions": []any{},
+	}
+}
+
 func (f *fakeNode) tip() Tip {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -216,12 +226,7 @@ func (f *fakeNode) dispatch(ctx context.Context, method string, params []json.Ra
 			case <-time.After(5 * time.Second):
 			}
 		}
-		tip := f.tip()
-		return map[string]any{
-			"version": 0x20000000, "previousblockhash": tip.Hash.String(), "height": tip.Height + 1,
-			"coinbasevalue": 5000000000, "bits": "207fffff", "target": "7fffff" + strings.Repeat("0", 58),
-			"curtime": 1795704551, "mintime": 1795704551, "longpollid": tip.Hash.String(), "transactions": []any{},
-		}, nil
+		return f.templateReply(), nil
 	case "getbestblockhash":
 		return f.tip().Hash.String(), nil
 	case "getblockcount":

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,12 +184,7 @@ func TestLongPollNeverPilesUpOnAQuietChain(t *testing.T) {
 			outstanding--
 			mu.Unlock()
 		}
-		tip := f.tip()
-		return map[string]any{
-			"version": 0x20000000, "previousblockhash": tip.Hash.String(), "height": tip.Height + 1,
-			"coinbasevalue": 5000000000, "bits": "207fffff", "target": "7fffff" + strings.Repeat("0", 58),
-			"curtime": 1795704551, "mintime": 1795704551, "longpollid": tip.Hash.String(), "transactions": []any{},
-		}, nil
+		return f.templateReply(), nil
 	}
 	t.Cleanup(func() { close(release) }) // before the fake's server closes
 	c := f.client(t)

@@ -35,10 +35,10 @@ func (e *ExtensionsError) Error() string {
 	return fmt.Sprintf("service: %s extensions refused: unsupported %#04x, required by the server %#04x", e.Protocol, e.Unsupported, e.Required)
 }
 
-// Negotiated reports whether extension id was negotiated on the connection
-// whose handler call ctx belongs to: a server's client (any of that client's
-// calls), or, for a client service, the upstream of protocol p (use
-// NegotiatedUpstream).
+// Negotiated reports whether extension id was negotiated with the client
+// whose handler call ctx belongs to (any of that client's calls). A client
+// service's handlers find what their server confirmed in
+// ServerInfo.Extensions.
 func Negotiated(ctx context.Context, id uint16) bool {
 	c, ok := ctx.Value(clientKey{}).(*serverClient)
 	return ok && c.ext.has(id)

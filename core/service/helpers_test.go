@@ -99,14 +99,17 @@ func startService(t testing.TB, svc Service) func() error {
 	return stop
 }
 
-// startServer starts a server on 127.0.0.1:0.
+// startServer starts a server on 127.0.0.1:0, or on cfg.Listener if set.
 func startServer(t testing.TB, cfg ServerConfig, m MiningServerHandler, j JobDeclarationServerHandler, td TemplateDistributionServerHandler) (*ServerService, running) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if cfg.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Listener = ln
 	}
-	cfg.Listener = ln
+	ln := cfg.Listener
 	s, err := NewServerService(cfg, m, j, td)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +125,7 @@ func startServer(t testing.TB, cfg ServerConfig, m MiningServerHandler, j JobDec
 
 // serverConfig is a test server's configuration. Every test client comes
 // from 127.0.0.1, one source, so the per-source limits are lifted; the tests
-// of those limits set them and dial from other loopback addresses (fromAddr).
+// of those limits set them and dial from other loopback addresses (dialFrom).
 func serverConfig(k keys, plain bool) ServerConfig {
 	cfg := ServerConfig{Mining: &ProtocolConfig{}, Plain: plain,
 		MaxConnectionsPerSource: 1 << 20, MaxHandshakesPerSource: 1 << 20, HandshakeRatePerSource: 1e9}

@@ -209,17 +209,8 @@ func startGated(t *testing.T, cfg ServerConfig, h MiningServerHandler) (*gatedLi
 	}
 	gl := &gatedListener{Listener: ln}
 	cfg.Listener = gl
-	s, err := NewServerService(cfg, h, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := startService(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	if _, err := s.Addr(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return gl, running{addr: ln.Addr().String(), stop: stop}
+	_, r := startServer(t, cfg, h, nil, nil)
+	return gl, r
 }
 
 // A client with 500 acknowledgements queued when the server's context is

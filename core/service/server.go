@@ -621,7 +621,13 @@ func (s *ServerService) carryOut(c *serverClient, w work, log *slog.Logger) {
 func (s *ServerService) readLoop(c *serverClient) {
 	defer close(c.in)
 	p := c.info.Setup.Protocol
-	lastWork := time.Now() // the last message that does work: inactivity counts from it
+	inactivity := s.cfg.InactivityTimeout > 0
+	var lastWork time.Time // the last message that does work: inactivity counts from it
+	if inactivity {
+		if inactivity { // no clock read per message when there is no limit
+			lastWork = time.Now()
+		}
+	}
 	for {
 		// A client that sends requests without waiting for the answers must
 		// not fill its own send queue and be dropped as too slow: while the
@@ -635,7 +641,7 @@ func (s *ServerService) readLoop(c *serverClient) {
 				return
 			}
 		}
-		if s.cfg.InactivityTimeout > 0 {
+		if inactivity {
 			// Fixed at the last useful message, not at the last frame: a
 			// peer sending unknown frames, or half a frame, is not kept.
 			c.conn.SetReadDeadline(lastWork.Add(s.cfg.InactivityTimeout))
@@ -669,7 +675,9 @@ func (s *ServerService) readLoop(c *serverClient) {
 			// do not count as activity).
 			continue
 		}
-		lastWork = time.Now()
+		if inactivity { // no clock read per message when there is no limit
+			lastWork = time.Now()
+		}
 		if _, negotiation := m.(*sv2.RequestExtensions); negotiation {
 			// The actor answers it, in order with the rest.
 		} else if !info.UsableOn(p) || info.Protocol == sv2.ProtocolCommon {

@@ -214,15 +214,9 @@ func parseLoad(c *cli.Context) (loadConfig, error) {
 		user: c.String("user"), connectRate: c.Float64("connect-rate"), byteInterval: c.Duration("byte-interval"),
 		timeout: c.Duration("timeout"), poolPID: c.Int("pool-pid"), json: c.Bool("json"),
 	}
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return loadConfig{}, fmt.Errorf("address: %w", err)
+	if cfg.host, cfg.port, err = splitAddress(addr); err != nil {
+		return loadConfig{}, err
 	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return loadConfig{}, fmt.Errorf("address %q: port must be a number from 0 to 65535", addr)
-	}
-	cfg.host, cfg.port = host, uint16(port)
 	if i := slices.Index(loadModes, c.String("mode")); i >= 0 {
 		cfg.mode = loadMode(i)
 	} else {
@@ -269,15 +263,8 @@ func parseLoad(c *cli.Context) (loadConfig, error) {
 	if cfg.mode == modeZeroWork {
 		cfg.hashrate = 0
 	}
-	if s := c.String("authority-pubkey"); s != "" {
-		if cfg.plain {
-			return loadConfig{}, errors.New("--authority-pubkey needs the Noise handshake; drop --plain")
-		}
-		k, err := noise.ParsePublicKey(s)
-		if err != nil {
-			return loadConfig{}, fmt.Errorf("--authority-pubkey: %w", err)
-		}
-		cfg.authority = &k
+	if cfg.authority, err = authorityFlag(c, cfg.plain); err != nil {
+		return loadConfig{}, err
 	}
 	if cfg.plain && cfg.mode == modeSlowHandshake {
 		return loadConfig{}, errors.New("--mode slow-handshake dribbles the Noise handshake; drop --plain")

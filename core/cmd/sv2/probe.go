@@ -126,13 +126,9 @@ func parseProbe(c *cli.Context) (probeConfig, error) {
 		return probeConfig{}, fmt.Errorf("want exactly one HOST:PORT argument, got %d", c.NArg())
 	}
 	cfg := probeConfig{addr: c.Args().First(), plain: c.Bool("plain"), timeout: c.Duration("timeout")}
-	host, portStr, err := net.SplitHostPort(cfg.addr)
+	host, port, err := splitAddress(cfg.addr)
 	if err != nil {
-		return probeConfig{}, fmt.Errorf("address: %w", err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return probeConfig{}, fmt.Errorf("address %q: port must be a number from 0 to 65535", cfg.addr)
+		return probeConfig{}, err
 	}
 	protocol, err := parseProtocol(c.String("protocol"))
 	if err != nil {
@@ -141,15 +137,8 @@ func parseProbe(c *cli.Context) (probeConfig, error) {
 	if cfg.timeout <= 0 {
 		return probeConfig{}, fmt.Errorf("--timeout %v: must be positive", cfg.timeout)
 	}
-	if s := c.String("authority-pubkey"); s != "" {
-		if cfg.plain {
-			return probeConfig{}, errors.New("--authority-pubkey needs the Noise handshake; drop --plain")
-		}
-		k, err := noise.ParsePublicKey(s)
-		if err != nil {
-			return probeConfig{}, fmt.Errorf("--authority-pubkey: %w", err)
-		}
-		cfg.authority = &k
+	if cfg.authority, err = authorityFlag(c, cfg.plain); err != nil {
+		return probeConfig{}, err
 	}
 
 	// Flags are typed uint64 by the cli; each must fit its wire field.
@@ -167,7 +156,7 @@ func parseProbe(c *cli.Context) (probeConfig, error) {
 		MaxVersion:   uint16(field("max-version", 16)),
 		Flags:        uint32(field("flags", 32)),
 		EndpointHost: host,
-		EndpointPort: uint16(port),
+		EndpointPort: port,
 		Vendor:       probeVendor,
 	}
 	cfg.constraints = sv2.CoinbaseOutputConstraints{
@@ -184,6 +173,36 @@ func parseProbe(c *cli.Context) (probeConfig, error) {
 		cfg.count = 2
 	}
 	return cfg, nil
+}
+
+// splitAddress splits a HOST:PORT argument, naming what is wrong with it.
+func splitAddress(addr string) (host string, port uint16, err error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("address: %w", err)
+	}
+	p, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("address %q: port must be a number from 0 to 65535", addr)
+	}
+	return host, uint16(p), nil
+}
+
+// authorityFlag parses --authority-pubkey, which needs the Noise handshake;
+// nil when it is not given.
+func authorityFlag(c *cli.Context, plain bool) (*noise.PublicKey, error) {
+	s := c.String("authority-pubkey")
+	if s == "" {
+		return nil, nil
+	}
+	if plain {
+		return nil, errors.New("--authority-pubkey needs the Noise handshake; drop --plain")
+	}
+	k, err := noise.ParsePublicKey(s)
+	if err != nil {
+		return nil, fmt.Errorf("--authority-pubkey: %w", err)
+	}
+	return &k, nil
 }
 
 func parseProtocol(name string) (sv2.Protocol, error) {
