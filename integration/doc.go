@@ -1,3 +1,4 @@
 // Package integration holds the tests that drive our code against a real
-// btcd in regtest; see the harness package for the machinery.
+// btcd in regtest, and against Bitcoin Core's bitcoind when SV2_BITCOIND
+// names one; see the harness package for the machinery.
 package integration

@@ -88,104 +88,106 @@ func waitBlocks(t *testing.T, ctx context.Context, c *node.Client, from int64, s
 
 var userStatsRE = regexp.MustCompile(`msg="user stats".* user=(\S+) accepted=(\d+)`)
 
-// TestStackWithBinaries runs btcd, sv2-templateprovider, sv2-pool and two
+// TestStackWithBinaries runs a node (each kind), sv2-templateprovider, sv2-pool and two
 // sv2-cpuminers (standard and extended channels) as built binaries with
 // config files, Noise and pinned keys on every link; then kills the pool and
 // starts it again.
 func TestStackWithBinaries(t *testing.T) {
 	t.Parallel()
-	ctx := testContext(t, 5*time.Minute)
-	n := harness.StartNode(t, harness.NodeOptions{})
-	c := n.Client()
-	if _, err := n.Generate(ctx, 101); err != nil {
-		t.Fatal(err)
-	}
-	sent, err := n.SendSegWitTxs(ctx, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, err := c.GetBlockCount(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tpBin := harness.Build(t, "../apps/templateprovider/cmd/sv2-templateprovider")
-	poolBin := harness.Build(t, "../apps/pool/cmd/sv2-pool")
-	minerBin := harness.Build(t, "../apps/cpuminer/cmd/sv2-cpuminer")
-
-	tpSK, tpPK, _ := noise.GenerateAuthorityKeyPair(nil)
-	poolSK, poolPK, _ := noise.GenerateAuthorityKeyPair(nil)
-	payout := newAddress(t)
-	payoutScript, _ := txscript.PayToAddrScript(payout)
-	tpAddr, poolAddr := freeAddr(t), freeAddr(t)
-
-	tpConf := writeFile(t, dir, "tp.toml", fmt.Sprintf(`listen = %q
-rpc-url = %q
-rpc-user = %q
-rpc-pass = %q
-network = "regtest"
-authority-secret-key = %q
-template-interval = "2s"
-`, tpAddr, n.RPCURL(), n.RPCUser(), n.RPCPass(), noise.FormatSecretKey(tpSK)))
-	poolConf := writeFile(t, dir, "pool.toml", fmt.Sprintf(`listen = %q
-authority-secret-key = %q
-tp-address = %q
-tp-authority-pubkey = %q
-network = "regtest"
-payout = [%q]
-pool-tag = "/stack test/"
-stats-interval = "2s"
-`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1"))
-	minerConf := func(name, kind string) string {
-		return writeFile(t, dir, name+".toml", fmt.Sprintf(`pool = %q
-authority-pubkey = %q
-user = %q
-channel-kind = %q
-threads = 1
-report-interval = "2s"
-`, poolAddr, poolPK, name, kind))
-	}
-	harness.StartProcess(t, "sv2-templateprovider", tpBin, "--config", tpConf)
-	poolProc := harness.StartProcess(t, "sv2-pool", poolBin, "--config", poolConf)
-	harness.StartProcess(t, "sv2-cpuminer standard", minerBin, "--config", minerConf("std-miner", "standard"))
-	harness.StartProcess(t, "sv2-cpuminer extended", minerBin, "--config", minerConf("ext-miner", "extended"))
-
-	blocks := waitBlocks(t, ctx, c, start, payoutScript, 5)
-	t.Logf("%d blocks paying the pool", len(blocks))
-	for _, tx := range sent {
-		if !containsTx(blocks[0], tx.TxHash()) {
-			t.Errorf("first pool block lacks mempool transaction %s", tx.TxHash())
+	harness.EachNode(t, func(t *testing.T, kind harness.Kind) {
+		ctx := testContext(t, 5*time.Minute)
+		n := harness.StartNode(t, harness.NodeOptions{Kind: kind})
+		c := n.Client()
+		if _, err := n.Generate(ctx, 101); err != nil {
+			t.Fatal(err)
 		}
-	}
-	// Both miners are credited in the pool's accounting.
-	credited := func(out string) map[string]int {
-		got := map[string]int{}
-		for _, m := range userStatsRE.FindAllStringSubmatch(out, -1) {
-			v, _ := strconv.Atoi(m[2])
-			got[m[1]] = max(got[m[1]], v)
+		sent, err := n.SendSegWitTxs(ctx, 8)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return got
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		got := credited(poolProc.Output())
-		if got["std-miner"] > 0 && got["ext-miner"] > 0 {
-			t.Logf("pool accounting: %v accepted shares", got)
-			break
+		start, err := c.GetBlockCount(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pool accounting %v: both miners should have accepted shares", got)
-		}
-		time.Sleep(200 * time.Millisecond) // the pool logs its accounting every 2s
-	}
+		dir := t.TempDir()
+		tpBin := harness.Build(t, "../apps/templateprovider/cmd/sv2-templateprovider")
+		poolBin := harness.Build(t, "../apps/pool/cmd/sv2-pool")
+		minerBin := harness.Build(t, "../apps/cpuminer/cmd/sv2-cpuminer")
 
-	// Kill the pool and start it again: the miners come back by themselves.
-	if err := poolProc.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	height, _ := c.GetBlockCount(ctx)
-	harness.StartProcess(t, "sv2-pool (restarted)", poolBin, "--config", poolConf)
-	waitBlocks(t, ctx, c, height, payoutScript, 2)
+		tpSK, tpPK, _ := noise.GenerateAuthorityKeyPair(nil)
+		poolSK, poolPK, _ := noise.GenerateAuthorityKeyPair(nil)
+		payout := newAddress(t)
+		payoutScript, _ := txscript.PayToAddrScript(payout)
+		tpAddr, poolAddr := freeAddr(t), freeAddr(t)
+
+		tpConf := writeFile(t, dir, "tp.toml", fmt.Sprintf(`listen = %q
+	rpc-url = %q
+	rpc-user = %q
+	rpc-pass = %q
+	network = "regtest"
+	authority-secret-key = %q
+	template-interval = "2s"
+	`, tpAddr, n.RPCURL(), n.RPCUser(), n.RPCPass(), noise.FormatSecretKey(tpSK)))
+		poolConf := writeFile(t, dir, "pool.toml", fmt.Sprintf(`listen = %q
+	authority-secret-key = %q
+	tp-address = %q
+	tp-authority-pubkey = %q
+	network = "regtest"
+	payout = [%q]
+	pool-tag = "/stack test/"
+	stats-interval = "2s"
+	`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1"))
+		minerConf := func(name, kind string) string {
+			return writeFile(t, dir, name+".toml", fmt.Sprintf(`pool = %q
+	authority-pubkey = %q
+	user = %q
+	channel-kind = %q
+	threads = 1
+	report-interval = "2s"
+	`, poolAddr, poolPK, name, kind))
+		}
+		harness.StartProcess(t, "sv2-templateprovider", tpBin, "--config", tpConf)
+		poolProc := harness.StartProcess(t, "sv2-pool", poolBin, "--config", poolConf)
+		harness.StartProcess(t, "sv2-cpuminer standard", minerBin, "--config", minerConf("std-miner", "standard"))
+		harness.StartProcess(t, "sv2-cpuminer extended", minerBin, "--config", minerConf("ext-miner", "extended"))
+
+		blocks := waitBlocks(t, ctx, c, start, payoutScript, 5)
+		t.Logf("%d blocks paying the pool", len(blocks))
+		for _, tx := range sent {
+			if !containsTx(blocks[0], tx.TxHash()) {
+				t.Errorf("first pool block lacks mempool transaction %s", tx.TxHash())
+			}
+		}
+		// Both miners are credited in the pool's accounting.
+		credited := func(out string) map[string]int {
+			got := map[string]int{}
+			for _, m := range userStatsRE.FindAllStringSubmatch(out, -1) {
+				v, _ := strconv.Atoi(m[2])
+				got[m[1]] = max(got[m[1]], v)
+			}
+			return got
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got := credited(poolProc.Output())
+			if got["std-miner"] > 0 && got["ext-miner"] > 0 {
+				t.Logf("pool accounting: %v accepted shares", got)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pool accounting %v: both miners should have accepted shares", got)
+			}
+			time.Sleep(200 * time.Millisecond) // the pool logs its accounting every 2s
+		}
+
+		// Kill the pool and start it again: the miners come back by themselves.
+		if err := poolProc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		height, _ := c.GetBlockCount(ctx)
+		harness.StartProcess(t, "sv2-pool (restarted)", poolBin, "--config", poolConf)
+		waitBlocks(t, ctx, c, height, payoutScript, 2)
+	})
 }
 
 // TestDevnet runs the README's first command for up to a minute: it must

@@ -2,6 +2,9 @@ package harness
 
 import (
 	"context"
+	"errors"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -9,25 +12,91 @@ import (
 
 func TestNodeStartsAndStops(t *testing.T) {
 	t.Parallel()
-	n := StartNode(t, NodeOptions{})
-	p := n.Process()
+	EachNode(t, func(t *testing.T, kind Kind) {
+		n := StartNode(t, NodeOptions{Kind: kind})
+		if n.Kind() != kind {
+			t.Errorf("Kind() = %s, want %s", n.Kind(), kind)
+		}
+		p := n.Process()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		if _, err := n.Client().GetBlockCount(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.Exited():
+		default:
+			t.Fatalf("Stop returned before %s was reaped", kind)
+		}
+		if !p.cmd.ProcessState.Exited() || !p.cmd.ProcessState.Success() {
+			t.Errorf("%s ended with %v, want a clean exit after SIGTERM", kind, p.cmd.ProcessState)
+		}
+		assertGone(t, p.Pid())
+	})
+}
+
+// A bitcoind whose RPC port is taken by the time it binds it is started
+// again on another port: it cannot be told to take one the kernel picks.
+func TestBitcoindRetriesATakenPort(t *testing.T) {
+	t.Parallel()
+	SkipUnavailable(t, Bitcoind)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	var picked []string
+	pick := func() (string, error) {
+		if len(picked) == 0 {
+			picked = append(picked, taken.Addr().String())
+			return picked[0], nil
+		}
+		a, err := freeLoopbackAddr()
+		picked = append(picked, a)
+		return a, err
+	}
+	n := StartNode(t, NodeOptions{Kind: Bitcoind, freeAddr: pick})
+	if len(picked) != 2 {
+		t.Fatalf("picked %v, want the taken address, then one more", picked)
+	}
+	if want := "http://" + picked[1]; n.RPCURL() != want {
+		t.Errorf("RPC URL %s, want %s", n.RPCURL(), want)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := n.Client().GetBlockCount(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Stop(); err != nil {
+	// Restarts keep the address (clients were given it).
+	if err := n.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.Exited():
-	default:
-		t.Fatal("Stop returned before btcd was reaped")
+	if n.RPCURL() != "http://"+picked[1] || len(picked) != 2 {
+		t.Errorf("after a restart: %s (picked %v), want the same address", n.RPCURL(), picked)
 	}
-	if !p.cmd.ProcessState.Exited() || !p.cmd.ProcessState.Success() {
-		t.Errorf("btcd ended with %v, want a clean exit after SIGTERM", p.cmd.ProcessState)
+}
+
+// Without SV2_BITCOIND, bitcoind is unavailable with ErrNoBitcoind (tests
+// skip, saying so); a path that is no bitcoind is an error, not a skip.
+func TestCheckBitcoind(t *testing.T) {
+	t.Parallel()
+	if _, _, err := checkBitcoind(""); !errors.Is(err, ErrNoBitcoind) || !strings.Contains(err.Error(), BitcoindEnv+" not set") {
+		t.Errorf("unset: %v, want ErrNoBitcoind naming %s", err, BitcoindEnv)
 	}
-	assertGone(t, p.Pid())
+	for _, name := range []string{filepath.Join(t.TempDir(), "no-such-bitcoind"), "/bin/true"} {
+		if _, _, err := checkBitcoind(name); err == nil || errors.Is(err, ErrNoBitcoind) {
+			t.Errorf("%s: %v, want an error other than ErrNoBitcoind", name, err)
+		}
+	}
+	if err := Btcd.Available(); err != nil {
+		t.Errorf("btcd unavailable: %v", err)
+	}
+	if err := Kind("").Available(); err != nil || Kind("").String() != "btcd" {
+		t.Errorf("the zero Kind is %q (available: %v), want btcd", Kind(""), err)
+	}
 }
 
 func TestBuildAndRunBinary(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -31,11 +30,21 @@ import (
 // first answer.
 const DefaultStartTimeout = 30 * time.Second
 
-// NodeOptions configures StartNode. The zero value is ready to use.
+// NodeOptions configures StartNode. The zero value is ready to use: a btcd.
 type NodeOptions struct {
+	// Kind is the node implementation: Btcd (the default) or Bitcoind.
+	Kind Kind
 	// BtcdPath is the btcd binary; empty means BtcdPath(ctx, "").
 	BtcdPath string
-	// ExtraArgs are appended to the btcd command line.
+	// BitcoindPath is the bitcoind binary; empty means the one BitcoindEnv
+	// names (StartNode skips the test when there is none).
+	BitcoindPath string
+	// RPCThreads is bitcoind's -rpcthreads (default
+	// DefaultBitcoindRPCThreads): few, so that a client that leaves work
+	// running on the node (an abandoned long poll holds a thread) exhausts
+	// them in a test rather than in production. btcd has no such pool.
+	RPCThreads int
+	// ExtraArgs are appended to the node's command line.
 	ExtraArgs []string
 	// StartTimeout bounds each start and restart (default
 	// DefaultStartTimeout).
@@ -43,14 +52,20 @@ type NodeOptions struct {
 	// Logger receives the node client's logs; nil logs through t.Log
 	// (StartNode) or discards them (LaunchNode).
 	Logger *slog.Logger
+
+	// freeAddr picks bitcoind's RPC address (default freeLoopbackAddr);
+	// the harness's own tests replace it to force a port collision.
+	freeAddr func() (string, error)
 }
 
-// Node is a btcd in regtest owned by one test, with a P2WPKH mining address
-// whose key the harness holds, so the coinbases of Generate can be spent.
-// Its methods are safe for concurrent use.
+// Node is a node in regtest (btcd or bitcoind, see Kind) owned by one test,
+// with a P2WPKH mining address whose key the harness holds, so the coinbases
+// of Generate can be spent. Its methods are safe for concurrent use.
 type Node struct {
 	t    testing.TB // nil for LaunchNode
 	opts NodeOptions
+	kind Kind
+	d    daemon
 	dir  string
 	user string
 	pass string
@@ -66,21 +81,39 @@ type Node struct {
 	coins   []coin       // coinbases of our generated blocks, oldest first
 }
 
+// daemon is what differs between node implementations: how one is started
+// and how it mines. Everything else goes through the JSON-RPC both speak.
+type daemon interface {
+	// launch starts the node on n's directory with its RPC server on
+	// rpcAddr, or, when rpcAddr is empty (the first start), on a loopback
+	// port it chooses. It returns once the process listens there, with the
+	// address; on failure nothing it started is left running.
+	launch(n *Node, rpcAddr string) (*Process, string, error)
+	// generate mines count blocks paying addr and returns their hashes.
+	generate(ctx context.Context, c *node.Client, addr address.Address, count int) ([]string, error)
+	// stop shuts the running process p of n down cleanly, killing it if it
+	// has not ended within timeout, and returns once it is reaped.
+	stop(n *Node, p *Process, timeout time.Duration) error
+}
+
 // coin is a coinbase output paying our key.
 type coin struct {
 	out    wire.OutPoint
 	value  int64
 	height int64
+	block  chainhash.Hash
 	spent  bool
 }
 
-var listeningRE = regexp.MustCompile(`RPC server listening on (\S+)`)
-
-// StartNode starts a btcd in regtest in a temp dir of t, waits until its RPC
-// server answers, and stops it when the test ends. It fails the test if the
-// node does not come up within the start timeout.
+// StartNode starts a node of opts.Kind in regtest in a temp dir of t, waits
+// until its RPC server answers, and stops it when the test ends. It fails
+// the test if the node does not come up within the start timeout, and skips
+// it (saying so) for a bitcoind when no binary is given.
 func StartNode(t testing.TB, opts NodeOptions) *Node {
 	t.Helper()
+	if opts.Kind.orDefault() == Bitcoind && opts.BitcoindPath == "" {
+		SkipUnavailable(t, Bitcoind)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -94,7 +127,7 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	t.Cleanup(func() {
 		if t.Failed() {
 			if p := n.Process(); p != nil {
-				t.Logf("harness: btcd output (%s):\n%s", n.dir, p.Output())
+				t.Logf("harness: %s output (%s):\n%s", n.kind, n.dir, p.Output())
 			}
 		}
 	})
@@ -109,8 +142,8 @@ func StartNode(t testing.TB, opts NodeOptions) *Node {
 	return n
 }
 
-// LaunchNode starts a btcd in regtest with its data in dir, for programs
-// that are not tests (the devnet command); Close stops it.
+// LaunchNode starts a node of opts.Kind in regtest with its data in dir, for
+// programs that are not tests (the devnet command); Close stops it.
 func LaunchNode(opts NodeOptions, dir string) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -133,14 +166,37 @@ func newNode(opts NodeOptions, dir string) (*Node, error) {
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = DefaultStartTimeout
 	}
-	if opts.BtcdPath == "" {
-		ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
-		defer cancel()
-		p, err := BtcdPath(ctx, "")
-		if err != nil {
-			return nil, err
+	kind := opts.Kind.orDefault()
+	var d daemon
+	switch kind {
+	case Btcd:
+		if opts.BtcdPath == "" {
+			ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
+			defer cancel()
+			p, err := BtcdPath(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			opts.BtcdPath = p
 		}
-		opts.BtcdPath = p
+		d = btcd{path: opts.BtcdPath}
+	case Bitcoind:
+		if opts.BitcoindPath == "" {
+			p, err := BitcoindPath()
+			if err != nil {
+				return nil, err
+			}
+			opts.BitcoindPath = p
+		}
+		if opts.RPCThreads == 0 {
+			opts.RPCThreads = DefaultBitcoindRPCThreads
+		}
+		if opts.freeAddr == nil {
+			opts.freeAddr = freeLoopbackAddr
+		}
+		d = bitcoind{path: opts.BitcoindPath, threads: opts.RPCThreads, freeAddr: opts.freeAddr}
+	default:
+		return nil, fmt.Errorf("harness: unknown node kind %q", string(opts.Kind))
 	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
@@ -154,10 +210,10 @@ func newNode(opts NodeOptions, dir string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{opts: opts, dir: dir, user: "harness", pass: randomHex(16), key: key, addr: addr, pkScript: pkScript}, nil
+	return &Node{opts: opts, kind: kind, d: d, dir: dir, user: "harness", pass: randomHex(16), key: key, addr: addr, pkScript: pkScript}, nil
 }
 
-// Close stops btcd and releases the node's client.
+// Close stops the node and releases its client.
 func (n *Node) Close() error {
 	err := n.Stop()
 	n.mu.Lock()
@@ -168,8 +224,8 @@ func (n *Node) Close() error {
 	return err
 }
 
-// start runs btcd on n's data dir. The first start lets the kernel choose
-// the RPC port and reads it from btcd's log; restarts reuse it, so that
+// start runs the node on n's data dir. The first start lets the node (btcd)
+// or the harness (bitcoind) choose the RPC port; restarts reuse it, so that
 // clients configured with RPCURL reach the restarted node.
 func (n *Node) start() error {
 	n.mu.Lock()
@@ -178,59 +234,14 @@ func (n *Node) start() error {
 		select {
 		case <-n.proc.Exited():
 		default:
-			return errors.New("btcd is already running")
+			return fmt.Errorf("%s is already running", n.kind)
 		}
 	}
-	listen := n.rpcAddr
-	if listen == "" {
-		listen = "127.0.0.1:0"
-	}
-	args := []string{
-		"--regtest",
-		"--datadir=" + filepath.Join(n.dir, "data"),
-		"--logdir=" + filepath.Join(n.dir, "logs"),
-		"--configfile=" + filepath.Join(n.dir, "btcd.conf"), // keep ~/.btcd out of it
-		"--rpclisten=" + listen,
-		"--notls", // allowed because the RPC server only listens on loopback
-		"--rpcuser=" + n.user,
-		"--rpcpass=" + n.pass,
-		"--nolisten", // no P2P: nothing connects, nothing to relay
-		"--nodnsseed",
-		"--miningaddr=" + n.addr.EncodeAddress(),
-		"--txindex",             // getrawtransaction for confirmed transactions
-		"--utxocachemaxsize=10", // MiB; the default 250 per node adds up in parallel tests
-		"--debuglevel=info",
-	}
-	args = append(args, n.opts.ExtraArgs...)
-	if err := os.WriteFile(filepath.Join(n.dir, "btcd.conf"), nil, 0o600); err != nil {
-		return err
-	}
-
-	listening := make(chan string, 1)
-	proc, err := startProcess("btcd", n.opts.BtcdPath, args, func(line string) {
-		if m := listeningRE.FindStringSubmatch(line); m != nil {
-			select {
-			case listening <- m[1]:
-			default:
-			}
-		}
-	})
+	proc, addr, err := n.d.launch(n, n.rpcAddr)
 	if err != nil {
 		return err
 	}
-	n.proc = proc
-
-	timeout := time.NewTimer(n.opts.StartTimeout)
-	defer timeout.Stop()
-	select {
-	case addr := <-listening:
-		n.rpcAddr = addr
-	case <-proc.Exited():
-		return fmt.Errorf("btcd exited during start-up: %v\n%s", proc.err, proc.Output())
-	case <-timeout.C:
-		proc.Kill()
-		return fmt.Errorf("btcd did not open its RPC port within %v\n%s", n.opts.StartTimeout, proc.Output())
-	}
+	n.proc, n.rpcAddr = proc, addr
 
 	if n.client == nil {
 		c, err := node.New(n.clientConfig())
@@ -239,10 +250,24 @@ func (n *Node) start() error {
 		}
 		n.client = c
 	}
+	// Ready when it answers (bitcoind answers "warming up" for a while);
+	// a process that ends meanwhile ends the wait.
 	ctx, cancel := context.WithTimeout(context.Background(), n.opts.StartTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-proc.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	if _, err := n.client.WaitReady(ctx, 20*time.Millisecond); err != nil {
-		return fmt.Errorf("btcd RPC not ready: %w", err)
+		select {
+		case <-proc.Exited():
+			return fmt.Errorf("%s exited during start-up: %v\n%s", n.kind, proc.err, proc.Output())
+		default:
+		}
+		return fmt.Errorf("%s RPC not ready: %w", n.kind, err)
 	}
 	return nil
 }
@@ -266,7 +291,8 @@ func (n *Node) ClientConfig() node.Config {
 	return cfg
 }
 
-// RPCURL returns the node's JSON-RPC URL (http://127.0.0.1:port).
+// RPCURL returns the node's JSON-RPC URL (http://127.0.0.1:port; plain
+// HTTP for both kinds: btcd runs with --notls on loopback).
 func (n *Node) RPCURL() string { return n.ClientConfig().URL }
 
 // RPCUser returns the node's RPC user name.
@@ -288,27 +314,49 @@ func (n *Node) Client() *node.Client {
 // MiningAddress returns the P2WPKH address Generate pays to.
 func (n *Node) MiningAddress() address.Address { return n.addr }
 
-// Process returns the running btcd process (a new one after Restart).
+// Kind returns the node's implementation.
+func (n *Node) Kind() Kind { return n.kind }
+
+// CookieFile returns the path of the RPC cookie file a bitcoind writes at
+// every start (credentials that node.Config.CookieFile reads), or "" for
+// btcd, which has none.
+func (n *Node) CookieFile() string {
+	if n.kind != Bitcoind {
+		return ""
+	}
+	return filepath.Join(n.dir, "data", "regtest", ".cookie")
+}
+
+// Process returns the running node process (a new one after Restart).
 func (n *Node) Process() *Process {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.proc
 }
 
-// Stop shuts btcd down cleanly (SIGTERM), killing it if it takes longer than
-// DefaultStopTimeout. Stopping a stopped node does nothing.
+// Stop shuts the node down cleanly (btcd: SIGTERM; bitcoind: the stop RPC,
+// or SIGTERM if its RPC does not answer), killing it if it takes longer than
+// DefaultStopTimeout, and returns once it is reaped. Stopping a stopped node
+// does nothing.
 func (n *Node) Stop() error {
 	p := n.Process()
 	if p == nil {
 		return nil
 	}
-	if err := p.Stop(DefaultStopTimeout); err != nil {
-		return fmt.Errorf("stopping btcd: %w", err)
+	select {
+	case <-p.Exited():
+		return nil
+	default:
+	}
+	if err := n.d.stop(n, p, DefaultStopTimeout); err != nil {
+		return fmt.Errorf("stopping %s: %w", n.kind, err)
 	}
 	return nil
 }
 
-// Kill ends btcd at once, as a crash would.
+// Kill ends the node at once, as a crash would. A killed node may come back
+// behind its last tip (bitcoind flushes its block index lazily and can come
+// back at genesis); Restart forgets the coinbases that went with it.
 func (n *Node) Kill() error {
 	p := n.Process()
 	if p == nil {
@@ -317,32 +365,72 @@ func (n *Node) Kill() error {
 	return p.Kill()
 }
 
-// Restart starts btcd again on the same data dir and RPC address, after a
-// Stop or Kill (or stops it first if it is running), and waits until it
-// answers. The output of earlier runs stays in the test log on failure.
+// Restart starts the node again on the same data dir and RPC address, after
+// a Stop or Kill (or stops it first if it is running), and waits until it
+// answers. Coinbases of blocks the node no longer has on its best chain are
+// forgotten. The output of earlier runs stays in the test log on failure.
 func (n *Node) Restart() error {
 	if err := n.Stop(); err != nil {
 		return err
 	}
 	prev := n.Process()
 	if err := n.start(); err != nil {
-		return fmt.Errorf("restarting btcd: %w", err)
+		return fmt.Errorf("restarting %s: %w", n.kind, err)
 	}
 	if n.t != nil {
 		n.t.Cleanup(func() {
 			if n.t.Failed() {
-				n.t.Logf("harness: output of an earlier btcd run:\n%s", prev.Output())
+				n.t.Logf("harness: output of an earlier %s run:\n%s", n.kind, prev.Output())
 			}
 		})
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.StartTimeout)
+	defer cancel()
+	return n.forgetLostCoins(ctx)
+}
+
+// forgetLostCoins drops the coinbases whose block is no longer on the best
+// chain (a killed node came back behind), so that SendSegWitTxs does not
+// spend coins that do not exist.
+func (n *Node) forgetLostCoins(ctx context.Context) error {
+	n.mu.Lock()
+	coins := append([]coin(nil), n.coins...)
+	n.mu.Unlock()
+	lost := map[wire.OutPoint]bool{}
+	for _, c := range coins {
+		h, err := n.Client().GetBlockHash(ctx, c.height)
+		var rpcErr *node.RPCError
+		switch {
+		case errors.As(err, &rpcErr): // out of range: the chain is shorter
+			lost[c.out] = true
+		case err != nil:
+			return fmt.Errorf("after restarting %s: %w", n.kind, err)
+		case h != c.block:
+			lost[c.out] = true
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	kept := n.coins[:0]
+	for _, c := range n.coins {
+		if !lost[c.out] {
+			kept = append(kept, c)
+		}
+	}
+	n.coins = kept
+	n.opts.Logger.Info("harness: the restarted node lost blocks; forgot their coinbases", "node", n.kind.String(), "forgotten", len(lost))
 	return nil
 }
 
 // Generate mines count blocks paying the harness's key and returns their
-// hashes. btcd includes mempool transactions in them.
+// hashes. Both nodes include mempool transactions in them (btcd's
+// "generate" to its --miningaddr, bitcoind's "generatetoaddress").
 func (n *Node) Generate(ctx context.Context, count int) ([]chainhash.Hash, error) {
-	var hexes []string
-	if err := n.Client().Call(ctx, "generate", []any{count}, &hexes); err != nil {
+	hexes, err := n.d.generate(ctx, n.Client(), n.addr, count)
+	if err != nil {
 		return nil, fmt.Errorf("generate %d: %w", count, err)
 	}
 	hashes := make([]chainhash.Hash, len(hexes))
@@ -365,7 +453,7 @@ func (n *Node) Generate(ctx context.Context, count int) ([]chainhash.Hash, error
 			return nil, fmt.Errorf("block %s: %w", h, err)
 		}
 		n.mu.Lock()
-		n.coins = append(n.coins, coin{out: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, value: cb.TxOut[0].Value, height: int64(height)})
+		n.coins = append(n.coins, coin{out: wire.OutPoint{Hash: cb.TxHash(), Index: 0}, value: cb.TxOut[0].Value, height: int64(height), block: h})
 		n.mu.Unlock()
 	}
 	return hashes, nil
