@@ -41,6 +41,18 @@
 // the same config values work in both. Both key types implement
 // encoding.TextMarshaler for configuration files.
 //
+// # Side channels
+//
+// The curve arithmetic is this package's own (fe.go, point.go): a field of
+// four 64-bit words and complete point formulas. Everything that touches a
+// secret — the static and ephemeral keys' ECDHs, key generation and
+// certificate signing — runs in constant time: the same sequence of
+// operations and memory accesses whatever the secret's bits, with masks
+// where code would otherwise branch (see point.go for how). Only public
+// data takes variable-time shortcuts: decoding and encoding ElligatorSwift
+// keys, and verifying signatures. BenchmarkECDHSecrets shows the ECDH taking
+// one time for scalars as different as 1 and n − 1.
+//
 // # Certificates
 //
 // A responder signs a fresh certificate for its static key in every

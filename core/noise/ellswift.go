@@ -10,27 +10,27 @@ import (
 )
 
 // BIP324 ElligatorSwift: decoding, encoding and the x-only ECDH, our own on
-// btcec's field and group arithmetic; see xswiftec, xswiftecInv and
-// ellswiftECDHXOnly for what they save over btcec's ellswift package, and
-// ecmath_test.go for the tests holding them to it. The encoder draws u and
-// the case from the caller's source, so tests can replay a handshake byte
-// for byte.
+// this package's field and point arithmetic. Encodings are public, so
+// decoding and encoding may take time that depends on them; the ECDH's
+// scalar multiplication with the secret key is constant-time (point.go).
+// The encoder draws u and the case from the caller's source, so tests can
+// replay a handshake byte for byte.
 
 // sqrtMinus3 is BIP324's MINUS_3_SQRT, (−3)^((p+1)/4), the root its
 // reference's FE.sqrt returns (TestSqrtMinus3 pins it). Its sign matters: it
 // decides which of XSwiftEC's second and third candidates comes first.
 var sqrtMinus3 = func() fe {
 	var m3, r fe
-	m3.SetInt(3).Negate(1)
-	if !r.SquareRootVal(&m3) {
+	m3.neg(new(fe).setInt(3))
+	if !r.sqrt(&m3) {
 		panic("noise: −3 is not a square mod p")
 	}
-	return *r.Normalize()
+	return *r.canonical()
 }()
 
 // swiftX is a decoded x coordinate kept as the fraction n/d, so that
-// decoding needs no inversion, together with w = n³ + 7d³ (nonzero), which
-// the ECDH reuses. All three are normalized.
+// decoding needs no inversion, with w = (n³ + 7d³)·d, a square: the point
+// is (n/d, √w/d²), since multiplying y² = x³ + 7 by d⁴ gives (yd²)² = w.
 type swiftX struct{ n, d, w fe }
 
 // xswiftec is BIP324's XSwiftEC(u, t): the first of three candidates x1, x2,
@@ -48,85 +48,96 @@ type swiftX struct{ n, d, w fe }
 //	x3 =  u'(√−3·(g−s) − (g+s)) / 2(g+s)
 //
 // A candidate n/d is on the curve when (n/d)³ + 7 is a square, that is when
-// (n³ + 7d³)·d is (multiply by d⁴); a Jacobi symbol tells, without a square
-// root or an inversion. x3 needs no test: when neither x1 nor x2 is on the
-// curve it is, as BIP324 relies on. It is tested anyway, so that an
-// arithmetic mistake would show as a failed decoding (reported as an
-// internal error) instead of a wrong shared secret.
+// (n³ + 7d³)·d is (multiply by d⁴), which a Jacobi symbol tells without a
+// square root or an inversion. x3 needs no test: when neither x1
+// nor x2 is on the curve it is, as BIP324 relies on. It is tested anyway,
+// so that an arithmetic mistake would show as a failed decoding (reported
+// as an internal error) instead of a wrong shared secret.
 //
-// btcec's ellswift.XSwiftEC instead inverts 2t', √−3·u', 2Y and 2,
-// computes Y (which it discards), and tests candidates with square roots.
+// btcec's ellswift.XSwiftEC instead inverts 2t', √−3·u', 2Y and 2, and
+// computes Y, which it then discards.
 func xswiftec(uIn, tIn *fe, x *swiftX) bool {
 	u, t := *uIn, *tIn
-	if u.Normalize().IsZero() {
-		u.SetInt(1)
+	if u.isZero() {
+		u.setInt(1)
 	}
-	if t.Normalize().IsZero() {
-		t.SetInt(1)
+	if t.isZero() {
+		t.setInt(1)
 	}
 	var u2, u3, g, s, gs fe
-	u2.SquareVal(&u)
-	u3.Mul2(&u2, &u)
-	g.Set(&u3).AddInt(7).Normalize()
-	s.SquareVal(&t).Normalize()
-	if gs.Add2(&g, &s).Normalize().IsZero() {
-		s.MulInt(4).Normalize() // t' = 2t'
-		gs.Add2(&g, &s).Normalize()
+	u2.square(&u)
+	u3.mul(&u2, &u)
+	g.add(&u3, &fe{7})
+	s.square(&t)
+	if gs.add(&g, &s).isZero() {
+		s.mulSmall(&s, 4) // t' = 2t'
+		gs.add(&g, &s)
 	}
 
 	// x1 = (3su'³ − (g+s)²) / 3su'²
 	var s3, gs2 fe
-	s3.Set(&s).MulInt(3)
-	gs2.SquareVal(&gs).Negate(1)
-	x.n.Mul2(&s3, &u3).Add(&gs2).Normalize()
-	x.d.Mul2(&s3, &u2).Normalize()
+	s3.mulSmall(&s, 3)
+	gs2.square(&gs)
+	x.n.mul(&s3, &u3).sub(&x.n, &gs2)
+	x.d.mul(&s3, &u2)
 	if x.onCurve() {
 		return true
 	}
 
 	// x2 = −u'(c(g−s) + (g+s)) / 2(g+s), c = √−3
 	var cg fe
-	cg.NegateVal(&s, 1).Add(&g).Mul(&sqrtMinus3)
-	x.d.Set(&gs).MulInt(2).Normalize()
-	x.n.Add2(&cg, &gs).Mul(&u).Negate(1).Normalize()
+	cg.sub(&g, &s).mul(&cg, &sqrtMinus3)
+	x.d.add(&gs, &gs)
+	x.n.add(&cg, &gs).mul(&x.n, &u).neg(&x.n)
 	if x.onCurve() {
 		return true
 	}
 
 	// x3 = u'(c(g−s) − (g+s)) / 2(g+s)
-	x.n.NegateVal(&gs, 1).Add(&cg).Mul(&u).Normalize()
+	x.n.sub(&cg, &gs).mul(&x.n, &u)
 	return x.onCurve()
 }
 
-// onCurve sets x.w = n³ + 7d³ and reports whether n/d is the x coordinate of
-// a curve point, i.e. whether w·d is a square.
+// onCurve sets x.w = (n³ + 7d³)·d and reports whether it is a square,
+// i.e. whether n/d is the x coordinate of a curve point.
 func (x *swiftX) onCurve() bool {
-	var d3, wd fe
-	d3.SquareVal(&x.d).Mul(&x.d).MulInt(7)
-	x.w.SquareVal(&x.n).Mul(&x.n).Add(&d3).Normalize()
-	wd.Mul2(&x.w, &x.d)
-	return feIsSquareVar(&wd)
+	var d3 fe
+	d3.square(&x.d).mul(&d3, &x.d).mulSmall(&d3, 7)
+	x.w.square(&x.n).mul(&x.w, &x.n).add(&x.w, &d3).mul(&x.w, &x.d)
+	return x.w.isSquareVar()
+}
+
+// point returns the decoded point as (n·d : √w : d²), which is
+// (n/d, √w/d²), with one square root and no inversion.
+func (x *swiftX) point() (point, error) {
+	var p point
+	if !p.y.sqrt(&x.w) {
+		return point{}, errors.New("noise: internal error: ElligatorSwift decoding found no y")
+	}
+	p.x.mul(&x.n, &x.d)
+	p.z.square(&x.d)
+	return p, nil
 }
 
 // decodeEllSwift decodes a 64-byte encoding into x. Every 64-byte string is
 // a valid encoding, so an error means a bug.
 func decodeEllSwift(enc *[64]byte, x *swiftX) error {
 	var u, t fe
-	if !xswiftec(feSetBytes(&u, enc[:32]), feSetBytes(&t, enc[32:]), x) {
+	if !xswiftec(u.setSlice(enc[:32]), t.setSlice(enc[32:]), x) {
 		return errors.New("noise: internal error: ElligatorSwift decoding found no point")
 	}
 	return nil
 }
 
 // ellswiftDecode returns the x coordinate encoded by a 64-byte ElligatorSwift
-// encoding, normalized.
+// encoding, canonical.
 func ellswiftDecode(enc *[64]byte) (*fe, error) {
 	var x swiftX
 	if err := decodeEllSwift(enc, &x); err != nil {
 		return nil, err
 	}
 	r := new(fe)
-	feInvVar(r, &x.d).Mul(&x.n).Normalize()
+	r.inv(&x.d).mul(r, &x.n).canonical()
 	return r, nil
 }
 
@@ -140,7 +151,7 @@ func ellswiftEncode(x *fe, rand io.Reader) ([64]byte, error) {
 		if _, err := io.ReadFull(rand, buf[:]); err != nil {
 			return [64]byte{}, fmt.Errorf("noise: reading randomness: %w", err)
 		}
-		if feSetBytes(&u, buf[:32]).IsZero() {
+		if u.setSlice(buf[:32]).isZero() {
 			continue // decoding reads u = 0 as 1; skipping keeps the round trip exact
 		}
 		if !xswiftecInv(&t, &u, x, int(buf[32]&7)) {
@@ -149,8 +160,9 @@ func ellswiftEncode(x *fe, rand io.Reader) ([64]byte, error) {
 		// BIP324's inverse yields a t that decodes to x whenever it yields
 		// one; TestEllSwiftInverseCases checks that on every case.
 		var enc [64]byte
-		u.PutBytesUnchecked(enc[:32])
-		t.PutBytesUnchecked(enc[32:])
+		ub, tb := u.bytes(), t.bytes()
+		copy(enc[:32], ub[:])
+		copy(enc[32:], tb[:])
 		return enc, nil
 	}
 	return [64]byte{}, ErrRandom
@@ -158,69 +170,67 @@ func ellswiftEncode(x *fe, rand io.Reader) ([64]byte, error) {
 
 // Constants of XSwiftECInv: 1/2, (1 − √−3)/2 and (1 + √−3)/2.
 var feHalf, swiftK0, swiftK1 = func() (h, k0, k1 fe) {
-	var two fe
-	feInvVar(&h, two.SetInt(2))
-	k0.NegateVal(&sqrtMinus3, 1).AddInt(1).Mul(&h).Normalize()
-	k1.Set(&sqrtMinus3).AddInt(1).Mul(&h).Normalize()
+	h.inv(new(fe).setInt(2))
+	k0.sub(&feOne, &sqrtMinus3).mul(&k0, &h).canonical()
+	k1.add(&feOne, &sqrtMinus3).mul(&k1, &h).canonical()
 	return
 }()
 
-// xswiftecInv is BIP324's XSwiftECInv(u, x, c): it sets t, normalized, so
+// xswiftecInv is BIP324's XSwiftECInv(u, x, c): it sets t, canonical, so
 // that XSwiftEC(u, t) = x and reports true, or reports false when case c
-// (0 to 7) has no such t for this u. u must be nonzero and x on the curve,
-// both normalized. It returns exactly BIP324's t: its square roots are
-// FieldVal's, a^((p+1)/4), like the reference's.
+// (0 to 7) has no such t for this u. u must be nonzero and x on the curve.
+// It returns exactly BIP324's t: its square roots are a^((p+1)/4), like
+// the reference's.
 //
 // Only about one call in four succeeds, so the conditions that can fail
-// are tested first and cheaply, with Jacobi symbols, in an order different
-// from BIP324's (which does not change which calls succeed), and the
-// inversions and square roots that build t run only once they hold.
-// btcec's ellswift.XSwiftECInv takes square roots to test and inverts 2 on
-// every call.
+// are tested first, in an order different from BIP324's (which does not
+// change which calls succeed), and the inversions and square roots that
+// build t run only once they hold. btcec's ellswift.XSwiftECInv inverts 2
+// on every call.
 func xswiftecInv(t, u, x *fe, c int) bool {
 	var u2, g, s, v fe
-	u2.SquareVal(u)
-	g.Mul2(&u2, u).AddInt(7).Normalize() // u³ + 7
+	u2.square(u)
+	g.mul(&u2, u).add(&g, &fe{7}) // u³ + 7
 	if c&2 == 0 {
 		// Fail if lift_x(−x − u) succeeds.
 		var m, gm fe
-		m.Add2(x, u).Negate(2).Normalize()
-		gm.SquareVal(&m).Mul(&m).AddInt(7)
-		if feIsSquareVar(&gm) {
+		m.add(x, u).neg(&m)
+		gm.square(&m).mul(&gm, &m).add(&gm, &fe{7})
+		if gm.isSquareVar() {
 			return false
 		}
 		// v = x, s = −(u³ + 7)/(u² + uv + v²), which must be a square, as
 		// −(u³ + 7)(u² + uv + v²) is exactly when s is.
 		v = *x
-		var q, gq fe
-		q.SquareVal(x).Add(&u2).Add(new(fe).Mul2(u, x)).Normalize()
-		gq.Mul2(&g, &q).Negate(1)
-		if !feIsSquareVar(&gq) {
+		var q, gq, ux fe
+		q.square(x).add(&q, &u2).add(&q, ux.mul(u, x))
+		gq.mul(&g, &q).neg(&gq)
+		if !gq.isSquareVar() {
 			return false
 		}
-		feInvVar(&s, &q).Mul(&g).Negate(1).Normalize()
+		s.inv(&q).mul(&s, &g).neg(&s)
 	} else {
 		// s = x − u, nonzero and (for w below) a square.
-		s.NegateVal(u, 1).Add(x).Normalize()
-		if s.IsZero() || !feIsSquareVar(&s) {
+		s.sub(x, u)
+		if s.isZero() || !s.isSquareVar() {
 			return false
 		}
 		// r = √(−s(4(u³ + 7) + 3u²s)), nonzero if c is odd.
 		var a, g4, r fe
-		g4.Set(&g).MulInt(4)
-		a.Set(&u2).MulInt(3).Mul(&s).Add(&g4).Mul(&s).Negate(1)
-		if !feIsSquareVar(&a) {
+		g4.mulSmall(&g, 4)
+		a.mulSmall(&u2, 3).mul(&a, &s).add(&a, &g4).mul(&a, &s).neg(&a)
+		if !a.isSquareVar() {
 			return false
 		}
-		r.SquareRootVal(&a)
-		if r.Normalize().IsZero() && c&1 == 1 {
+		r.sqrt(&a)
+		if r.isZero() && c&1 == 1 {
 			return false
 		}
 		// v = (r/s − u)/2
-		feInvVar(&v, &s).Mul(&r).Add(new(fe).NegateVal(u, 1)).Mul(&feHalf)
+		v.inv(&s).mul(&v, &r).sub(&v, u).mul(&v, &feHalf)
 	}
 	var w fe
-	if !w.SquareRootVal(&s) {
+	if !w.sqrt(&s) {
 		return false // s was checked to be a square
 	}
 	// t = ±w(u(1 ∓ √−3)/2 + v): (1 + √−3)/2 for odd c, and negated for
@@ -229,49 +239,35 @@ func xswiftecInv(t, u, x *fe, c int) bool {
 	if c&1 == 1 {
 		k = &swiftK1
 	}
-	t.Mul2(u, k).Add(&v).Mul(&w)
+	t.mul(u, k).add(t, &v).mul(t, &w)
 	if c&5 == 0 || c&5 == 5 {
-		t.Negate(1)
+		t.neg(t)
 	}
-	t.Normalize()
+	t.canonical()
 	return true
 }
 
 // ellswiftECDHXOnly returns the x coordinate of k·P, where P is the point
-// encoded by theirs (BIP324 "ellswift_ecdh_xonly").
-//
-// Only x(k·P) is wanted, so P's y coordinate, which would cost a square
-// root, is never computed. With x = n/d and w = n³ + 7d³, the point
-//
-//	P' = (w·n, w², 1)
-//
-// lies on y² = x³ + 7λ⁶ with λ² = w·d, since (w²)² = w³(n³ + 7d³). That
-// curve is isomorphic to secp256k1 by (x, y) ↦ (λ²x, λ³y), which maps one of
-// ±P to P' (the sign is irrelevant, x(k·P) = x(−k·P)). λ lies in the field
-// because x is on the curve (w·d is a square), and the Jacobian formulas
-// for y² = x³ + b, the endomorphism (βx, y) among them, never use b, so
-// btcec's scalar multiplication works on P' unchanged, with Z = 1 and thus
-// its cheaper mixed additions. Mapping back, x(k·P) = X/(Z²·w·d): one
-// inversion covers the decoding's denominator and the result's Z together.
+// encoded by theirs (BIP324 "ellswift_ecdh_xonly"). The scalar
+// multiplication and the final inversion are constant-time in k; the
+// decoding works on the public encoding only.
 func ellswiftECDHXOnly(k *btcec.ModNScalar, theirs *[64]byte) ([32]byte, error) {
 	var x swiftX
 	if err := decodeEllSwift(theirs, &x); err != nil {
 		return [32]byte{}, err
 	}
-	var p, q btcec.JacobianPoint
-	p.X.Mul2(&x.w, &x.n).Normalize()
-	p.Y.SquareVal(&x.w).Normalize()
-	p.Z.SetInt(1)
-	// Not constant-time, like the rest of this package's curve arithmetic.
-	scalarMult(k, &p, &q)
-	var den fe
-	if den.SquareVal(&q.Z).Mul(&x.w).Mul(&x.d).Normalize().IsZero() {
+	p, err := x.point()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	var q point
+	q.pointMult(k, &p)
+	if q.isInfinity() {
 		return [32]byte{}, errors.New("noise: ElligatorSwift ECDH: result is the point at infinity")
 	}
-	feInvVar(&den, &den).Mul(&q.X).Normalize()
-	var out [32]byte
-	den.PutBytesUnchecked(out[:])
-	return out, nil
+	var zi, rx fe
+	zi.inv(&q.z)
+	return rx.mul(&q.x, &zi).bytes(), nil
 }
 
 // v2ECDHTag is SHA-256 of BIP324's tag "bip324_ellswift_xonly_ecdh".

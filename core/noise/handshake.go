@@ -157,7 +157,7 @@ func (i *Initiator) Finish(msg []byte) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	remote := PublicKey(*x.Bytes())
+	remote := PublicKey(x.bytes())
 	res := &Result{
 		Send:          cs1,
 		Receive:       cs2,

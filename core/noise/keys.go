@@ -204,7 +204,7 @@ func NewStaticKey(secret SecretKey, rand io.Reader) (*StaticKey, error) {
 		return nil, ErrSecretKeyRange
 	}
 	pub := secret.PublicKey()
-	enc, err := ellswiftEncode(feBytes(pub[:]), orCryptoRand(rand))
+	enc, err := ellswiftEncode(new(fe).setSlice(pub[:]), orCryptoRand(rand))
 	if err != nil {
 		return nil, err
 	}
