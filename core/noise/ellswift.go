@@ -188,7 +188,7 @@ var feHalf, swiftK0, swiftK1 = func() (h, k0, k1 fe) {
 // build t run only once they hold. btcec's ellswift.XSwiftECInv inverts 2
 // on every call.
 func xswiftecInv(t, u, x *fe, c int) bool {
-	var u2, g, s, v fe
+	var u2, g, s, v, w fe
 	u2.square(u)
 	g.mul(&u2, u).add(&g, &fe{7}) // u³ + 7
 	if c&2 == 0 {
@@ -208,7 +208,16 @@ func xswiftecInv(t, u, x *fe, c int) bool {
 		if !gq.isSquareVar() {
 			return false
 		}
-		s.inv(&q).mul(&s, &g).neg(&s)
+		// w = √s = √(a/q) for a = −(u³ + 7) is a·q·(a·q³)^((p−3)/4): one
+		// exponentiation for the inversion and the square root, and the
+		// root BIP324's s^((p+1)/4) gives.
+		var a, aq3, check fe
+		a.neg(&g)
+		aq3.square(&q).mul(&aq3, &q).mul(&aq3, &a)
+		w.pow34(&aq3).mul(&w, &a).mul(&w, &q)
+		if !check.square(&w).mul(&check, &q).equal(&a) {
+			return false // q = 0; −x − u was on the curve then, so unreachable
+		}
 	} else {
 		// s = x − u, nonzero and (for w below) a square.
 		s.sub(x, u)
@@ -226,12 +235,12 @@ func xswiftecInv(t, u, x *fe, c int) bool {
 		if r.isZero() && c&1 == 1 {
 			return false
 		}
-		// v = (r/s − u)/2
-		v.inv(&s).mul(&v, &r).sub(&v, u).mul(&v, &feHalf)
-	}
-	var w fe
-	if !w.sqrt(&s) {
-		return false // s was checked to be a square
+		// With z = s^((p−3)/4): w = √s = s·z and 1/s = z², s being a
+		// nonzero square. v = (r/s − u)/2.
+		var z fe
+		z.pow34(&s)
+		w.mul(&s, &z)
+		v.square(&z).mul(&v, &r).sub(&v, u).mul(&v, &feHalf)
 	}
 	// t = ±w(u(1 ∓ √−3)/2 + v): (1 + √−3)/2 for odd c, and negated for
 	// c & 5 = 0 or 5.
