@@ -10,6 +10,7 @@ import (
 	"maps"
 	"math"
 	"math/bits"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -68,9 +70,15 @@ const (
 	modeIdle                          // set up, no channel, nothing
 	modeChurn                         // connect, set up, open, close, again
 	modeZeroWork                      // hashrate 0, easiest max_target, every nonce a share
+	modeFlood                         // a random Noise first message, the answer, hang up, again
+	modeUnknownFrames                 // set up, then a 1-byte frame of an unknown type now and then
 )
 
-var loadModes = []string{"normal", "silent", "slow-handshake", "idle", "churn", "zero-work"}
+var loadModes = []string{"normal", "silent", "slow-handshake", "idle", "churn", "zero-work", "flood", "unknown-frames"}
+
+// unknownMsgType is the message type of unknown-frames mode's frames: no
+// subprotocol defines it.
+const unknownMsgType = 0xfe
 
 func (m loadMode) String() string { return loadModes[m] }
 
@@ -95,12 +103,19 @@ Modes (--mode):
   slow-handshake  send the Noise first message one byte every --byte-interval, then set up and idle
   idle            complete the handshake and SetupConnection, open no channel, send nothing
   churn           connect, set up, open --channels channels, close them and hang up, over and over
-In silent, slow-handshake and idle the report counts the connections the server closed, and when.
+  flood           connect, send 64 random bytes as the Noise first message, wait for the server's
+                  answer (or its close) and hang up, over and over: a handshake flood, the server
+                  doing a responder's work for each while the tool does none
+  unknown-frames  set up as in idle, then send a frame of an unknown message type with a 1-byte
+                  payload every --frame-interval: traffic that does no work
+In silent, slow-handshake, idle and unknown-frames the report counts the connections the server
+closed, and when; in flood, the first messages it answered and the connections it closed unanswered.
+--fresh-users gives every channel a user_identity never used before (normal, churn, zero-work).
 
 The report (human-readable, or one JSON object with --json):
   connections    attempted, made (set up; TCP connected in silent mode), failed by step with an
                  example error, unfinished (cut short by the end of the run), closed by the server
-  connect time   p50/p99 of TCP + Noise + SetupConnection.Success
+  connect time   p50/p99 of TCP + Noise + SetupConnection.Success (flood: TCP + the server's answer)
   channels       opened, refused by error_code, closed by the server
   shares         sent, accepted (the SubmitShares.Success counts), rejected by SubmitShares.Error
                  error_code, unacknowledged at the end
@@ -129,9 +144,11 @@ Exit status:
 			&cli.BoolFlag{Name: "plain", Usage: "skip the Noise handshake and talk unencrypted, as on a trusted local network"},
 			&cli.Float64Flag{Name: "hashrate", Value: 1, Usage: "nominal_hash_rate in `H/s` each channel declares (normal and churn modes); a low one gets the server's easiest target, so shares are cheap to find"},
 			&cli.StringFlag{Name: "user", Value: "sv2-load", Usage: "user_identity `NAME` of every channel (a solo pool wants an address)"},
+			&cli.BoolFlag{Name: "fresh-users", Usage: "name every channel's user_identity anew: --user, a dash and a number never used before in the run (the user-name churn a pool's accounting must bound)"},
 			&cli.Float64Flag{Name: "connect-rate", Usage: "start the connections at `N` per second rather than all at once (0), so that a server's per-source handshake rate does not refuse them", DefaultText: "0"},
 			&cli.StringSliceFlag{Name: "bind", Usage: "connect from local `IP` (repeat to spread the connections over several, e.g. 127.0.0.2 on loopback, past per-source limits)"},
 			&cli.DurationFlag{Name: "byte-interval", Value: 100 * time.Millisecond, Usage: "slow-handshake: wait `D` between the bytes of the Noise first message (64 bytes)"},
+			&cli.DurationFlag{Name: "frame-interval", Value: time.Second, Usage: "unknown-frames: wait `D` between the frames"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "give up on one step (TCP connect, Noise handshake, SetupConnection, the channel replies) after `D`"},
 			&cli.IntFlag{Name: "pool-pid", Usage: "report the resident memory (VmRSS) of the server's process `PID` before, during and after the load (Linux)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object instead of text"},
@@ -160,9 +177,11 @@ type loadConfig struct {
 	plain        bool
 	hashrate     float32
 	user         string
+	freshUsers   bool
 	connectRate  float64
 	bind         []net.IP
 	byteInterval time.Duration
+	frameGap     time.Duration
 	timeout      time.Duration
 	poolPID      int
 	json         bool
@@ -177,7 +196,7 @@ func runLoad(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("sv2 load: "+err.Error(), loadUsage)
 	}
-	if !cfg.plain && cfg.authority == nil {
+	if !cfg.plain && cfg.authority == nil && cfg.mode != modeSilent && cfg.mode != modeFlood { // those never finish a handshake
 		fmt.Fprintf(c.App.ErrWriter, "sv2 load: warning: no --authority-pubkey given, so the connections to %s are encrypted but the server is not authenticated\n", cfg.addr)
 	}
 	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt)
@@ -211,7 +230,8 @@ func parseLoad(c *cli.Context) (loadConfig, error) {
 	cfg := loadConfig{
 		addr: addr, connections: c.Int("connections"), channels: c.Int("channels"), rate: c.Float64("rate"),
 		window: c.Int("window"), duration: c.Duration("duration"), drain: c.Duration("drain"), plain: c.Bool("plain"),
-		user: c.String("user"), connectRate: c.Float64("connect-rate"), byteInterval: c.Duration("byte-interval"),
+		user: c.String("user"), freshUsers: c.Bool("fresh-users"), connectRate: c.Float64("connect-rate"),
+		byteInterval: c.Duration("byte-interval"), frameGap: c.Duration("frame-interval"),
 		timeout: c.Duration("timeout"), poolPID: c.Int("pool-pid"), json: c.Bool("json"),
 	}
 	if cfg.host, cfg.port, err = splitAddress(addr); err != nil {
@@ -248,10 +268,14 @@ func parseLoad(c *cli.Context) (loadConfig, error) {
 		return loadConfig{}, fmt.Errorf("--timeout %v: must be positive", cfg.timeout)
 	case cfg.byteInterval < 0:
 		return loadConfig{}, fmt.Errorf("--byte-interval %v: must not be negative", cfg.byteInterval)
+	case cfg.frameGap <= 0:
+		return loadConfig{}, fmt.Errorf("--frame-interval %v: must be positive", cfg.frameGap)
 	case !(cfg.connectRate >= 0) || math.IsInf(cfg.connectRate, 0):
 		return loadConfig{}, fmt.Errorf("--connect-rate %v: want connections per second, 0 or more", cfg.connectRate)
 	case len(cfg.user) > sv2.MaxStr0_255:
 		return loadConfig{}, fmt.Errorf("--user: %d bytes, at most %d", len(cfg.user), sv2.MaxStr0_255)
+	case cfg.freshUsers && len(cfg.user) > sv2.MaxStr0_255-freshSuffix:
+		return loadConfig{}, fmt.Errorf("--user: %d bytes, at most %d with --fresh-users", len(cfg.user), sv2.MaxStr0_255-freshSuffix)
 	case cfg.poolPID < 0:
 		return loadConfig{}, fmt.Errorf("--pool-pid %d: not a process id", cfg.poolPID)
 	}
@@ -268,6 +292,9 @@ func parseLoad(c *cli.Context) (loadConfig, error) {
 	}
 	if cfg.plain && cfg.mode == modeSlowHandshake {
 		return loadConfig{}, errors.New("--mode slow-handshake dribbles the Noise handshake; drop --plain")
+	}
+	if cfg.plain && cfg.mode == modeFlood {
+		return loadConfig{}, errors.New("--mode flood sends Noise first messages; drop --plain")
 	}
 	for _, s := range c.StringSlice("bind") {
 		ip := net.ParseIP(s)
@@ -361,6 +388,11 @@ type loadReport struct {
 		ClosedAfterMs loadQuantiles `json:"closed_after_ms"`
 		HeldToEnd     uint64        `json:"held_to_end"`
 		ChurnCycles   uint64        `json:"churn_cycles"`
+		// FloodAnswered counts the flood's first messages the server
+		// answered (the rest it closed unanswered: ClosedByServer).
+		FloodAnswered uint64 `json:"flood_answered"`
+		// UnknownFrames counts the frames of unknown-frames mode sent.
+		UnknownFrames uint64 `json:"unknown_frames"`
 	} `json:"connections"`
 	ConnectMs loadQuantiles `json:"connect_ms"`
 
@@ -435,9 +467,18 @@ func (r *loadReport) text() []byte {
 	if c.ChurnCycles > 0 || r.Mode == modeChurn.String() {
 		fmt.Fprintf(&b, "churn cycles  %d (connect, set up, open, close)\n", c.ChurnCycles)
 	}
+	if r.Mode == modeFlood.String() {
+		fmt.Fprintf(&b, "flood         %d first messages answered, %d connections closed unanswered\n", c.FloodAnswered, c.ClosedByServer)
+	}
+	if r.Mode == modeUnknownFrames.String() {
+		fmt.Fprintf(&b, "frames        %d of unknown type %#x sent\n", c.UnknownFrames, unknownMsgType)
+	}
 	what := "TCP + Noise + SetupConnection"
-	if r.Mode == modeSilent.String() {
+	switch r.Mode {
+	case modeSilent.String():
 		what = "TCP"
+	case modeFlood.String():
+		what = "TCP + the server's answer"
 	}
 	fmt.Fprintf(&b, "connect time  p50 %s  p99 %s  (%s, %d samples)\n", ms(r.ConnectMs.P50), ms(r.ConnectMs.P99), what, r.ConnectMs.Count)
 	if ch := &r.Channels; ch.Requested > 0 {
@@ -575,7 +616,7 @@ func (c *counts) snapshot() map[string]uint64 {
 type loadStats struct {
 	attempted, made, tcp, unfinished atomic.Uint64
 	closedByServer, heldToEnd        atomic.Uint64
-	cycles                           atomic.Uint64
+	cycles, floodAnswered, frames    atomic.Uint64
 	requested, opened, unanswered    atomic.Uint64
 	channelsClosed                   atomic.Uint64
 	sent, accepted, rejected         atomic.Uint64
@@ -615,7 +656,11 @@ type loadRun struct {
 	hard  context.Context // ends --drain after run: every connection closes
 	start time.Time
 	wg    sync.WaitGroup
+	users atomic.Uint64 // the last --fresh-users number given
 }
+
+// freshSuffix bounds what --fresh-users adds to --user: a dash and a uint64.
+const freshSuffix = 21
 
 // runLoadTest runs the load until --duration has passed or ctx ends, and reports.
 func runLoadTest(ctx context.Context, cfg loadConfig) *loadReport {
@@ -710,6 +755,7 @@ func (r *loadRun) report(interrupted bool, elapsed time.Duration, rss *loadRSS) 
 	c := &rep.Connections
 	c.Attempted, c.Made, c.Unfinished = st.attempted.Load(), st.made.Load(), st.unfinished.Load()
 	c.ClosedByServer, c.HeldToEnd, c.ChurnCycles = st.closedByServer.Load(), st.heldToEnd.Load(), st.cycles.Load()
+	c.FloodAnswered, c.UnknownFrames = st.floodAnswered.Load(), st.frames.Load()
 	c.ClosedAfterMs = st.closedAfter.quantiles()
 	rep.ConnectMs = st.connect.quantiles()
 	ch := &rep.Channels
@@ -757,24 +803,95 @@ func (r *loadRun) session(slot int) {
 				}
 			}
 		})
-	case modeIdle, modeSlowHandshake:
+	case modeIdle, modeSlowHandshake, modeUnknownFrames:
 		start := time.Now()
 		conn, ok := r.establish(slot)
 		if !ok {
 			return
 		}
-		if r.cfg.mode == modeIdle {
-			start = time.Now() // idle connections are held from set-up on
+		if r.cfg.mode != modeSlowHandshake {
+			start = time.Now() // set-up connections are held from set-up on
+		}
+		var frames sync.WaitGroup
+		if r.cfg.mode == modeUnknownFrames {
+			frames.Go(func() { r.unknownFrames(conn) })
 		}
 		r.hold(start, conn.Close, func() error { return readUntilClosed(conn) })
+		frames.Wait()
 	case modeChurn:
 		r.churn(slot)
+	case modeFlood:
+		r.flood(slot)
 	default:
 		conn, ok := r.establish(slot)
 		if !ok {
 			return
 		}
 		r.mine(conn)
+	}
+}
+
+// unknownFrames sends a 1-byte frame of an unknown message type every
+// --frame-interval until the run ends or the connection fails.
+func (r *loadRun) unknownFrames(conn *transport.Conn) {
+	t := time.NewTicker(r.cfg.frameGap)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.run.Done():
+			return
+		case <-t.C:
+		}
+		if err := conn.WriteFrame(sv2.Header{MsgType: unknownMsgType}, []byte{0}); err != nil {
+			return
+		}
+		r.st.frames.Add(1)
+	}
+}
+
+// flood sends Noise first messages of 64 random bytes, one connection at a
+// time, until the run ends: each waits for the server's answer (its first
+// byte) or its close, and is reset rather than closed, so that no TIME_WAIT
+// holds the tool's ports.
+func (r *loadRun) flood(slot int) {
+	retry := backoff.Backoff{Base: 50 * time.Millisecond, Cap: time.Second, Jitter: 0.2}
+	var first [64]byte
+	for r.run.Err() == nil {
+		start := time.Now()
+		nc, ok := r.dial(slot)
+		if !ok {
+			if !sleepCtx(r.run, retry.Next()) {
+				return
+			}
+			continue
+		}
+		retry.Reset()
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetLinger(0) //nolint:errcheck // a FIN instead of a reset changes nothing here
+		}
+		stop := context.AfterFunc(r.run, func() { nc.Close() })
+		for i := 0; i < len(first); i += 8 {
+			binary.LittleEndian.PutUint64(first[i:], rand.Uint64())
+		}
+		nc.SetDeadline(time.Now().Add(r.cfg.timeout)) //nolint:errcheck // a TCP connection takes one
+		_, err := nc.Write(first[:])
+		var answer [1]byte
+		step := "first message"
+		if err == nil {
+			step = "answer"
+			_, err = nc.Read(answer[:])
+		}
+		nc.Close()
+		stop()
+		switch {
+		case err == nil:
+			r.st.floodAnswered.Add(1)
+			r.st.connect.record(time.Since(start))
+		case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+			r.st.closedByServer.Add(1)
+		default:
+			r.failed(step, err)
+		}
 	}
 }
 
@@ -935,9 +1052,13 @@ func (r *loadRun) exchange(conn *transport.Conn, m sv2.Message) (sv2.Message, er
 func (r *loadRun) openRequests(conn *transport.Conn) error {
 	maxTarget := target.Max()
 	for i := range r.cfg.channels {
-		var m sv2.Message = &sv2.OpenStandardMiningChannel{RequestID: uint32(i), UserIdentity: r.cfg.user, NominalHashRate: r.cfg.hashrate, MaxTarget: maxTarget}
+		user := r.cfg.user
+		if r.cfg.freshUsers {
+			user += "-" + strconv.FormatUint(r.users.Add(1), 10)
+		}
+		var m sv2.Message = &sv2.OpenStandardMiningChannel{RequestID: uint32(i), UserIdentity: user, NominalHashRate: r.cfg.hashrate, MaxTarget: maxTarget}
 		if r.cfg.extended {
-			m = &sv2.OpenExtendedMiningChannel{RequestID: uint32(i), UserIdentity: r.cfg.user, NominalHashRate: r.cfg.hashrate, MaxTarget: maxTarget}
+			m = &sv2.OpenExtendedMiningChannel{RequestID: uint32(i), UserIdentity: user, NominalHashRate: r.cfg.hashrate, MaxTarget: maxTarget}
 		}
 		if err := conn.BufferMessage(m); err != nil {
 			return err

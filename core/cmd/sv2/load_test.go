@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type testMiners struct {
 	service.NullMiningServerHandler
 	srv   *mining.Server
 	added chan struct{} // one value per client set up, dropped when full
+	users sync.Map      // the user_identity of every channel requested
 }
 
 var _ service.MiningServerHandler = (*testMiners)(nil)
@@ -76,11 +78,13 @@ func (h *testMiners) opened(c service.ClientID, req uint32, msgs []sv2.Message, 
 }
 
 func (h *testMiners) OpenStandardMiningChannel(ctx context.Context, c service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
+	h.users.Store(m.UserIdentity, true)
 	msgs, err := minerConn(ctx).OpenStandardChannel(m)
 	return h.opened(c, m.RequestID, msgs, err)
 }
 
 func (h *testMiners) OpenExtendedMiningChannel(ctx context.Context, c service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
+	h.users.Store(m.UserIdentity, true)
 	msgs, err := minerConn(ctx).OpenExtendedChannel(m)
 	return h.opened(c, m.RequestID, msgs, err)
 }
@@ -359,6 +363,67 @@ func TestLoadChurn(t *testing.T) {
 	}
 }
 
+// --fresh-users names every channel anew, across connections and cycles.
+func TestLoadFreshUsers(t *testing.T) {
+	t.Parallel()
+	s := startMiningServer(t, true, nil)
+	rep, _ := load(t, "--plain", "--mode", "churn", "--fresh-users", "--user", "u", "--connections", "2", "--channels", "3",
+		"--duration", "500ms", s.addr)
+	users := 0
+	s.handler.users.Range(func(k, _ any) bool {
+		users++
+		if !strings.HasPrefix(k.(string), "u-") {
+			t.Errorf("user_identity %q, want u-N", k)
+		}
+		return true
+	})
+	// The requests of the cycle the end of the run cut short may not have arrived.
+	if ch := rep.Channels; ch.Opened < 6 || uint64(users) < ch.Opened || uint64(users) > ch.Requested {
+		t.Errorf("%d distinct users for channels %+v, want one each", users, ch)
+	}
+}
+
+// A flood's first messages are answered by a server that takes them, and
+// closed unanswered by one whose per-source handshake rate is spent.
+func TestLoadFlood(t *testing.T) {
+	t.Parallel()
+	s := startMiningServer(t, false, nil)
+	rep, _ := load(t, "--mode", "flood", "--connections", "2", "--duration", "1s", s.addr)
+	c := rep.Connections
+	if c.FloodAnswered < 20 || c.Failed != 0 || c.ClosedByServer != 0 || rep.ConnectMs.Count != c.FloodAnswered || c.Attempted < c.FloodAnswered {
+		t.Errorf("connections %+v, connect time %+v: want many answered, none failed", c, rep.ConnectMs)
+	}
+	if c.Made != 0 || rep.Channels.Requested != 0 {
+		t.Errorf("connections %+v: a flood sets nothing up", c)
+	}
+	strict := startMiningServer(t, false, func(c *service.ServerConfig, _ *mining.ServerConfig) { c.HandshakeRatePerSource = 5 })
+	rep, r := load(t, "--mode", "flood", "--connections", "2", "--duration", "1s", strict.addr)
+	if c := rep.Connections; c.FloodAnswered > 30 || c.ClosedByServer == 0 {
+		t.Errorf("connections %+v: want at most the burst and the rate answered, the rest closed", c)
+	}
+	text := run(t, sv2Bin, "", "load", "--mode", "flood", "--connections", "1", "--duration", "200ms", s.addr)
+	if !strings.Contains(text.stdout, "first messages answered") || !strings.Contains(text.stdout, "TCP + the server's answer") {
+		t.Errorf("text report %q (json %q)", text.stdout, r.stdout)
+	}
+}
+
+// Unknown frames do not keep a connection past the server's inactivity
+// limit; without a limit they are held to the end.
+func TestLoadUnknownFrames(t *testing.T) {
+	t.Parallel()
+	strict := startMiningServer(t, true, func(c *service.ServerConfig, _ *mining.ServerConfig) { c.InactivityTimeout = 300 * time.Millisecond })
+	rep, _ := load(t, "--plain", "--mode", "unknown-frames", "--frame-interval", "50ms", "--connections", "2", "--duration", "1s", strict.addr)
+	c := rep.Connections
+	if c.Made != 2 || c.ClosedByServer != 2 || c.ClosedAfterMs.P50 < 250 || c.ClosedAfterMs.P99 > 900 || c.UnknownFrames < 8 {
+		t.Errorf("connections %+v: want 2 sending frames, closed after about 300ms", c)
+	}
+	lax := startMiningServer(t, false, nil)
+	rep, _ = load(t, "--mode", "unknown-frames", "--frame-interval", "50ms", "--connections", "2", "--duration", "500ms", lax.addr)
+	if c := rep.Connections; c.Made != 2 || c.HeldToEnd != 2 || c.UnknownFrames < 10 {
+		t.Errorf("connections %+v: want 2 held to the end, sending frames", c)
+	}
+}
+
 // Channels the server refuses are counted by error code.
 func TestLoadChannelsRefused(t *testing.T) {
 	t.Parallel()
@@ -441,7 +506,7 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"a:1", "b:2"}, "HOST:PORT"},
 		{[]string{"localhost"}, "address"},
 		{[]string{"localhost:http"}, "port must be a number"},
-		{[]string{"--mode", "flood", "a:1"}, `--mode "flood"`},
+		{[]string{"--mode", "stampede", "a:1"}, `--mode "stampede"`},
 		{[]string{"--channel-kind", "group", "a:1"}, `--channel-kind "group"`},
 		{[]string{"--connections", "0", "a:1"}, "--connections 0"},
 		{[]string{"--connections", "100001", "a:1"}, "--connections 100001"},
@@ -458,6 +523,9 @@ func TestLoadUsage(t *testing.T) {
 		{[]string{"--authority-pubkey", "9bXiEd8boQVhq7WddEcERUL5tyyJVFYdU8th3HfbNXK3Yw6GRXX", "a:1"}, "checksum"},
 		{[]string{"--plain", "--authority-pubkey", pk.String(), "a:1"}, "--plain"},
 		{[]string{"--plain", "--mode", "slow-handshake", "a:1"}, "slow-handshake"},
+		{[]string{"--plain", "--mode", "flood", "a:1"}, "flood"},
+		{[]string{"--frame-interval", "0s", "a:1"}, "--frame-interval"},
+		{[]string{"--fresh-users", "--user", strings.Repeat("u", 240), "a:1"}, "--fresh-users"},
 		{[]string{"--pool-pid", "-3", "a:1"}, "--pool-pid -3"},
 		{[]string{"--no-such-flag", "a:1"}, "no-such-flag"},
 		{[]string{"a:1", "--no-such-flag"}, "no-such-flag"},
