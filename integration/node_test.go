@@ -366,11 +366,12 @@ func TestBadCredentials(t *testing.T) {
 	})
 }
 
-// The long-poll tip watcher, checking on its long poll far more often than
-// by default, leaves bitcoind's few RPC threads free on a quiet chain: it
-// never abandons a long poll that the node would keep running (issue 12
-// item 14; the node has DefaultBitcoindRPCThreads, 4). bitcoind only: btcd
-// has no RPC thread pool to exhaust.
+// The long-poll tip watcher, its waits ending far more often than by
+// default, leaves bitcoind's few RPC threads free on a quiet chain: each
+// waitfornewblock ends on the node (its timeout) before the next is asked,
+// and no getblocktemplate long poll is left there (issue 12 item 14; the
+// node has DefaultBitcoindRPCThreads, 4). bitcoind only: btcd has no RPC
+// thread pool to exhaust.
 func TestLongPollLeavesRPCThreadsFree(t *testing.T) {
 	t.Parallel()
 	harness.SkipUnavailable(t, harness.Bitcoind)
@@ -381,19 +382,19 @@ func TestLongPollLeavesRPCThreadsFree(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	const checkEvery = 50 * time.Millisecond
-	tips := watchTips(t, c, node.WatchConfig{Mode: node.WatchLongPoll, LongPollTimeout: checkEvery})
+	const waitFor = 50 * time.Millisecond
+	tips := watchTips(t, c, node.WatchConfig{Mode: node.WatchLongPoll, WaitTimeout: waitFor})
 	nextTip(t, tips, 10*time.Second)
 
-	// Wait until the watcher has checked on its long poll more times than
-	// the node has RPC threads (bitcoind logs every call, with -debug=rpc).
-	checks := func() int { return strings.Count(n.Process().Output(), "method=getbestblockhash") }
-	before := checks()
-	for checks() < before+3*harness.DefaultBitcoindRPCThreads {
+	// Wait until the watcher has waited more times than the node has RPC
+	// threads (bitcoind logs every call, with -debug=rpc).
+	waits := func() int { return strings.Count(n.Process().Output(), "method=waitfornewblock") }
+	before := waits()
+	for waits() < before+3*harness.DefaultBitcoindRPCThreads {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the watcher checked %d times on its long poll", checks()-before)
-		case <-time.After(checkEvery): // the node's output has no notification
+			t.Fatalf("the watcher waited %d times", waits()-before)
+		case <-time.After(waitFor): // the node's output has no notification
 		}
 	}
 	var info struct {
@@ -404,16 +405,14 @@ func TestLongPollLeavesRPCThreadsFree(t *testing.T) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := c.Call(rctx, "getrpcinfo", nil, &info); err != nil {
-		t.Fatalf("getrpcinfo after %d checks: %v (RPC threads exhausted?)", checks()-before, err)
+		t.Fatalf("getrpcinfo after %d waits: %v (RPC threads exhausted?)", waits()-before, err)
 	}
-	polls := 0
+	running := map[string]int{}
 	for _, cmd := range info.ActiveCommands {
-		if cmd.Method == "getblocktemplate" {
-			polls++
-		}
+		running[cmd.Method]++
 	}
-	if polls != 1 {
-		t.Errorf("%d getblocktemplate calls running on the node, want the one long poll", polls)
+	if running["waitfornewblock"] > 1 || running["getblocktemplate"] != 0 {
+		t.Errorf("running on the node: %v; want at most the one waitfornewblock", running)
 	}
 	hashes, err := n.Generate(ctx, 1)
 	if err != nil {
@@ -421,6 +420,106 @@ func TestLongPollLeavesRPCThreadsFree(t *testing.T) {
 	}
 	if tip := nextTip(t, tips, 5*time.Second); tip.Hash != hashes[0] {
 		t.Errorf("tip %v, want the new block %v", tip, hashes[0])
+	}
+}
+
+// Issue: "Never leave work running on the node that nobody waits for".
+// Stopping a tip watcher (a template provider stopping or restarting) left
+// its getblocktemplate long poll running inside bitcoind, holding one of its
+// RPC threads until the tip or mempool changed: on a quiet chain, after as
+// many stopped watchers as the node has RPC threads (4 here), getblockcount
+// timed out. Now a watcher waits with waitfornewblock, which the node ends
+// by itself within WaitTimeout: after twice as many stopped watchers as
+// threads, with the default WaitTimeout, the node answers within it.
+// bitcoind only: btcd ends a long poll whose client went away.
+func TestStoppedWatchersLeaveBitcoindAnswering(t *testing.T) {
+	t.Parallel()
+	harness.SkipUnavailable(t, harness.Bitcoind)
+	ctx := testContext(t, 2*time.Minute)
+	n := harness.StartNode(t, harness.NodeOptions{Kind: harness.Bitcoind})
+	c, err := node.New(n.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A watcher's wait has reached the node once the node logs it (with
+	// -debug=rpc): a waitfor call, or a getblocktemplate after the one that
+	// gave the first tip (a long poll).
+	waitsOnNode := func() (waitfor, gbt int) {
+		out := n.Process().Output()
+		return strings.Count(out, "method=waitfornewblock") + strings.Count(out, "method=waitforblockheight"),
+			strings.Count(out, "method=getblocktemplate")
+	}
+	stopped := 2 * harness.DefaultBitcoindRPCThreads
+	for i := range stopped {
+		mode := []node.WatchMode{node.WatchLongPoll, node.WatchAuto}[i%2] // Auto: no websocket on bitcoind
+		waitfor0, gbt0 := waitsOnNode()
+		wctx, cancel := context.WithCancel(ctx)
+		tips := make(chan node.Tip, 8)
+		done := make(chan error, 1)
+		go func() {
+			done <- c.WatchTips(wctx, node.WatchConfig{Mode: mode}, func(tip node.Tip) { tips <- tip })
+		}()
+		select {
+		case <-tips:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("watcher %d (%s): no tip within 10s, after %d stopped watchers (the node's RPC threads held?)", i+1, mode, i)
+		}
+		for {
+			waitfor, gbt := waitsOnNode()
+			if waitfor > waitfor0 || gbt >= gbt0+2 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("watcher %d (%s): no wait reached the node", i+1, mode)
+			case <-time.After(10 * time.Millisecond): // the node's output has no notification
+			}
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("watcher %d: WatchTips = %v", i+1, err)
+		}
+	}
+
+	start := time.Now()
+	bound := node.DefaultWaitTimeout + 3*time.Second
+	rctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	height, err := n.Client().GetBlockCount(rctx)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("after %d stopped watchers on a %d-thread node, getblockcount: %v after %v", stopped, harness.DefaultBitcoindRPCThreads, err, took.Round(time.Millisecond))
+	}
+	t.Logf("after %d stopped watchers, getblockcount answered %d in %v (WaitTimeout %v)", stopped, height, took.Round(time.Millisecond), node.DefaultWaitTimeout)
+
+	// And the stopped watchers' waits are all gone from the node within
+	// WaitTimeout of the last stop.
+	deadline := time.Now().Add(bound)
+	for {
+		var info struct {
+			ActiveCommands []struct {
+				Method string `json:"method"`
+			} `json:"active_commands"`
+		}
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := n.Client().Call(ictx, "getrpcinfo", nil, &info)
+		cancel()
+		if err != nil {
+			t.Fatalf("getrpcinfo: %v", err)
+		}
+		left := len(info.ActiveCommands) - 1 // getrpcinfo itself
+		if left == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls still running on the node %v after the last watcher stopped: %+v", left, bound, info.ActiveCommands)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(100 * time.Millisecond): // the node has no notification for a call's end
+		}
 	}
 }
 

@@ -310,7 +310,10 @@ const (
 )
 
 // submit hands a block to the node, retrying while the node cannot be
-// reached: a block must not be lost to a hiccup. A refusal is final.
+// reached or cannot take it yet (still loading, say): a block must not be
+// lost to a hiccup. A refusal is final, whether a BIP22 reason or an RPC
+// error about the block such as -22 "Block decode failed" (both are a
+// *node.RejectedError): the same block gets the same answer.
 func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 	log := p.log.With("hash", b.BlockHash().String())
 	defer p.recheckTip()
@@ -327,6 +330,9 @@ func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 			return
 		case errors.As(err, &rej) && rej.Inconclusive():
 			log.Warn("the node stored the block without judging it", "reason", rej.Reason)
+			return
+		case errors.As(err, &rej) && rej.RPC != nil:
+			log.Error("node rejected the block", "reason", rej.Reason, "rpc_error", rej.RPC.Code)
 			return
 		case errors.As(err, &rej):
 			log.Error("node rejected the block", "reason", rej.Reason)

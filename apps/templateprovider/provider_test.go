@@ -3,11 +3,14 @@ package templateprovider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -682,4 +685,83 @@ func (h *levelRecorder) records() []slog.Record {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.recs)
+}
+
+// rpcNode is a JSON-RPC endpoint answering submitblock with the next of
+// its answers (the last one from then on), for a real *node.Client.
+type rpcNode struct {
+	mu      sync.Mutex
+	answers []string // JSON-RPC reply bodies
+	submits int
+}
+
+func (n *rpcNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Method string `json:"method"`
+	}
+	json.NewDecoder(r.Body).Decode(&req)
+	if req.Method != "submitblock" {
+		http.Error(w, `{"result":null,"error":{"code":-32601,"message":"Method not found"},"id":1}`, http.StatusNotFound)
+		return
+	}
+	n.mu.Lock()
+	n.submits++
+	body := n.answers[0]
+	if len(n.answers) > 1 {
+		n.answers = n.answers[1:]
+	}
+	n.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if strings.Contains(body, `"error":{`) {
+		w.WriteHeader(http.StatusInternalServerError) // as Bitcoin Core answers RPC errors
+	}
+	w.Write([]byte(body))
+}
+
+// An RPC error answer about the block, such as -22 "Block decode failed",
+// is the node's verdict: logged as a rejection and not sent again (it was
+// retried every second for ten minutes). An error that is the node's state
+// (-28, still loading) is retried like an unreachable node.
+func TestSubmitRPCErrorAboutTheBlockIsFinal(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answers []string
+		submits int
+		level   slog.Level
+		msg     string
+	}{
+		{"block decode failed", []string{`{"result":null,"error":{"code":-22,"message":"Block decode failed"},"id":1}`},
+			1, slog.LevelError, "node rejected the block"},
+		{"warming up", []string{`{"result":null,"error":{"code":-28,"message":"Loading block index…"},"id":1}`, `{"result":null,"error":null,"id":1}`},
+			2, slog.LevelInfo, "block accepted by the node"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rn := &rpcNode{answers: tc.answers}
+			srv := httptest.NewServer(rn)
+			t.Cleanup(srv.Close)
+			c, err := node.New(node.Config{URL: srv.URL, User: "u", Password: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			rec := &levelRecorder{}
+			p := newProvider(c, 1000, false, slog.New(rec))
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			p.submit(ctx, wire.NewMsgBlock(&wire.BlockHeader{Nonce: 1}))
+			rn.mu.Lock()
+			submits := rn.submits
+			rn.mu.Unlock()
+			if ctx.Err() != nil {
+				t.Fatalf("submit still retrying after 5s, %d submitblock calls", submits)
+			}
+			if submits != tc.submits {
+				t.Errorf("%d submitblock calls, want %d", submits, tc.submits)
+			}
+			recs := rec.records()
+			if last := recs[len(recs)-1]; last.Level != tc.level || last.Message != tc.msg {
+				t.Errorf("last log line %s %q, want %s %q", last.Level, last.Message, tc.level, tc.msg)
+			}
+		})
+	}
 }

@@ -66,8 +66,9 @@ func TestSignetTemplatesAlwaysCommit(t *testing.T) {
 
 // coreOnSignet is enough of Bitcoin Core 30 on a custom signet for Run:
 // getblockchaininfo says signet, getblocktemplate is refused (RPC error -8)
-// unless asked with the signet rule, and long polls wait for the caller to
-// go away.
+// unless asked with the signet rule, long polls wait for the caller to go
+// away, and the tip watcher learns the tip (getbestblockhash,
+// getblockheader), then long-polls, the node having no waitfornewblock.
 func coreOnSignet(t *testing.T) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +87,10 @@ func coreOnSignet(t *testing.T) *httptest.Server {
 		switch req.Method {
 		case "getblockchaininfo":
 			reply(map[string]any{"chain": "signet", "blocks": 99}, nil)
+		case "getbestblockhash":
+			reply(strings.Repeat("11", 32), nil)
+		case "getblockheader":
+			reply(map[string]any{"hash": strings.Repeat("11", 32), "height": 99}, nil)
 		case "getblocktemplate":
 			var gbt struct {
 				Rules      []string `json:"rules"`

@@ -174,9 +174,9 @@ type rpcReply struct {
 }
 
 // Call invokes method with params and decodes the result into result (a
-// pointer, or nil to discard it). Errors wrap ErrConnection,
-// ErrUnauthorized or ErrMalformedReply, or are a *RPCError; when ctx ends
-// first, the error wraps ctx.Err().
+// pointer, or nil to discard it). Errors wrap ErrConnection (ErrBusy too
+// for an HTTP 503), ErrUnauthorized or ErrMalformedReply, or are a
+// *RPCError; when ctx ends first, the error wraps ctx.Err().
 func (c *Client) Call(ctx context.Context, method string, params []any, result any) error {
 	callCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -214,8 +214,18 @@ func (c *Client) call(parent, ctx context.Context, method string, params []any, 
 	}
 	defer resp.Body.Close()
 
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
 		return fmt.Errorf("%w: %s to %s: HTTP %s", ErrUnauthorized, method, c.url.Host, resp.Status)
+	case http.StatusForbidden:
+		// Bitcoin Core's -rpcwhitelist refuses a method the user may not
+		// call this way too.
+		return fmt.Errorf("%w: %w: %s to %s: HTTP %s", ErrUnauthorized, errForbidden, method, c.url.Host, resp.Status)
+	case http.StatusServiceUnavailable:
+		// Bitcoin Core's full work queue or its shutdown: a plain-text body,
+		// never a JSON-RPC reply, and a node worth asking again.
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%w: %s to %s: HTTP %s: %q", ErrBusy, method, c.url.Host, resp.Status, snippet(bytes.TrimSpace(raw)))
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxReplySize+1))
 	if err != nil {

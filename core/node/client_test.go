@@ -284,10 +284,66 @@ func TestSubmitBlock(t *testing.T) {
 		t.Fatalf("rejected block: err = %v, want *RejectedError{high-hash}", err)
 	}
 
-	reply(nil, &rpcErrorObject{Code: CodeDeserialization, Message: "Block decode failed"})
-	var rpcErr *RPCError
-	if err := c.SubmitRawBlock(t.Context(), []byte{0}); !errors.As(err, &rpcErr) || rpcErr.Code != CodeDeserialization {
-		t.Fatalf("undecodable block: err = %v, want *RPCError %d", err, CodeDeserialization)
+	// An RPC error about the block is a rejection too: the same bytes get
+	// the same answer. Errors that are the node's state are not.
+	for _, tc := range []struct {
+		code     int
+		message  string
+		rejected bool
+	}{
+		{CodeDeserialization, "Block decode failed", true},                       // Bitcoin Core
+		{CodeDeserialization, "Block decode failed: unexpected EOF", true},       // btcd
+		{CodeDeserialization, "Block does not start with a coinbase", true},      // older Core
+		{CodeMisc, "submitblock \"hexdata\" ( \"dummy\" )\n\nAttempts...", true}, // Core's help text for bad arguments
+		{CodeInWarmup, "Loading block index…", false},
+		{CodeMethodNotFound, "Method not found", false},
+		{-32603, "Internal error", false},
+	} {
+		reply(nil, &rpcErrorObject{Code: tc.code, Message: tc.message})
+		err := c.SubmitRawBlock(t.Context(), []byte{0})
+		var rpcErr *RPCError
+		if !errors.As(err, &rpcErr) || rpcErr.Code != tc.code {
+			t.Errorf("rpc error %d: err = %v, want it to wrap the *RPCError", tc.code, err)
+		}
+		if errors.As(err, &rej) != tc.rejected {
+			t.Errorf("rpc error %d %q: err = %#v, rejection %v, want %v", tc.code, tc.message, err, !tc.rejected, tc.rejected)
+			continue
+		}
+		if tc.rejected && (rej.Reason != tc.message || rej.RPC == nil || rej.RPC.Code != tc.code || rej.Duplicate() || rej.Inconclusive() ||
+			!strings.Contains(err.Error(), tc.message)) {
+			t.Errorf("rpc error %d: rejection %#v (%q), want the node's message and code, neither duplicate nor inconclusive", tc.code, rej, err)
+		}
+	}
+}
+
+// Bitcoin Core answers HTTP 503 "Work queue depth exceeded" when its RPC
+// work queue is full: a busy node, worth asking again, not a malformed reply.
+func TestBusyNode(t *testing.T) {
+	f := newFakeNode(t)
+	c := f.client(t)
+	f.mu.Lock()
+	f.busy = 1
+	f.mu.Unlock()
+	_, err := c.GetBlockCount(t.Context())
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, ErrConnection) || errors.Is(err, ErrMalformedReply) {
+		t.Fatalf("HTTP 503: err = %v, want ErrBusy, an ErrConnection", err)
+	}
+	if !strings.Contains(err.Error(), "Work queue depth exceeded") || !strings.Contains(err.Error(), "getblockcount") {
+		t.Errorf("message %q does not give the call and the node's words", err)
+	}
+
+	// WaitReady retries it.
+	f.mu.Lock()
+	f.busy = 3
+	f.mu.Unlock()
+	tip, err := c.WaitReady(t.Context(), 5*time.Millisecond)
+	if err != nil || tip != f.tip() {
+		t.Fatalf("WaitReady on a busy node = %v, %v; want %v once it has room", tip, err, f.tip())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy != 0 {
+		t.Errorf("%d busy answers left: WaitReady did not ask until the node had room", f.busy)
 	}
 }
 

@@ -10,12 +10,15 @@
 //
 // [Client.WatchTips] reports every change of the best block. Against btcd it
 // subscribes to websocket block notifications; against nodes without the
-// websocket extension (Bitcoin Core) it long-polls getblocktemplate or polls
-// getbestblockhash at a configurable interval. A lost connection is logged and
+// websocket extension (Bitcoin Core) it waits with waitfornewblock (or
+// waitforblockheight before v30), each wait bounded by the node itself so
+// that none outlives a stopped watcher for long; it long-polls
+// getblocktemplate on nodes without those, or polls getbestblockhash at a
+// configurable interval. A lost connection is logged and
 // retried with exponential backoff for as long as the context lives: the
 // watcher resumes, and reports the tip it finds, when the node comes back.
 //
 // Errors that callers branch on are sentinels ([ErrUnauthorized],
-// [ErrConnection], [ErrMalformedReply], [ErrWebsocketUnsupported]) or typed
+// [ErrConnection], [ErrBusy], [ErrMalformedReply], [ErrWebsocketUnsupported]) or typed
 // ([*RPCError], [*RejectedError]); compare them with errors.Is and errors.As.
 package node

@@ -31,9 +31,12 @@ type fakeNode struct {
 	down     bool // hijack and drop every connection
 	noWS     bool // answer /ws like Bitcoin Core: 405
 	wsConns  []*wsPeer
-	wsNotify chan struct{}  // signalled when a websocket client subscribes
-	changed  chan struct{}  // closed and replaced by every mine
-	calls    map[string]int // JSON-RPC calls by method, "/ws" for upgrades
+	wsNotify chan struct{}                // signalled when a websocket client subscribes
+	changed  chan struct{}                // closed and replaced by every mine
+	calls    map[string]int               // JSON-RPC calls by method, "/ws" for upgrades
+	params   map[string][]json.RawMessage // the latest params, by method
+	forbid   map[string]bool              // methods answered with HTTP 403, as -rpcwhitelist does
+	busy     int                          // answer this many more requests with Bitcoin Core's HTTP 503
 }
 
 func (f *fakeNode) callCount(method string) int {
@@ -44,7 +47,8 @@ func (f *fakeNode) callCount(method string) int {
 
 func newFakeNode(t *testing.T) *fakeNode {
 	t.Helper()
-	f := &fakeNode{t: t, methods: map[string]func([]json.RawMessage) (any, *rpcErrorObject){}, wsNotify: make(chan struct{}, 16), changed: make(chan struct{}), calls: map[string]int{}}
+	f := &fakeNode{t: t, methods: map[string]func([]json.RawMessage) (any, *rpcErrorObject){}, wsNotify: make(chan struct{}, 16), changed: make(chan struct{}), calls: map[string]int{},
+		params: map[string][]json.RawMessage{}, forbid: map[string]bool{}}
 	f.headers = []wire.BlockHeader{{Version: 1, Bits: 0x207fffff, Timestamp: time.Unix(1296688602, 0)}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
@@ -168,6 +172,18 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	f.mu.Lock()
+	busy := f.busy > 0
+	if busy {
+		f.busy--
+	}
+	f.mu.Unlock()
+	if busy {
+		// As Bitcoin Core's HTTP server answers when its work queue is full.
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("Work queue depth exceeded"))
+		return
+	}
 	if r.Header.Get("Authorization") != "Basic "+base64.StdEncoding.EncodeToString([]byte("user:pass")) {
 		http.Error(w, "401 Unauthorized.", http.StatusUnauthorized)
 		return
@@ -194,7 +210,13 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	f.calls[req.Method]++
+	f.params[req.Method] = req.Params
+	forbidden := f.forbid[req.Method]
 	f.mu.Unlock()
+	if forbidden {
+		http.Error(w, "", http.StatusForbidden)
+		return
+	}
 	result, rpcErr := f.dispatch(r.Context(), req.Method, req.Params)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{"result": result, "error": rpcErr, "id": req.ID})
@@ -279,4 +301,86 @@ func (f *fakeNode) serveWS(w http.ResponseWriter, r *http.Request) {
 		default:
 		}
 	}
+}
+
+func (f *fakeNode) lastParams(method string) []json.RawMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.params[method]
+}
+
+// coreWaits serves Bitcoin Core's waitfornewblock and waitforblockheight:
+// as v30 does (waitfornewblock takes our tip), or as earlier versions do
+// (waitfornewblock takes a timeout only, and an extra argument is answered
+// with error -1 and the help text). Like Core, a wait goes on when its
+// client leaves, until its condition holds or its timeout passes. waits
+// counts the waits under way.
+type coreWaits struct {
+	f       *fakeNode
+	mu      sync.Mutex
+	running int
+	started chan struct{} // signalled as each wait begins
+}
+
+func (f *fakeNode) serveCoreWaits(v30 bool) *coreWaits {
+	cw := &coreWaits{f: f, started: make(chan struct{}, 64)}
+	f.handle("waitfornewblock", func(p []json.RawMessage) (any, *rpcErrorObject) {
+		if !v30 && len(p) > 1 {
+			return nil, &rpcErrorObject{Code: CodeMisc, Message: "waitfornewblock ( timeout )\n\nWaits for a specific new block..."}
+		}
+		var ms int64
+		json.Unmarshal(p[0], &ms)
+		tip := f.tip().Hash.String()
+		if len(p) > 1 {
+			json.Unmarshal(p[1], &tip)
+		}
+		return cw.wait(ms, func(t Tip) bool { return t.Hash.String() != tip }), nil
+	})
+	f.handle("waitforblockheight", func(p []json.RawMessage) (any, *rpcErrorObject) {
+		var height, ms int64
+		json.Unmarshal(p[0], &height)
+		json.Unmarshal(p[1], &ms)
+		return cw.wait(ms, func(t Tip) bool { return t.Height >= height }), nil
+	})
+	return cw
+}
+
+func (cw *coreWaits) wait(ms int64, done func(Tip) bool) any {
+	cw.mu.Lock()
+	cw.running++
+	cw.mu.Unlock()
+	defer func() {
+		cw.mu.Lock()
+		cw.running--
+		cw.mu.Unlock()
+	}()
+	select {
+	case cw.started <- struct{}{}:
+	default:
+	}
+	var deadline <-chan time.Time
+	if ms > 0 {
+		deadline = time.After(time.Duration(ms) * time.Millisecond)
+	}
+	for {
+		cw.f.mu.Lock()
+		changed := cw.f.changed
+		cw.f.mu.Unlock()
+		tip := cw.f.tip()
+		if done(tip) {
+			return map[string]any{"hash": tip.Hash.String(), "height": tip.Height}
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			tip := cw.f.tip()
+			return map[string]any{"hash": tip.Hash.String(), "height": tip.Height}
+		}
+	}
+}
+
+func (cw *coreWaits) waiting() int {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	return cw.running
 }

@@ -144,8 +144,11 @@ func (c *Client) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) (chainh
 
 // SubmitBlock serializes block (with witnesses) and submits it. It returns
 // nil when the node accepted the block, a *RejectedError with the node's
-// reason when it refused it, or another error when the submission itself
-// failed.
+// reason when it refused it (a BIP22 reason, or an RPC error about the block
+// such as -22 "Block decode failed"), or another error when the submission
+// itself failed or the node could not take it now (a connection failure, an
+// RPC error such as -28 "Loading block index"): only those are worth
+// retrying.
 func (c *Client) SubmitBlock(ctx context.Context, block *wire.MsgBlock) error {
 	var buf bytes.Buffer
 	buf.Grow(block.SerializeSize())
@@ -160,6 +163,10 @@ func (c *Client) SubmitRawBlock(ctx context.Context, block []byte) error {
 	// BIP22: null on success, otherwise a reason string.
 	var reason *string
 	if err := c.Call(ctx, "submitblock", []any{hex.EncodeToString(block)}, &reason); err != nil {
+		var rpcErr *RPCError
+		if errors.As(err, &rpcErr) && !nodeNotReady(rpcErr) {
+			return &RejectedError{Reason: rpcErr.Message, RPC: rpcErr}
+		}
 		return err
 	}
 	if reason != nil {
@@ -169,9 +176,9 @@ func (c *Client) SubmitRawBlock(ctx context.Context, block []byte) error {
 }
 
 // WaitReady calls the node until it answers or ctx ends, retrying
-// connection failures and a node still warming up every interval. Other
-// errors (bad credentials, for instance) end it at once. It returns the tip
-// the node reported.
+// connection failures (a busy node's HTTP 503, ErrBusy, among them) and a
+// node still warming up every interval. Other errors (bad credentials, for
+// instance) end it at once. It returns the tip the node reported.
 func (c *Client) WaitReady(ctx context.Context, interval time.Duration) (Tip, error) {
 	var lastErr error
 	for {

@@ -129,6 +129,12 @@ func (c *Client) GetBlockTemplate(ctx context.Context) (*Template, error) {
 // GetBlockTemplateLongPoll blocks until the node has a template that replaces
 // the one identified by longPollID (a new tip, or on most nodes a changed
 // mempool after a while), then returns it. Only ctx bounds the wait.
+//
+// Ending ctx ends the wait here, not on every node: btcd ends a long poll
+// whose client went away, but Bitcoin Core goes on with it until its tip or
+// mempool changes, holding one of its few RPC threads (a quiet chain's
+// node freezes once all are held). To learn of new blocks, use WatchTips,
+// which waits on Bitcoin Core with calls the node bounds itself.
 func (c *Client) GetBlockTemplateLongPoll(ctx context.Context, longPollID string) (*Template, error) {
 	var raw templateJSON
 	if err := c.callNoTimeout(ctx, "getblocktemplate", []any{c.templateRequest(longPollID)}, &raw); err != nil {

@@ -63,11 +63,12 @@ const (
 
 // Node takes whole blocks, as a node's submitblock does; *node.Client is
 // one. SubmitBlock returns nil when the node took the block, an error
-// wrapping a *node.RejectedError when the node refused it (it is not sent
-// to the node again; a Reason saying the node already has the block counts
-// as delivered, see [Queue]), and any other error when the node could not
-// be asked (the block is tried again). It may be called for several blocks
-// at once.
+// wrapping a *node.RejectedError when the node refused it, with a BIP22
+// reason or an RPC error about the block such as -22 "Block decode failed"
+// (it is not sent to the node again; a Reason saying the node already has
+// the block counts as delivered, see [Queue]), and any other error when the
+// node could not be asked or cannot take blocks yet (the block is tried
+// again). It may be called for several blocks at once.
 type Node interface {
 	SubmitBlock(ctx context.Context, b *wire.MsgBlock) error
 }
@@ -450,6 +451,9 @@ func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, gen uint64, lo
 	case !errors.As(err, &rej):
 		log.Error("node unreachable; will retry the block", "error", err)
 		return nodeRetry
+	case rej.RPC != nil:
+		log.Error("node rejected the block", "reason", rej.Reason, "rpc_error", rej.RPC.Code)
+		return nodeRefusedIt
 	}
 	switch rejection(rej) {
 	case duplicate:

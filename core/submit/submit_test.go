@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -497,5 +499,55 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within 5s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// An RPC error answer about the block from a real node client, such as -22
+// "Block decode failed", is a refusal: counted, logged at error level, and
+// not sent again (it was "node unreachable; will retry" every round). An
+// RPC error that is the node's state (-28, still loading) is retried.
+func TestNodeRPCErrorAboutTheBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reply  string
+		msg    string
+		counts Counts
+		asked  int // submitblock calls (and lines msg) after two rounds
+	}{
+		{"block decode failed", `{"result":null,"error":{"code":-22,"message":"Block decode failed"},"id":1}`,
+			"node rejected the block", Counts{Found: 1, NodeRefused: 1}, 1},
+		{"warming up", `{"result":null,"error":{"code":-28,"message":"Loading block index…"},"id":1}`,
+			"node unreachable; will retry the block", Counts{Found: 1, Pending: 1}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			asked := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				asked++
+				mu.Unlock()
+				w.WriteHeader(http.StatusInternalServerError) // as Bitcoin Core answers RPC errors
+				w.Write([]byte(tc.reply))
+			}))
+			t.Cleanup(srv.Close)
+			c, err := node.New(node.Config{URL: srv.URL, User: "u", Password: "p"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			f := newFixture(t, false, func(cfg *Config) { cfg.Node = c })
+			b := newTestBlock(t, 1)
+			f.setTxs(7, b.txs)
+			f.q.Found(b.fb, b.hash, "x")
+			f.deliver(t)
+			f.deliver(t)
+			f.logs.expect(t, tc.asked, "ERROR", tc.msg, b.display)
+			f.counts(t, tc.counts)
+			mu.Lock()
+			defer mu.Unlock()
+			if asked != tc.asked {
+				t.Errorf("the node was asked %d times in two rounds, want %d", asked, tc.asked)
+			}
+		})
 	}
 }
