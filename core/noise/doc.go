@@ -44,7 +44,8 @@
 // # Side channels
 //
 // The curve arithmetic is this package's own (fe.go, point.go): a field of
-// four 64-bit words and complete point formulas. Everything that touches a
+// four 64-bit words (its product in assembly on amd64) and complete point
+// formulas. Everything that touches a
 // secret — the static and ephemeral keys' ECDHs, key generation and
 // certificate signing — runs in constant time: the same sequence of
 // operations and memory accesses whatever the secret's bits, with masks
