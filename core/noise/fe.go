@@ -106,13 +106,6 @@ func (z *fe) equal(x *fe) bool {
 	return d.sub(z, x).isZero()
 }
 
-// isOdd reports whether z mod p is odd.
-func (z *fe) isOdd() bool {
-	c := *z
-	c.canonical()
-	return c[0]&1 == 1
-}
-
 // setInt sets z to the small value v.
 func (z *fe) setInt(v uint64) *fe {
 	*z = fe{v}

@@ -2,12 +2,61 @@
 
 #include "textflag.h"
 
+// REDUCE sets z = t0…t7 (R8…R13, BX, CX) modulo p, below 2²⁵⁶: t0…t3 +=
+// t4…t7·C with the carry word of each step in DI, then a fold of the top
+// word (below 2³⁵), + DX·C, and C once more on a carry, which leaves the
+// words so small that no carry follows (reduce512's steps). z is read from
+// the frame last, so that x and y may alias it.
+#define REDUCE \
+	MOVQ $0x1000003d1, SI; \
+	MOVQ R12, AX; \
+	MULQ SI; \
+	ADDQ AX, R8; \
+	ADCQ $0, DX; \
+	MOVQ DX, DI; \
+	MOVQ R13, AX; \
+	MULQ SI; \
+	ADDQ DI, AX; \
+	ADCQ $0, DX; \
+	ADDQ AX, R9; \
+	ADCQ $0, DX; \
+	MOVQ DX, DI; \
+	MOVQ BX, AX; \
+	MULQ SI; \
+	ADDQ DI, AX; \
+	ADCQ $0, DX; \
+	ADDQ AX, R10; \
+	ADCQ $0, DX; \
+	MOVQ DX, DI; \
+	MOVQ CX, AX; \
+	MULQ SI; \
+	ADDQ DI, AX; \
+	ADCQ $0, DX; \
+	ADDQ AX, R11; \
+	ADCQ $0, DX; \
+	MOVQ DX, AX; \
+	MULQ SI; \
+	ADDQ AX, R8; \
+	ADCQ DX, R9; \
+	ADCQ $0, R10; \
+	ADCQ $0, R11; \
+	SBBQ DI, DI; \
+	ANDQ SI, DI; \
+	ADDQ DI, R8; \
+	ADCQ $0, R9; \
+	ADCQ $0, R10; \
+	ADCQ $0, R11; \
+	MOVQ z+0(FP), AX; \
+	MOVQ R8, 0(AX); \
+	MOVQ R9, 8(AX); \
+	MOVQ R10, 16(AX); \
+	MOVQ R11, 24(AX);
+
 // func feMul(z, x, y *fe)
 //
 // Product scanning: column k of x·y accumulates in three registers that
-// rotate, so that t0…t7 end in R8…R13, BX, CX. Then t0…t3 + t4…t7·C,
-// C = 2²⁵⁶ mod p = 0x1000003d1, and one more fold of the top word, as in
-// reduce512. x and y are read before z is written, so z may alias them.
+// rotate, so that t0…t7 end in R8…R13, BX, CX, then REDUCE (C = 2²⁵⁶ mod p
+// = 0x1000003d1). x and y are read before z is written, so z may alias them.
 TEXT ·feMul(SB), NOSPLIT, $0-24
 	MOVQ x+8(FP), SI
 	MOVQ y+16(FP), DI
@@ -110,54 +159,7 @@ TEXT ·feMul(SB), NOSPLIT, $0-24
 	ADDQ AX, BX
 	ADCQ DX, CX
 
-	// t0…t3 += t4…t7·C, the carry word of each step in DI.
-	MOVQ $0x1000003d1, SI
-	MOVQ R12, AX
-	MULQ SI
-	ADDQ AX, R8
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ R13, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R9
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ BX, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R10
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ CX, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R11
-	ADCQ $0, DX
-
-	// Fold the top word (below 2³⁵): + DX·C, then C once more on a carry,
-	// which leaves the words so small that no carry follows.
-	MOVQ DX, AX
-	MULQ SI
-	ADDQ AX, R8
-	ADCQ DX, R9
-	ADCQ $0, R10
-	ADCQ $0, R11
-	SBBQ DI, DI
-	ANDQ SI, DI
-	ADDQ DI, R8
-	ADCQ $0, R9
-	ADCQ $0, R10
-	ADCQ $0, R11
-
-	MOVQ z+0(FP), AX
-	MOVQ R8, 0(AX)
-	MOVQ R9, 8(AX)
-	MOVQ R10, 16(AX)
-	MOVQ R11, 24(AX)
+	REDUCE
 	RET
 
 // func feSquare(z, x *fe)
@@ -253,52 +255,5 @@ TEXT ·feSquare(SB), NOSPLIT, $0-16
 	ADDQ AX, BX
 	ADCQ DX, CX
 
-	// t0…t3 += t4…t7·C, the carry word of each step in DI.
-	MOVQ $0x1000003d1, SI
-	MOVQ R12, AX
-	MULQ SI
-	ADDQ AX, R8
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ R13, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R9
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ BX, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R10
-	ADCQ $0, DX
-	MOVQ DX, DI
-	MOVQ CX, AX
-	MULQ SI
-	ADDQ DI, AX
-	ADCQ $0, DX
-	ADDQ AX, R11
-	ADCQ $0, DX
-
-	// Fold the top word (below 2³⁵): + DX·C, then C once more on a carry,
-	// which leaves the words so small that no carry follows.
-	MOVQ DX, AX
-	MULQ SI
-	ADDQ AX, R8
-	ADCQ DX, R9
-	ADCQ $0, R10
-	ADCQ $0, R11
-	SBBQ DI, DI
-	ANDQ SI, DI
-	ADDQ DI, R8
-	ADCQ $0, R9
-	ADCQ $0, R10
-	ADCQ $0, R11
-
-	MOVQ z+0(FP), AX
-	MOVQ R8, 0(AX)
-	MOVQ R9, 8(AX)
-	MOVQ R10, 16(AX)
-	MOVQ R11, 24(AX)
+	REDUCE
 	RET
