@@ -259,18 +259,10 @@ func TestPoolNeverLosesABlock(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tpLn, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				tpAddr := tpLn.Addr().String()
-				tpLn.Close()
+				sock := harness.ListenSocket(t) // the same address again after a restart
 				sk, pk, _ := noise.GenerateAuthorityKeyPair(nil)
 				tpWith := func() *tp {
-					ln, err := net.Listen("tcp", tpAddr) // the same address again after a restart
-					if err != nil {
-						t.Fatal(err)
-					}
+					ln := sock.Listener()
 					return startTPWith(t, n, ln, sk, pk)
 				}
 				first := tpWith()
