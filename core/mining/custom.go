@@ -17,11 +17,16 @@ type CustomJobConfig struct {
 	// first output of AllocateMiningJobToken.Success's coinbase_tx_outputs
 	// (§6.4.3). A custom job must pay it (required).
 	PayoutScript []byte
+	// MinPayout, when set, is the least a custom job at height must pay
+	// the payout script (the block subsidy, say); less is refused as
+	// invalid-coinbase-tx-outputs. Without it any positive amount will do.
+	MinPayout func(height int64) uint64
 	// VerifyToken checks a job's mining_job_token, for example that the
-	// pool's job declarator server allocated it to this miner and accepted
-	// its DeclareMiningJob. Nil accepts any token. It is called without locks
-	// held, from the goroutine that calls SetCustomMiningJob.
-	VerifyToken func(token []byte) error
+	// pool's job declarator server granted it to the channel's user for
+	// exactly this job (see core/jdtoken), and spends it. Nil accepts any
+	// token. It is called once the job passed every other check, without
+	// locks held, from the goroutine that calls SetCustomMiningJob on c.
+	VerifyToken func(c *Conn, m *sv2.SetCustomMiningJob) error
 }
 
 // maxMerklePath bounds a custom job's merkle path: a block of at most
@@ -83,17 +88,52 @@ func (c *Conn) SetCustomMiningJob(m *sv2.SetCustomMiningJob) (*CustomJob, error)
 	if res.Payout == 0 {
 		return nil, customErr(CodeInvalidCoinbaseTxOutputs, errors.New("nothing paid to the pool payout script"))
 	}
-	if cfg.VerifyToken != nil {
-		if err := cfg.VerifyToken(m.MiningJobToken); err != nil {
-			return nil, customErr(CodeInvalidMiningJobToken, err)
-		}
-	}
 	maxNTime := c.srv.cfg.Now().Unix() + int64(c.srv.cfg.MaxNTimeAhead.Seconds())
 
 	c.mu.Lock()
+	t, err := c.checkCustomTip(m, maxNTime)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MinPayout != nil && t.height >= 0 {
+		if least := cfg.MinPayout(t.height); res.Payout < least {
+			return nil, customErr(CodeInvalidCoinbaseTxOutputs, fmt.Errorf("%d sat to the pool payout script, at least %d due at height %d", res.Payout, least, t.height))
+		}
+	}
+	if cfg.VerifyToken != nil {
+		if err := cfg.VerifyToken(c, m); err != nil {
+			return nil, customErr(CodeInvalidMiningJobToken, err)
+		}
+	}
+
+	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.tip != t { // a new block while the token was checked
+		return nil, customErr(CodeStaleChainTip, fmt.Errorf("prev hash %x is no longer the tip", m.PrevHash))
+	}
 	members, err := c.customJobChannels(m.ChannelID)
 	if err != nil {
+		return nil, err
+	}
+	res.Success.JobID = c.nextJobID()
+	for _, ch := range members {
+		j := &job{
+			id: res.Success.JobID, custom: true, cb: cb, path: m.MerklePath, version: m.Version,
+			rolling: !c.srv.cfg.FixedVersion, prefix: ch.prefix.Bytes, minNTime: m.MinNTime,
+			target: ch.target, difficulty: target.Difficulty(ch.target),
+		}
+		ch.addJob(j)
+		c.jobRefs[j.id]++
+		c.pushActive(ch, j.id)
+	}
+	return res, nil
+}
+
+// checkCustomTip checks a custom job against the current tip and returns
+// that tip; c.mu is held.
+func (c *Conn) checkCustomTip(m *sv2.SetCustomMiningJob, maxNTime int64) (*tip, error) {
+	if _, err := c.customJobChannels(m.ChannelID); err != nil {
 		return nil, err
 	}
 	t := c.tip
@@ -109,18 +149,7 @@ func (c *Conn) SetCustomMiningJob(m *sv2.SetCustomMiningJob) (*CustomJob, error)
 	case t.height >= 0 && !finalAtHeight(m.CoinbaseTxLocktime, m.CoinbaseTxInputNSequence, t.height):
 		return nil, customErr(CodeInvalidCoinbaseTxLocktime, fmt.Errorf("locktime %d with sequence %#x is not final at height %d", m.CoinbaseTxLocktime, m.CoinbaseTxInputNSequence, t.height))
 	}
-	res.Success.JobID = c.nextJobID()
-	for _, ch := range members {
-		j := &job{
-			id: res.Success.JobID, custom: true, cb: cb, path: m.MerklePath, version: m.Version,
-			rolling: !c.srv.cfg.FixedVersion, prefix: ch.prefix.Bytes, minNTime: m.MinNTime,
-			target: ch.target, difficulty: target.Difficulty(ch.target),
-		}
-		ch.addJob(j)
-		c.jobRefs[j.id]++
-		c.pushActive(ch, j.id)
-	}
-	return res, nil
+	return t, nil
 }
 
 // customJobChannels returns the extended channels a custom job on id is for.

@@ -22,8 +22,8 @@ var payoutScript = append([]byte{0x51, 0x20}, bytes.Repeat([]byte{0xee}, 32)...)
 func customEnv(t *testing.T, bits uint32, mod func(*ServerConfig)) (*env, uint32) {
 	t.Helper()
 	e := newEnv(t, FlagRequiresWorkSelection, func(c *ServerConfig) {
-		c.CustomJobs = &CustomJobConfig{PayoutScript: payoutScript, VerifyToken: func(token []byte) error {
-			if string(token) != "token" {
+		c.CustomJobs = &CustomJobConfig{PayoutScript: payoutScript, VerifyToken: func(_ *Conn, m *sv2.SetCustomMiningJob) error {
+			if string(m.MiningJobToken) != "token" {
 				return errors.New("not a token the job declarator allocated")
 			}
 			return nil
@@ -306,5 +306,47 @@ func TestBIP34HeightFromScriptBuilder(t *testing.T) {
 		if _, got := bip34Height(append(prefix, 0xaa, 0xbb)); got != h {
 			t.Errorf("height %d read as %d (prefix %x)", h, got, prefix)
 		}
+	}
+}
+
+// TestSetCustomMiningJobMinPayoutAndTokenLast: a job paying the pool less
+// than MinPayout is refused, and a job refused by any check never reaches
+// VerifyToken, which spends tokens.
+func TestSetCustomMiningJobMinPayoutAndTokenLast(t *testing.T) {
+	verified := 0
+	e, ch := customEnv(t, hardBits, func(c *ServerConfig) {
+		c.CustomJobs.MinPayout = func(height int64) uint64 {
+			if height != 10_000 {
+				t.Errorf("MinPayout at height %d, want the tip's 10000", height)
+			}
+			return 600_000_000
+		}
+		c.CustomJobs.VerifyToken = func(*Conn, *sv2.SetCustomMiningJob) error { verified++; return nil }
+	})
+	under := validCustomJob(ch, hardBits)
+	under.CoinbaseTxOutputs = outputs(wire.TxOut{Value: 599_999_999, PkScript: payoutScript}, wire.TxOut{Value: 25_000_001, PkScript: []byte{0x51}})
+	stale := validCustomJob(ch, hardBits)
+	stale.PrevHash[0] ^= 1
+	badTime := validCustomJob(ch, hardBits)
+	badTime.MinNTime--
+	for name, tc := range map[string]struct {
+		m    *sv2.SetCustomMiningJob
+		code string
+	}{
+		"underfunded": {under, CodeInvalidCoinbaseTxOutputs}, "stale": {stale, CodeStaleChainTip}, "min_ntime": {badTime, CodeInvalidMinNTime},
+	} {
+		var ce *CustomJobError
+		if _, err := e.conn.SetCustomMiningJob(tc.m); !errors.As(err, &ce) || ce.Code != tc.code {
+			t.Errorf("%s: %v, want %s", name, err, tc.code)
+		}
+	}
+	if verified != 0 {
+		t.Fatalf("VerifyToken called %d times for refused jobs", verified)
+	}
+	if _, err := e.conn.SetCustomMiningJob(validCustomJob(ch, hardBits)); err != nil {
+		t.Fatal(err)
+	}
+	if verified != 1 {
+		t.Fatalf("VerifyToken called %d times for one accepted job", verified)
 	}
 }

@@ -197,54 +197,21 @@ func (c *Client) call(parent, ctx context.Context, method string, params []any, 
 	if err != nil {
 		return fmt.Errorf("node: %s: encode request: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	resp, err := c.post(parent, ctx, method, body)
 	if err != nil {
-		return fmt.Errorf("node: %s: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	user, pass, err := c.credentials()
-	if err != nil {
-		return fmt.Errorf("node: %s: %w", method, err)
-	}
-	req.SetBasicAuth(user, pass)
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return c.transportError(parent, method, err)
-	}
-	defer resp.Body.Close()
-
-	switch resp.StatusCode {
-	case http.StatusUnauthorized:
-		return fmt.Errorf("%w: %s to %s: HTTP %s", ErrUnauthorized, method, c.url.Host, resp.Status)
-	case http.StatusForbidden:
-		// Bitcoin Core's -rpcwhitelist refuses a method the user may not
-		// call this way too.
-		return fmt.Errorf("%w: %w: %s to %s: HTTP %s", ErrUnauthorized, errForbidden, method, c.url.Host, resp.Status)
-	case http.StatusServiceUnavailable:
-		// Bitcoin Core's full work queue or its shutdown: a plain-text body,
-		// never a JSON-RPC reply, and a node worth asking again.
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%w: %s to %s: HTTP %s: %q", ErrBusy, method, c.url.Host, resp.Status, snippet(bytes.TrimSpace(raw)))
-	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxReplySize+1))
-	if err != nil {
-		return c.transportError(parent, method, err)
-	}
-	if int64(len(raw)) > c.cfg.MaxReplySize {
-		return fmt.Errorf("%w: %s: reply larger than %d bytes", ErrMalformedReply, method, c.cfg.MaxReplySize)
+		return err
 	}
 	// Bitcoin Core answers RPC errors with HTTP 404/500 and a JSON body, so
 	// the body decides, not the status, whenever it is a JSON-RPC reply.
 	var reply rpcReply
-	if err := json.Unmarshal(raw, &reply); err != nil {
-		return fmt.Errorf("%w: %s: HTTP %s: %q", ErrMalformedReply, method, resp.Status, snippet(raw))
+	if err := json.Unmarshal(resp.body, &reply); err != nil {
+		return fmt.Errorf("%w: %s: HTTP %s: %q", ErrMalformedReply, method, resp.status, snippet(resp.body))
 	}
 	if reply.Error != nil {
 		return &RPCError{Method: method, Code: reply.Error.Code, Message: reply.Error.Message}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: %s: HTTP %s without an error object", ErrMalformedReply, method, resp.Status)
+	if resp.code != http.StatusOK {
+		return fmt.Errorf("%w: %s: HTTP %s without an error object", ErrMalformedReply, method, resp.status)
 	}
 	if result == nil {
 		return nil
@@ -253,6 +220,139 @@ func (c *Client) call(parent, ctx context.Context, method string, params []any, 
 		return fmt.Errorf("%w: %s: result: %w", ErrMalformedReply, method, err)
 	}
 	return nil
+}
+
+// httpReply is the body of an HTTP answer that may hold a JSON-RPC reply.
+type httpReply struct {
+	status string
+	code   int
+	body   []byte
+}
+
+// post sends one JSON-RPC request body (a single request or a batch) and
+// returns the answer's body. HTTP answers that never carry a JSON-RPC
+// reply (401, 403, 503) and bodies over MaxReplySize are errors here;
+// method names the call in them.
+func (c *Client) post(parent, ctx context.Context, method string, body []byte) (httpReply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return httpReply{}, fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	user, pass, err := c.credentials()
+	if err != nil {
+		return httpReply{}, fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.SetBasicAuth(user, pass)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return httpReply{}, c.transportError(parent, method, err)
+	}
+	defer resp.Body.Close()
+
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return httpReply{}, fmt.Errorf("%w: %s to %s: HTTP %s", ErrUnauthorized, method, c.url.Host, resp.Status)
+	case http.StatusForbidden:
+		// Bitcoin Core's -rpcwhitelist refuses a method the user may not
+		// call this way too.
+		return httpReply{}, fmt.Errorf("%w: %w: %s to %s: HTTP %s", ErrUnauthorized, errForbidden, method, c.url.Host, resp.Status)
+	case http.StatusServiceUnavailable:
+		// Bitcoin Core's full work queue or its shutdown: a plain-text body,
+		// never a JSON-RPC reply, and a node worth asking again.
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return httpReply{}, fmt.Errorf("%w: %s to %s: HTTP %s: %q", ErrBusy, method, c.url.Host, resp.Status, snippet(bytes.TrimSpace(raw)))
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxReplySize+1))
+	if err != nil {
+		return httpReply{}, c.transportError(parent, method, err)
+	}
+	if int64(len(raw)) > c.cfg.MaxReplySize {
+		return httpReply{}, fmt.Errorf("%w: %w: %s: reply larger than %d bytes", ErrMalformedReply, errReplyTooLarge, method, c.cfg.MaxReplySize)
+	}
+	return httpReply{status: resp.Status, code: resp.StatusCode, body: raw}, nil
+}
+
+// batchReply is one call's answer in a batch: its result, or the node's
+// error object for it.
+type batchReply struct {
+	Result json.RawMessage
+	Err    *RPCError
+}
+
+// batchReplyJSON is one element of a batch answer.
+type batchReplyJSON struct {
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *rpcErrorObject `json:"error"`
+}
+
+// callBatch calls method once per element of params in one HTTP request, a
+// JSON-RPC batch (an array of requests), which btcd (since v0.21) and
+// Bitcoin Core both serve, one call after the other. It returns the
+// answers in the order of params; an error object answered for one call is
+// that call's Err, not an error of the batch. The batch fails as a whole,
+// with the errors Call returns, when the request does, or when the answer is
+// not one reply per request.
+func (c *Client) callBatch(ctx context.Context, method string, params [][]any) ([]batchReply, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	name := fmt.Sprintf("%s (batch of %d)", method, len(params))
+	reqs := make([]rpcRequest, len(params))
+	index := make(map[uint64]int, len(params)) // request id -> position
+	for i, p := range params {
+		if p == nil {
+			p = []any{}
+		}
+		reqs[i] = rpcRequest{JSONRPC: "1.0", ID: c.nextID.Add(1), Method: method, Params: p}
+		index[reqs[i].ID] = i
+	}
+	body, err := json.Marshal(reqs)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s: encode request: %w", name, err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := c.post(ctx, callCtx, name, body)
+	if err != nil {
+		return nil, err
+	}
+	// A batch the node could not read at all is answered with one error
+	// object, not an array.
+	if trimmed := bytes.TrimSpace(resp.body); len(trimmed) > 0 && trimmed[0] == '{' {
+		var reply rpcReply
+		if err := json.Unmarshal(trimmed, &reply); err == nil && reply.Error != nil {
+			return nil, &RPCError{Method: method, Code: reply.Error.Code, Message: reply.Error.Message}
+		}
+	}
+	var replies []batchReplyJSON
+	if err := json.Unmarshal(resp.body, &replies); err != nil {
+		return nil, fmt.Errorf("%w: %s: HTTP %s: %q", ErrMalformedReply, name, resp.status, snippet(resp.body))
+	}
+	if len(replies) != len(params) {
+		return nil, fmt.Errorf("%w: %s: %d replies", ErrMalformedReply, name, len(replies))
+	}
+	out := make([]batchReply, len(params))
+	seen := make([]bool, len(params))
+	for _, r := range replies {
+		var id uint64
+		if err := json.Unmarshal(r.ID, &id); err != nil {
+			return nil, fmt.Errorf("%w: %s: reply id %q", ErrMalformedReply, name, snippet(r.ID))
+		}
+		i, ok := index[id]
+		if !ok || seen[i] {
+			return nil, fmt.Errorf("%w: %s: reply id %d unknown or repeated", ErrMalformedReply, name, id)
+		}
+		seen[i] = true
+		if r.Error != nil {
+			out[i].Err = &RPCError{Method: method, Code: r.Error.Code, Message: r.Error.Message}
+			continue
+		}
+		out[i].Result = r.Result
+	}
+	return out, nil
 }
 
 // transportError classifies a failed round trip: the caller's own

@@ -28,6 +28,10 @@ var (
 	// Bitcoin Core answers for a method -rpcwhitelist does not allow too.
 	errForbidden = errors.New("forbidden")
 
+	// errReplyTooLarge marks an ErrMalformedReply that was a reply over
+	// Config.MaxReplySize, which a smaller batch may fit in.
+	errReplyTooLarge = errors.New("reply too large")
+
 	// ErrMalformedReply means the node answered with something that is not
 	// the JSON-RPC reply the method expects.
 	ErrMalformedReply = errors.New("node: malformed reply")
@@ -59,6 +63,7 @@ const (
 	codeTypeError      = -3
 	codeOutOfMemory    = -7
 	codeDatabaseError  = -20
+	codeVerifyError    = -25 // getblocktemplate proposal: the node failed to check the block
 	codeInvalidRequest = -32600
 	codeInternalError  = -32603
 	codeParseError     = -32700
@@ -87,9 +92,10 @@ func (e *RPCError) Error() string {
 	return fmt.Sprintf("node: %s: rpc error %d: %s", e.Method, e.Code, e.Message)
 }
 
-// RejectedError is returned by SubmitBlock when the node refuses a block. Reason
-// is the node's BIP22 reason string, for example "high-hash",
-// "bad-txnmrklroot", "duplicate", or btcd's "rejected: ..." text.
+// RejectedError is returned by SubmitBlock when the node refuses a block,
+// and by ProposeBlock when it judges a proposed one invalid. Reason is the
+// node's BIP22 reason string, for example "high-hash", "bad-txnmrklroot",
+// "duplicate", or btcd's "rejected: ..." text.
 //
 // A node also refuses a block with an RPC error answer about the block
 // itself, such as -22 "Block decode failed" (Bitcoin Core and btcd, for

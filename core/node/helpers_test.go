@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -199,27 +200,56 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		f.serveWS(w, r)
 		return
 	}
-	var req struct {
+	type request struct {
 		ID     json.RawMessage   `json:"id"`
 		Method string            `json:"method"`
 		Params []json.RawMessage `json:"params"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	// A JSON-RPC batch is an array of requests, answered, as btcd and
+	// Bitcoin Core do, by an array of replies in the same order.
+	batch := bytes.HasPrefix(bytes.TrimSpace(body), []byte("["))
+	var reqs []request
+	if batch {
+		err = json.Unmarshal(body, &reqs)
+	} else {
+		reqs = make([]request, 1)
+		err = json.Unmarshal(body, &reqs[0])
+	}
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	f.mu.Lock()
-	f.calls[req.Method]++
-	f.params[req.Method] = req.Params
-	forbidden := f.forbid[req.Method]
+	if batch {
+		f.calls["(batch)"]++
+	}
+	forbidden := false
+	for _, req := range reqs {
+		f.calls[req.Method]++
+		f.params[req.Method] = req.Params
+		forbidden = forbidden || f.forbid[req.Method]
+	}
 	f.mu.Unlock()
 	if forbidden {
 		http.Error(w, "", http.StatusForbidden)
 		return
 	}
-	result, rpcErr := f.dispatch(r.Context(), req.Method, req.Params)
+	replies := make([]map[string]any, len(reqs))
+	for i, req := range reqs {
+		result, rpcErr := f.dispatch(r.Context(), req.Method, req.Params)
+		replies[i] = map[string]any{"result": result, "error": rpcErr, "id": req.ID}
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]any{"result": result, "error": rpcErr, "id": req.ID})
+	if batch {
+		json.NewEncoder(w).Encode(replies)
+		return
+	}
+	json.NewEncoder(w).Encode(replies[0])
 }
 
 func (f *fakeNode) dispatch(ctx context.Context, method string, params []json.RawMessage) (any, *rpcErrorObject) {
