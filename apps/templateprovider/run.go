@@ -250,22 +250,5 @@ func retryBackoff(cfg Config) backoff.Backoff {
 func checkNode(ctx context.Context, c *node.Client, name string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
 	defer cancel()
-	var info struct {
-		Chain  string `json:"chain"`
-		Blocks int64  `json:"blocks"`
-	}
-	if err := c.Call(ctx, "getblockchaininfo", nil, &info); err != nil {
-		return "", fmt.Errorf("node at %s: %w", c.Host(), err)
-	}
-	if name == "" {
-		return info.Chain, nil
-	}
-	want, err := network.Lookup(name)
-	if err != nil {
-		return "", err
-	}
-	if !want.HasChain(info.Chain) {
-		return "", fmt.Errorf("node at %s is on %q, not %s", c.Host(), info.Chain, name)
-	}
-	return info.Chain, nil
+	return c.CheckChain(ctx, name)
 }

@@ -291,9 +291,9 @@ func TestBIP34Height(t *testing.T) {
 		{nil, nil, -1},
 	}
 	for _, c := range cases {
-		push, h := bip34Height(c.prefix)
+		push, h := coinbase.BIP34Height(c.prefix)
 		if !bytes.Equal(push, c.push) || h != c.height {
-			t.Errorf("bip34Height(%x) = %x, %d; want %x, %d", c.prefix, push, h, c.push, c.height)
+			t.Errorf("coinbase.BIP34Height(%x) = %x, %d; want %x, %d", c.prefix, push, h, c.push, c.height)
 		}
 	}
 }
@@ -303,7 +303,7 @@ func TestBIP34Height(t *testing.T) {
 func TestBIP34HeightFromScriptBuilder(t *testing.T) {
 	for _, h := range []int64{1, 16, 17, 128, 255, 256, 500_000, 900_000} {
 		prefix, _ := txscript.NewScriptBuilder().AddInt64(h).Script()
-		if _, got := bip34Height(append(prefix, 0xaa, 0xbb)); got != h {
+		if _, got := coinbase.BIP34Height(append(prefix, 0xaa, 0xbb)); got != h {
 			t.Errorf("height %d read as %d (prefix %x)", h, got, prefix)
 		}
 	}

@@ -228,7 +228,7 @@ func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
 		return nil, err
 	}
 	if !t.FutureTemplate {
-		if _, h := bip34Height(t.CoinbasePrefix); h >= 0 && s.tip.height >= 0 && h != s.tip.height {
+		if _, h := coinbase.BIP34Height(t.CoinbasePrefix); h >= 0 && s.tip.height >= 0 && h != s.tip.height {
 			s.templates[t.TemplateID] = e
 			return nil, fmt.Errorf("template %d at height %d, the tip's templates are at %d: %w", t.TemplateID, h, s.tip.height, ErrWrongTip)
 		}
@@ -268,7 +268,7 @@ func (s *Server) SetNewPrevHash(p *sv2.TemplateSetNewPrevHash) ([]Outbound, erro
 		return nil, fmt.Errorf("prev hash for template %d: %w", p.TemplateID, err)
 	}
 	s.tip = &tip{templateID: p.TemplateID, prevHash: p.PrevHash, nBits: p.NBits, minNTime: p.HeaderTimestamp, network: network}
-	s.tip.heightPush, s.tip.height = bip34Height(e.t.CoinbasePrefix)
+	s.tip.heightPush, s.tip.height = coinbase.BIP34Height(e.t.CoinbasePrefix)
 	s.active = e
 	clear(s.templates)
 	s.templates[p.TemplateID] = e

@@ -62,10 +62,13 @@ type FoundBlock struct {
 	TemplateID uint64 // 0 for a custom job
 	// Custom marks a custom job's block: its miner's job declarator client
 	// has the transactions and submits it (§6.3), the pool cannot.
-	Custom   bool
-	Height   int64 // from the templates' BIP34 push; -1 if they do not say
-	Header   block.Header
-	Coinbase []byte // complete, BIP141 fields kept
+	Custom bool
+	// MerklePath is a custom job's, by which its job declarator finds the
+	// declared transactions; nil for template jobs.
+	MerklePath []sv2.U256
+	Height     int64 // from the templates' BIP34 push; -1 if they do not say
+	Header     block.Header
+	Coinbase   []byte // complete, BIP141 fields kept
 }
 
 // SubmitSolution returns the Template Distribution message for the block (§7.7).
@@ -159,6 +162,9 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 		full := append(append([]byte(nil), j.prefix...), extranonce...)
 		r.Status = ShareBlockFound
 		r.Block = &FoundBlock{TemplateID: j.templateID, Custom: j.custom, Height: c.tip.height, Header: h, Coinbase: j.cb.AppendTx(nil, full)}
+		if j.custom {
+			r.Block.MerklePath = j.path
+		}
 	}
 	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
 		r.AckDue = true

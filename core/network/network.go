@@ -106,3 +106,18 @@ func list() string {
 	names := Names()
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
+
+// Subsidy is the block subsidy at height on the chain of p, in satoshis:
+// 50 bitcoin halved every p.SubsidyReductionInterval blocks (150 on
+// regtest, 210,000 elsewhere), and nothing after 64 halvings.
+func Subsidy(p *chaincfg.Params, height int64) int64 {
+	interval := int64(p.SubsidyReductionInterval)
+	if height < 0 || interval <= 0 {
+		return 0
+	}
+	halvings := height / interval
+	if halvings >= 64 {
+		return 0
+	}
+	return 50 * 100_000_000 >> uint(halvings)
+}

@@ -89,3 +89,24 @@ func TestCopiesDoNotLeak(t *testing.T) {
 		t.Fatalf("changing a returned Network changed the table: %q", again.Chains)
 	}
 }
+
+func TestSubsidy(t *testing.T) {
+	for _, tc := range []struct {
+		p      *chaincfg.Params
+		height int64
+		want   int64
+	}{
+		{&chaincfg.MainNetParams, 0, 5_000_000_000},
+		{&chaincfg.MainNetParams, 209_999, 5_000_000_000},
+		{&chaincfg.MainNetParams, 210_000, 2_500_000_000},
+		{&chaincfg.MainNetParams, 840_000, 312_500_000},
+		{&chaincfg.MainNetParams, 64 * 210_000, 0},
+		{&chaincfg.MainNetParams, -1, 0},
+		{&chaincfg.RegressionNetParams, 149, 5_000_000_000},
+		{&chaincfg.RegressionNetParams, 150, 2_500_000_000},
+	} {
+		if got := Subsidy(tc.p, tc.height); got != tc.want {
+			t.Errorf("%s at %d: %d, want %d", tc.p.Name, tc.height, got, tc.want)
+		}
+	}
+}

@@ -91,6 +91,15 @@ type Config struct {
 	// excluded, in block order, and whether it has them. Required with Node;
 	// called from the Queue's delivery goroutines, possibly at once.
 	Transactions func(templateID uint64) ([][]byte, bool)
+	// CustomTransactions returns the declared transactions of a block
+	// found on a custom job (FoundBlock.Custom), the coinbase excluded, in
+	// block order, and whether it has them: a pool running its job
+	// declarator in-process has them. Without it (or without Node) such a
+	// block is the miner's job declarator client's to submit, and its JDS's
+	// (§6.3.2); the Queue logs that and waits for a tip to settle it. A
+	// custom block never goes to the template provider: its template id
+	// names none of the provider's templates.
+	CustomTransactions func(fb *mining.FoundBlock) ([][]byte, bool)
 	// RetryInterval is how often undelivered blocks are tried again
 	// (DefaultRetryInterval).
 	RetryInterval time.Duration
@@ -328,12 +337,17 @@ func (q *Queue) deliver(ctx context.Context) {
 		}
 		keep = append(keep, fb)
 		log := q.log.With("height", fb.Height, "hash", displayHash(fb.hash))
-		byNode := q.cfg.Node != nil && !fb.noNode
+		byNode := q.cfg.Node != nil && !fb.noNode && (!fb.Custom || q.cfg.CustomTransactions != nil)
 		if byNode && !fb.nodeDone && !fb.toNode {
 			fb.toNode = true
 			q.jobs.Go(func() { q.toNode(ctx, fb, gen, log) })
 		}
 		switch {
+		case fb.Custom:
+			if !byNode && !fb.toldLost {
+				fb.toldLost = true
+				log.Warn("block found on a custom job: the miner's job declarator client submits it, and its JDS; this pool has not its transactions, so it waits for a tip to settle it")
+			}
 		case fb.toTP || fb.sent && fb.gen == gen:
 		case fb.gen == gen:
 			fb.toTP = true
@@ -421,7 +435,7 @@ func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, gen uint64, lo
 	blk := fb.blk
 	q.mu.Unlock()
 	if blk == nil {
-		txs, ok := q.cfg.Transactions(fb.TemplateID)
+		txs, ok := q.transactions(fb.FoundBlock)
 		if !ok {
 			log.Error("cannot build the block for the node: the template's transactions were not fetched")
 			return nodeRetry
@@ -466,6 +480,15 @@ func (q *Queue) submitToNode(ctx context.Context, fb *foundBlock, gen uint64, lo
 		log.Error("node rejected the block", "reason", rej.Reason)
 		return nodeRefusedIt
 	}
+}
+
+// transactions returns the transactions of a found block's template or,
+// for a custom job, of its declaration.
+func (q *Queue) transactions(fb *mining.FoundBlock) ([][]byte, bool) {
+	if fb.Custom {
+		return q.cfg.CustomTransactions(fb)
+	}
+	return q.cfg.Transactions(fb.TemplateID)
 }
 
 // What a node's refusal means.

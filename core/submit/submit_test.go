@@ -551,3 +551,39 @@ func TestNodeRPCErrorAboutTheBlock(t *testing.T) {
 		})
 	}
 }
+
+// A block found on a custom job never goes to the template provider (its
+// template id names none of the provider's templates): with the declared
+// transactions at hand (an in-process JDS) it goes to the node; without
+// them it is left to the miner's JDC, and said so once.
+func TestCustomJobBlock(t *testing.T) {
+	t.Run("declared transactions known", func(t *testing.T) {
+		b := newTestBlock(t, 3)
+		var asked *mining.FoundBlock
+		f := newFixture(t, true, func(c *Config) {
+			c.CustomTransactions = func(fb *mining.FoundBlock) ([][]byte, bool) { asked = fb; return b.txs, true }
+		})
+		b.fb.Custom, b.fb.TemplateID = true, 0
+		f.q.Found(b.fb, b.hash, "x")
+		f.deliver(t)
+		f.logs.expect(t, 1, "INFO", "block accepted by the node", b.display)
+		if asked != b.fb || f.node.count() != 1 || f.tp.count() != 0 {
+			t.Fatalf("asked for %v; node got %d blocks, provider %d; want the block's transactions asked, 1 and 0", asked, f.node.count(), f.tp.count())
+		}
+		f.counts(t, Counts{Found: 1, NodeAccepted: 1})
+	})
+	t.Run("left to the JDC", func(t *testing.T) {
+		b := newTestBlock(t, 4)
+		f := newFixture(t, true)
+		b.fb.Custom, b.fb.TemplateID = true, 0
+		f.q.Found(b.fb, b.hash, "x")
+		f.deliver(t)
+		f.deliver(t)
+		f.logs.expect(t, 1, "WARN", "block found on a custom job: the miner's job declarator client submits it, and its JDS; this pool has not its transactions, so it waits for a tip to settle it", "")
+		if f.node.count() != 0 || f.tp.count() != 0 {
+			t.Fatalf("node got %d blocks, provider %d; want none", f.node.count(), f.tp.count())
+		}
+		f.q.OnTip(b.hash)
+		f.counts(t, Counts{Found: 1, Confirmed: 1})
+	})
+}

@@ -119,3 +119,30 @@ var nullPrevOut = func() (b [36]byte) {
 	binary.LittleEndian.PutUint32(b[32:], 0xffffffff)
 	return b
 }()
+
+// BIP34Height reads the block height that BIP34 puts first in a coinbase
+// scriptSig, as Bitcoin Core writes it (CScript() << height: OP_0, OP_1 to
+// OP_16, or a minimal push of the little-endian script number). It returns
+// that push and the height, or -1 if prefix does not start with one.
+func BIP34Height(prefix []byte) ([]byte, int64) {
+	if len(prefix) == 0 {
+		return nil, -1
+	}
+	switch op := prefix[0]; {
+	case op == 0x00:
+		return prefix[:1], 0
+	case op >= 0x51 && op <= 0x60:
+		return prefix[:1], int64(op - 0x50)
+	case op >= 1 && op <= 5 && len(prefix) > int(op):
+		num := prefix[1 : 1+op]
+		if num[len(num)-1]&0x80 != 0 {
+			return nil, -1 // negative: not a height
+		}
+		var h int64
+		for i := len(num) - 1; i >= 0; i-- {
+			h = h<<8 | int64(num[i])
+		}
+		return prefix[:1+op], h
+	}
+	return nil, -1
+}
