@@ -170,3 +170,10 @@ func (m *testMiner) grind(t *testing.T, w *mining.Work, extranonce []byte) sv2.M
 func extranonce8(n uint64) []byte {
 	return binary.LittleEndian.AppendUint64(nil, n)
 }
+
+func (m *testMiner) SetCustomMiningJobSuccess(_ context.Context, x *sv2.SetCustomMiningJobSuccess) ([]service.ClientEvent, error) {
+	return m.on(x)
+}
+func (m *testMiner) SetCustomMiningJobError(_ context.Context, x *sv2.SetCustomMiningJobError) ([]service.ClientEvent, error) {
+	return m.on(x)
+}

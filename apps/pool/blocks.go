@@ -29,6 +29,9 @@ func newBlocks(p *Pool) (*blocks, error) {
 		Transactions: p.tmpl.Transactions,
 		Logger:       p.log.With("component", "blocks"),
 	}
+	if p.jds != nil { // its declarations hold custom blocks' transactions
+		cfg.CustomTransactions = p.jds.CustomTransactions
+	}
 	if p.cfg.Node != nil {
 		n, err := node.New(*p.cfg.Node)
 		if err != nil {

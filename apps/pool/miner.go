@@ -21,7 +21,7 @@ import (
 // Error codes the pool sends besides core mining's.
 const (
 	CodeInvalidUserIdentity = "invalid-user-identity"
-	// CodeJDNotSupported answers SetCustomMiningJob: this pool runs no job declarator.
+	// CodeJDNotSupported answers SetCustomMiningJob without Config.JobDeclaration.
 	CodeJDNotSupported = mining.CodeJDNotSupported
 )
 
@@ -80,10 +80,13 @@ var (
 
 func (h *miners) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
 
-// Flags: standard jobs and version rolling are served; work selection
-// (custom jobs) needs a job declarator, which this pool does not run yet.
+// Flags: standard jobs and version rolling are served, and work selection
+// (custom jobs) with Config.JobDeclaration.
 func (h *miners) Flags(requested uint32) (success, unsupported uint32) {
 	supported := mining.FlagRequiresStandardJobs | mining.FlagRequiresVersionRolling
+	if h.p.cfg.JobDeclaration != nil {
+		supported |= mining.FlagRequiresWorkSelection
+	}
 	if h.p.cfg.FixedVersion {
 		supported &^= mining.FlagRequiresVersionRolling
 		success |= mining.FlagRequiresFixedVersion
@@ -378,9 +381,29 @@ func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker st
 	return nil
 }
 
-func (h *miners) SetCustomMiningJob(_ context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
-	return []service.ServerEvent{service.SendToClient{Client: id, Message: &sv2.SetCustomMiningJobError{
-		ChannelID: m.ChannelID, RequestID: m.RequestID, ErrorCode: CodeJDNotSupported}}}, nil
+// SetCustomMiningJob takes a JDC's job when its token checks out (see
+// Config.JobDeclaration); shares on it are then validated and credited like
+// any others.
+func (h *miners) SetCustomMiningJob(ctx context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
+	mc := state(ctx)
+	refuse := func(code string, err error) ([]service.ServerEvent, error) {
+		h.p.log.Info("custom job refused", "client", uint64(id), "channel", m.ChannelID, "code", code, "reason", err)
+		return []service.ServerEvent{service.SendToClient{Client: id, Message: &sv2.SetCustomMiningJobError{
+			ChannelID: m.ChannelID, RequestID: m.RequestID, ErrorCode: code}}}, nil
+	}
+	if mc.conn == nil {
+		return refuse(mining.CodeInvalidChannelID, errors.New("no channel open"))
+	}
+	res, err := mc.conn.SetCustomMiningJob(m)
+	if ce, ok := errors.AsType[*mining.CustomJobError](err); ok {
+		return refuse(ce.Code, ce.Err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h.p.log.Info("custom job accepted", "client", uint64(id), "channel", m.ChannelID, "job", res.Success.JobID,
+		"payout", res.Payout, "total", res.Total, "merkle_depth", len(m.MerklePath))
+	return []service.ServerEvent{service.SendToClient{Client: id, Message: &res.Success}}, nil
 }
 
 // HandleEvent takes templates and prev hashes from the template-distribution

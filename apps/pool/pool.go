@@ -19,6 +19,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/stratumgo/stratum/apps/jds"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
@@ -47,6 +48,26 @@ const (
 	// DefaultMaxChannelsPerConnection leaves room for a proxy with many devices.
 	DefaultMaxChannelsPerConnection = 4096
 )
+
+// JobDeclaration lets miners choose their work: their job declarator
+// clients (JDCs) set custom jobs (SetCustomMiningJob, on connections with
+// REQUIRES_WORK_SELECTION) with tokens from a job declarator server
+// (JDS), which the pool checks on its own: signed by the JDS, granted to the
+// channel's user, unexpired, unused and, in full-template mode, for exactly
+// the job declared. Set one of Listen and AuthorityKey.
+type JobDeclaration struct {
+	// Listen runs a JDS inside the pool on this address (Listener, when
+	// set, instead); it signs with the pool's AuthorityKey, takes the chain
+	// tip from the pool's template provider and needs Config.Node. Its
+	// blocks' transactions are known, so the pool submits them too.
+	Listen   string
+	Listener net.Listener
+	// AuthorityKey trusts a standalone JDS (sv2-jds) by its authority key.
+	AuthorityKey *noise.PublicKey
+	// Mode and TokenLifetime configure the in-process JDS (its defaults).
+	Mode          jds.Mode
+	TokenLifetime time.Duration
+}
 
 // TemplateProvider says how to reach the template provider.
 type TemplateProvider struct {
@@ -86,6 +107,8 @@ type Config struct {
 
 	// Node, when set, is a node's RPC for submitting blocks directly too.
 	Node *node.Config
+	// JobDeclaration, when set, accepts custom jobs (not with Solo).
+	JobDeclaration *JobDeclaration
 
 	// InactivityLimit drops a miner that sends no message doing work (a
 	// share, a channel request...) for this long (DefaultInactivityLimit);
@@ -125,6 +148,7 @@ type Pool struct {
 	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
+	jds      *jds.JDS // the in-process job declarator, if any
 }
 
 // maxTag is the longest pool tag that fits the 100-byte coinbase scriptSig
@@ -183,6 +207,19 @@ func New(cfg Config) (*Pool, error) {
 	case len(cfg.Tag) > maxTag:
 		return nil, fmt.Errorf("%w: pool tag of %d bytes; the coinbase scriptSig leaves room for %d", ErrConfig, len(cfg.Tag), maxTag)
 	}
+	if jd := cfg.JobDeclaration; jd != nil {
+		inProcess := jd.Listen != "" || jd.Listener != nil
+		switch {
+		case cfg.Solo:
+			return nil, fmt.Errorf("%w: job declaration pays the pool's payout, not solo miners", ErrConfig)
+		case inProcess == (jd.AuthorityKey != nil):
+			return nil, fmt.Errorf("%w: job declaration needs an in-process JDS address or a standalone JDS's authority key, not both", ErrConfig)
+		case inProcess && cfg.AuthorityKey == nil:
+			return nil, fmt.Errorf("%w: an in-process JDS signs its tokens with the pool's authority secret key: set one", ErrConfig)
+		case inProcess && cfg.Node == nil:
+			return nil, fmt.Errorf("%w: an in-process JDS needs the node RPC (--node-rpc-url)", ErrConfig)
+		}
+	}
 	p := &Pool{cfg: cfg, log: cfg.Logger, net: net, now: cfg.Now, accounts: newAccounts()}
 
 	// The default coinbase: the payouts, or in solo mode a placeholder that
@@ -203,15 +240,21 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
+	p.miners = &miners{p: p, clients: map[service.ClientID]*minerConn{}, byConn: map[*mining.Conn]service.ClientID{}}
+	custom, err := p.customJobs()
+	if err != nil {
+		return nil, err
+	}
 	ms, err := mining.NewServer(mining.ServerConfig{
 		Coinbase: cbcfg, Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd,
 		ShareBatchSize: cfg.ShareBatchSize, FixedVersion: cfg.FixedVersion, Now: cfg.Now,
 		MinShareDifficulty: cfg.MinShareDifficulty, MaxSharesPerTip: cfg.MaxSharesPerTip,
+		CustomJobs: custom,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	p.miners = &miners{p: p, server: ms, clients: map[service.ClientID]*minerConn{}, byConn: map[*mining.Conn]service.ClientID{}}
+	p.miners.server = ms
 
 	size, sigops := constraintsFor(scripts)
 	if cfg.Solo {
@@ -287,6 +330,12 @@ func (p *Pool) Run(ctx context.Context) error {
 		}),
 		service.RunnerFunc(func(ctx context.Context) error { p.blocks.run(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error { p.tick(ctx); return nil }),
+		service.RunnerFunc(func(ctx context.Context) error {
+			if p.jds == nil {
+				return nil
+			}
+			return p.jds.Run(ctx)
+		}),
 	)
 }
 

@@ -3,6 +3,7 @@ package pool
 import (
 	"maps"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -267,4 +268,21 @@ func (a *accounts) snapshot(now time.Time) Stats {
 		s.Channels = append(s.Channels, cs)
 	}
 	return s
+}
+
+// usersOf returns the user of a connection's channel or, when channel is
+// none of its channels (a group channel), the users of all of them.
+func (a *accounts) usersOf(id service.ClientID, channel uint32) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if ch := a.channels[ChannelKey{id, channel}]; ch != nil {
+		return []string{ch.User}
+	}
+	var users []string
+	for c := range a.byClient[id] {
+		if ch := a.channels[ChannelKey{id, c}]; ch != nil && !slices.Contains(users, ch.User) {
+			users = append(users, ch.User)
+		}
+	}
+	return users
 }

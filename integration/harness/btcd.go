@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/address/v2"
@@ -19,7 +20,10 @@ type btcd struct {
 	path string
 }
 
-var btcdListeningRE = regexp.MustCompile(`RPC server listening on (\S+)`)
+var (
+	btcdListeningRE = regexp.MustCompile(`RPC server listening on (\S+)`)
+	btcdP2PRE       = regexp.MustCompile(`CMGR: Server listening on (\S+)`)
+)
 
 func (d btcd) launch(n *Node, rpcAddr string) (*Process, string, error) {
 	listen := rpcAddr
@@ -35,24 +39,33 @@ func (d btcd) launch(n *Node, rpcAddr string) (*Process, string, error) {
 		"--notls", // allowed because the RPC server only listens on loopback
 		"--rpcuser=" + n.user,
 		"--rpcpass=" + n.pass,
-		"--nolisten", // no P2P: nothing connects, nothing to relay
+		"--nolisten", // no P2P unless asked: nothing connects, nothing to relay
 		"--nodnsseed",
 		"--miningaddr=" + n.addr.EncodeAddress(),
 		"--txindex",             // getrawtransaction for confirmed transactions
 		"--utxocachemaxsize=10", // MiB; the default 250 per node adds up in parallel tests
 		"--debuglevel=info",
 	}
+	if n.opts.P2P {
+		p2p := n.p2pAddr
+		if p2p == "" {
+			p2p = "127.0.0.1:0"
+		}
+		args[slices.Index(args, "--nolisten")] = "--listen=" + p2p
+	}
 	args = append(args, n.opts.ExtraArgs...)
 	if err := os.WriteFile(filepath.Join(n.dir, "btcd.conf"), nil, 0o600); err != nil {
 		return nil, "", err
 	}
 
-	listening := make(chan string, 1)
+	listening, p2pListening := make(chan string, 1), make(chan string, 1)
 	proc, err := startProcess("btcd", d.path, args, func(line string) {
-		if m := btcdListeningRE.FindStringSubmatch(line); m != nil {
-			select {
-			case listening <- m[1]:
-			default:
+		for re, ch := range map[*regexp.Regexp]chan string{btcdListeningRE: listening, btcdP2PRE: p2pListening} {
+			if m := re.FindStringSubmatch(line); m != nil {
+				select {
+				case ch <- m[1]:
+				default:
+				}
 			}
 		}
 	})
@@ -61,15 +74,22 @@ func (d btcd) launch(n *Node, rpcAddr string) (*Process, string, error) {
 	}
 	timeout := time.NewTimer(n.opts.StartTimeout)
 	defer timeout.Stop()
-	select {
-	case addr := <-listening:
-		return proc, addr, nil
-	case <-proc.Exited():
-		return nil, "", fmt.Errorf("btcd exited during start-up: %v\n%s", proc.err, proc.Output())
-	case <-timeout.C:
-		proc.Kill()
-		return nil, "", fmt.Errorf("btcd did not open its RPC port within %v\n%s", n.opts.StartTimeout, proc.Output())
+	var addr string
+	for addr == "" || n.opts.P2P && n.p2pAddr == "" {
+		select {
+		case addr = <-listening:
+			continue
+		case a := <-p2pListening:
+			n.p2pAddr = a // n.mu is held by start
+			continue
+		case <-proc.Exited():
+			return nil, "", fmt.Errorf("btcd exited during start-up: %v\n%s", proc.err, proc.Output())
+		case <-timeout.C:
+			proc.Kill()
+			return nil, "", fmt.Errorf("btcd did not open its ports within %v\n%s", n.opts.StartTimeout, proc.Output())
+		}
 	}
+	return proc, addr, nil
 }
 
 // stop sends SIGTERM, which btcd takes as a shutdown request.

@@ -128,3 +128,35 @@ func TestGoStopsInProcessApp(t *testing.T) {
 		t.Fatal("Stop returned before the app did")
 	}
 }
+
+// Two btcd nodes, one listening for peers: the other connects with
+// --connect and follows the blocks the first mines.
+func TestP2PNodesSync(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := StartNode(t, NodeOptions{P2P: true})
+	if a.P2PAddr() == "" {
+		t.Fatal("no P2P address")
+	}
+	b := StartNode(t, NodeOptions{ExtraArgs: []string{"--connect=" + a.P2PAddr()}})
+	if _, err := a.Generate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := a.Client().GetBestBlockHash(ctx)
+	for {
+		if got, err := b.Client().GetBestBlockHash(ctx); err == nil && got == want {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the second node never reached the first's tip")
+		case <-time.After(50 * time.Millisecond): // nothing to wait on: btcd has no block notification here
+		}
+	}
+	if b.P2PAddr() != "" {
+		t.Error("a node without P2P has a P2P address")
+	}
+	if _, err := newNode(NodeOptions{Kind: Bitcoind, P2P: true}, t.TempDir()); err == nil {
+		t.Error("P2P accepted for bitcoind")
+	}
+}

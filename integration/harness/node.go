@@ -44,6 +44,9 @@ type NodeOptions struct {
 	// running on the node (an abandoned long poll holds a thread) exhausts
 	// them in a test rather than in production. btcd has no such pool.
 	RPCThreads int
+	// P2P makes a btcd node listen for peers on a loopback port (P2PAddr),
+	// for a second node to connect to; nodes are otherwise alone.
+	P2P bool
 	// ExtraArgs are appended to the node's command line.
 	ExtraArgs []string
 	// StartTimeout bounds each start and restart (default
@@ -77,6 +80,7 @@ type Node struct {
 	mu      sync.Mutex
 	proc    *Process
 	rpcAddr string       // host:port, fixed after the first start
+	p2pAddr string       // with NodeOptions.P2P: host:port, fixed after the first start
 	client  *node.Client // reaches whichever process currently serves rpcAddr
 	coins   []coin       // coinbases of our generated blocks, oldest first
 }
@@ -181,6 +185,9 @@ func newNode(opts NodeOptions, dir string) (*Node, error) {
 		}
 		d = btcd{path: opts.BtcdPath}
 	case Bitcoind:
+		if opts.P2P {
+			return nil, fmt.Errorf("harness: NodeOptions.P2P is for btcd nodes")
+		}
 		if opts.BitcoindPath == "" {
 			p, err := BitcoindPath()
 			if err != nil {
@@ -309,6 +316,14 @@ func (n *Node) Client() *node.Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.client
+}
+
+// P2PAddr is where a node started with NodeOptions.P2P takes peers
+// (btcd --connect=ADDR); empty otherwise.
+func (n *Node) P2PAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.p2pAddr
 }
 
 // MiningAddress returns the P2WPKH address Generate pays to.

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/stratumgo/stratum/apps/jds"
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/core/appkit"
 	"github.com/stratumgo/stratum/core/mining"
@@ -45,6 +46,10 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-listen", Usage: "run a job declarator server in the pool on `ADDRESS`, so that miners' JDCs mine templates of their own (needs --node-rpc-url; tokens are signed with the pool's authority key)", EnvVars: env("jds-listen")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-authority-pubkey", Usage: "accept custom jobs with tokens of the standalone sv2-jds whose authority public `KEY` this is", EnvVars: env("jds-authority-pubkey")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-mode", Value: string(jds.ModeBoth), Usage: "the in-process JDS serves `MODE`: both, full-template or coinbase-only", EnvVars: env("jds-mode")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "jds-token-lifetime", Value: jds.DefaultTokenLifetime, Usage: "the in-process JDS's tokens expire after `DURATION`", EnvVars: env("jds-token-lifetime")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Value: pool.DefaultInactivityLimit, Usage: "drop miners that send no share or other work for `DURATION` (negative: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels", Value: pool.DefaultMaxChannels, Usage: "accept at most `N` channels open on all connections together", EnvVars: env("max-channels")}),
@@ -61,6 +66,9 @@ func newApp() *cli.App {
 extended or group channels; the pool takes templates from a Stratum V2 template provider,
 hands out jobs, validates every share, adjusts each channel's difficulty, and sends found
 blocks to the template provider (and, with --node-rpc-url, straight to the node as well).
+With --jds-listen (a job declarator server inside the pool) or --jds-authority-pubkey (a
+standalone sv2-jds), miners' job declarator clients mine templates of their own: the pool
+checks each custom job's token on its own and keeps the accounts.
 Every flag can also be set through its SV2_POOL_* environment variable or a --config TOML
 file (see sv2-pool.example.toml). The authority public key miners pin is logged at start.`,
 		Flags:    flags,
@@ -116,7 +124,21 @@ func run(c *cli.Context) error {
 			}
 		}
 	}
-	if !cfg.Plain {
+	if listen, key := c.String("jds-listen"), c.String("jds-authority-pubkey"); listen != "" || key != "" {
+		mode, err := jds.ParseMode(c.String("jds-mode"))
+		if err != nil {
+			return fmt.Errorf("--jds-mode: %w", err)
+		}
+		cfg.JobDeclaration = &pool.JobDeclaration{Listen: listen, Mode: mode, TokenLifetime: c.Duration("jds-token-lifetime")}
+		if key != "" {
+			pk, err := noise.ParsePublicKey(key)
+			if err != nil {
+				return fmt.Errorf("--jds-authority-pubkey: %w", err)
+			}
+			cfg.JobDeclaration.AuthorityKey = &pk
+		}
+	}
+	if !cfg.Plain || (cfg.JobDeclaration != nil && cfg.JobDeclaration.Listen != "") {
 		if cfg.AuthorityKey, err = appkit.AuthorityKey(c); err != nil {
 			return err
 		}

@@ -1,0 +1,122 @@
+package jds
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/backoff"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// pushed submits the blocks of PushSolution to the node, each on its own
+// goroutine, retrying what fails for want of an answer until the node
+// answers or giveUp passes: a valid block is never dropped quietly.
+type pushed struct {
+	node   Node
+	log    *slog.Logger
+	giveUp time.Duration
+	ctx    context.Context // Run's: submissions outlive the client that pushed
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	inFlight map[chainhash.Hash]bool
+	accepted uint64
+	refused  uint64
+}
+
+// submit hands a block to the node unless it is already on its way.
+func (p *pushed) submit(hash chainhash.Hash, raw []byte, from string) {
+	p.mu.Lock()
+	if p.inFlight[hash] || p.ctx == nil {
+		p.mu.Unlock()
+		return
+	}
+	p.inFlight[hash] = true
+	p.wg.Add(1)
+	p.mu.Unlock()
+	p.log.Warn("block found: submitting it to the node", "hash", hash.String(), "from", from)
+	go func() {
+		defer p.wg.Done()
+		defer func() { p.mu.Lock(); delete(p.inFlight, hash); p.mu.Unlock() }()
+		p.run(hash, raw)
+	}()
+}
+
+func (p *pushed) run(hash chainhash.Hash, raw []byte) {
+	retry := backoff.Backoff{Base: 250 * time.Millisecond, Cap: 10 * time.Second}
+	deadline := time.Now().Add(p.giveUp)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, nodeTimeout)
+		err := p.node.SubmitRawBlock(ctx, raw)
+		cancel()
+		var rej *node.RejectedError
+		switch {
+		case err == nil:
+			p.count(&p.accepted)
+			p.log.Info("block accepted by the node", "hash", hash.String())
+			return
+		case errors.As(err, &rej) && rej.Duplicate():
+			p.count(&p.accepted)
+			p.log.Info("the node has the block already", "hash", hash.String())
+			return
+		case errors.As(err, &rej):
+			p.count(&p.refused)
+			p.log.Error("the node refused a pushed block", "hash", hash.String(), "reason", rej.Reason)
+			return
+		}
+		if p.ctx.Err() != nil || time.Now().After(deadline) {
+			p.log.Error("BLOCK NOT DELIVERED: the node could not be reached", "hash", hash.String(), "error", err, "block", hexPrefix(raw))
+			return
+		}
+		d := retry.Next()
+		p.log.Error("cannot submit a block; retrying", "hash", hash.String(), "error", err, "in", d)
+		select {
+		case <-time.After(d):
+		case <-p.ctx.Done():
+		}
+	}
+}
+
+// hexPrefix is the whole block in hex for the log when nothing else could
+// deliver it: an operator can still submitblock it by hand.
+func hexPrefix(raw []byte) string {
+	const hexdigits = "0123456789abcdef"
+	b := make([]byte, 2*len(raw))
+	for i, c := range raw {
+		b[2*i], b[2*i+1] = hexdigits[c>>4], hexdigits[c&15]
+	}
+	return string(b)
+}
+
+func (p *pushed) count(n *uint64) { p.mu.Lock(); *n++; p.mu.Unlock() }
+
+// wait returns once every submission has ended.
+func (p *pushed) wait() { p.wg.Wait() }
+
+// meetsTarget reports whether a block's header meets its own nBits.
+func meetsTarget(blk *wire.MsgBlock) bool {
+	t, err := target.FromCompact(blk.Header.Bits)
+	if err != nil {
+		return false
+	}
+	h := sv2.U256(blk.BlockHash())
+	return target.Meets(&h, &t)
+}
+
+// randomID is a token id: random, so that ids of JDS restarts and replicas
+// do not meet.
+func randomID() uint64 {
+	var b [8]byte
+	rand.Read(b[:]) // crypto/rand.Read never fails
+	return binary.LittleEndian.Uint64(b[:])
+}
