@@ -8,6 +8,10 @@
 // [*RejectedError] carrying the node's reason), the chain tip, and mempool
 // look-ups.
 //
+// For a job declaration server, [Client.ProposeBlock] checks a block without
+// its proof of work (a BIP 23 proposal), and a [Mempool] indexes the node's
+// mempool by wtxid, fetching new transactions in JSON-RPC batches.
+//
 // [Client.WatchTips] reports every change of the best block. Against btcd it
 // subscribes to websocket block notifications; against nodes without the
 // websocket extension (Bitcoin Core) it waits with waitfornewblock (or
