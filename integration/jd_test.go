@@ -53,7 +53,7 @@ func (c *jdClient) ProvideMissingTransactions(_ context.Context, m *sv2.ProvideM
 
 // startJDClient connects to a JDS over Noise, pinning its key; flags
 // jds.FlagDeclareTxData asks for full-template mode.
-func startJDClient(t *testing.T, addr string, key noise.PublicKey, flags uint32) *jdClient {
+func startJDClient(t testing.TB, addr string, key noise.PublicKey, flags uint32) *jdClient {
 	t.Helper()
 	c := &jdClient{msgs: make(chan sv2.Message, 64)}
 	svc, err := service.NewClientService(service.ClientConfig{
@@ -67,14 +67,14 @@ func startJDClient(t *testing.T, addr string, key noise.PublicKey, flags uint32)
 	return c
 }
 
-func (c *jdClient) send(t *testing.T, m sv2.Message) {
+func (c *jdClient) send(t testing.TB, m sv2.Message) {
 	t.Helper()
 	sendUpstream(t, c.svc, sv2.ProtocolJobDeclaration, m, 20*time.Second)
 }
 
 // nextJD waits for the next message of type T from the JDS, failing on any
 // other.
-func nextJD[T sv2.Message](t *testing.T, c *jdClient) T {
+func nextJD[T sv2.Message](t testing.TB, c *jdClient) T {
 	t.Helper()
 	select {
 	case m := <-c.msgs:
@@ -94,7 +94,7 @@ func nextJD[T sv2.Message](t *testing.T, c *jdClient) T {
 	}
 }
 
-func (c *jdClient) allocate(t *testing.T, user string) *sv2.AllocateMiningJobTokenSuccess {
+func (c *jdClient) allocate(t testing.TB, user string) *sv2.AllocateMiningJobTokenSuccess {
 	t.Helper()
 	c.req++
 	c.send(t, &sv2.AllocateMiningJobToken{UserIdentifier: user, RequestID: c.req})
@@ -167,7 +167,7 @@ type template struct {
 
 // takeTemplate connects to the template provider p and returns its first
 // template with the transactions.
-func takeTemplate(t *testing.T, p *tp) template {
+func takeTemplate(t testing.TB, p *tp) template {
 	t.Helper()
 	td := startTDClient(t, p.addr, p.key, sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: 100, CoinbaseOutputMaxAdditionalSigops: 4})
 	nt, snph, _ := nextTemplatePair(t, td, time.Minute)
@@ -187,7 +187,7 @@ type declaredJob struct {
 // payout output (from alloc), for a full extranonce of extranonceSize
 // bytes, as a JDC does: the DeclareMiningJob and the SetCustomMiningJob
 // that repeats it.
-func buildJob(t *testing.T, tmpl template, alloc *sv2.AllocateMiningJobTokenSuccess, extranonceSize int, txs [][]byte) *declaredJob {
+func buildJob(t testing.TB, tmpl template, alloc *sv2.AllocateMiningJobTokenSuccess, extranonceSize int, txs [][]byte) *declaredJob {
 	t.Helper()
 	outs, err := coinbase.ParseOutputs(alloc.CoinbaseTxOutputs)
 	if err != nil || len(outs) == 0 {
@@ -240,7 +240,7 @@ func buildJob(t *testing.T, tmpl template, alloc *sv2.AllocateMiningJobTokenSucc
 
 // declare sends a job's declaration and answers ProvideMissingTransactions
 // from its transactions; it returns the JDS's answer.
-func (c *jdClient) declare(t *testing.T, j *declaredJob) sv2.Message {
+func (c *jdClient) declare(t testing.TB, j *declaredJob) sv2.Message {
 	t.Helper()
 	c.req++
 	j.declare.RequestID = c.req
@@ -336,7 +336,7 @@ func (m *jdcMiner) solve(t *testing.T, j *declaredJob, jobID uint32) (*sv2.Submi
 		Nonce: h.Nonce, NTime: h.NTime, Version: h.Version, Extranonce: rollable}, blk
 }
 
-func setupJDNode(t *testing.T, ctx context.Context, opts harness.NodeOptions, txs int) (*harness.Node, []*wire.MsgTx) {
+func setupJDNode(t testing.TB, ctx context.Context, opts harness.NodeOptions, txs int) (*harness.Node, []*wire.MsgTx) {
 	t.Helper()
 	n := harness.StartNode(t, opts)
 	if _, err := n.Generate(ctx, 101); err != nil {

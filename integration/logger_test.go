@@ -28,7 +28,7 @@ func (b *lockedBuffer) String() string {
 // testLogger returns a debug logger whose output is shown only if the test
 // fails. Apps may log from their goroutines until they are stopped, after
 // the test function returned, so it writes to a buffer rather than t.Log.
-func testLogger(t *testing.T, name string) *slog.Logger {
+func testLogger(t testing.TB, name string) *slog.Logger {
 	var buf lockedBuffer
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -53,7 +53,7 @@ func (c *tdClient) RequestTransactionDataError(_ context.Context, m *sv2.Request
 }
 
 // startTDClient connects a client to addr over Noise, pinning key.
-func startTDClient(t *testing.T, addr string, key noise.PublicKey, cons sv2.CoinbaseOutputConstraints) *tdClient {
+func startTDClient(t testing.TB, addr string, key noise.PublicKey, cons sv2.CoinbaseOutputConstraints) *tdClient {
 	t.Helper()
 	c := &tdClient{cons: cons, received: make(chan received, 64)}
 	svc, err := service.NewClientService(service.ClientConfig{
@@ -68,14 +68,14 @@ func startTDClient(t *testing.T, addr string, key noise.PublicKey, cons sv2.Coin
 }
 
 // send hands the client a message for the template provider.
-func (c *tdClient) send(t *testing.T, m sv2.Message) {
+func (c *tdClient) send(t testing.TB, m sv2.Message) {
 	t.Helper()
 	sendUpstream(t, c.svc, sv2.ProtocolTemplateDistribution, m, 10*time.Second)
 }
 
 // sendUpstream sends msg to svc's upstream for protocol, retrying while the
 // service is still connecting (it has nothing to wait on for that from here).
-func sendUpstream(t *testing.T, svc *service.ClientService, protocol sv2.Protocol, msg sv2.Message, within time.Duration) {
+func sendUpstream(t testing.TB, svc *service.ClientService, protocol sv2.Protocol, msg sv2.Message, within time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -93,7 +93,7 @@ func sendUpstream(t *testing.T, svc *service.ClientService, protocol sv2.Protoco
 }
 
 // next waits for the next message of type T, skipping others.
-func next[T sv2.Message](t *testing.T, c *tdClient, within time.Duration) (T, time.Time) {
+func next[T sv2.Message](t testing.TB, c *tdClient, within time.Duration) (T, time.Time) {
 	t.Helper()
 	deadline := time.After(within)
 	for {
@@ -111,7 +111,7 @@ func next[T sv2.Message](t *testing.T, c *tdClient, within time.Duration) (T, ti
 }
 
 // nextTemplatePair waits for a future NewTemplate and the SetNewPrevHash that activates it.
-func nextTemplatePair(t *testing.T, c *tdClient, within time.Duration) (*sv2.NewTemplate, *sv2.TemplateSetNewPrevHash, time.Time) {
+func nextTemplatePair(t testing.TB, c *tdClient, within time.Duration) (*sv2.NewTemplate, *sv2.TemplateSetNewPrevHash, time.Time) {
 	t.Helper()
 	for {
 		nt, _ := next[*sv2.NewTemplate](t, c, within)

@@ -29,7 +29,7 @@ type tp struct {
 	app  *harness.App
 }
 
-func startTP(t *testing.T, n *harness.Node, mutate func(*templateprovider.Config)) *tp {
+func startTP(t testing.TB, n *harness.Node, mutate func(*templateprovider.Config)) *tp {
 	t.Helper()
 	sk, pk, err := noise.GenerateAuthorityKeyPair(nil)
 	if err != nil {
@@ -43,11 +43,11 @@ func startTP(t *testing.T, n *harness.Node, mutate func(*templateprovider.Config
 }
 
 // startTPWith starts a template provider with a given listener and key pair.
-func startTPWith(t *testing.T, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey) *tp {
+func startTPWith(t testing.TB, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey) *tp {
 	return startTPOn(t, n, ln, sk, pk, nil)
 }
 
-func startTPOn(t *testing.T, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey, mutate func(*templateprovider.Config)) *tp {
+func startTPOn(t testing.TB, n *harness.Node, ln net.Listener, sk noise.SecretKey, pk noise.PublicKey, mutate func(*templateprovider.Config)) *tp {
 	t.Helper()
 	cfg := templateprovider.Config{
 		Listener: ln, AuthorityKey: &sk, Node: n.ClientConfig(), Network: "regtest",
