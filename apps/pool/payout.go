@@ -1,16 +1,15 @@
 package pool
 
 import (
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/network"
 )
 
 // Payout is one output the block reward pays: a share (Weight) of
@@ -31,36 +30,20 @@ func ParsePayout(s string, net *chaincfg.Params) (Payout, error) {
 		}
 		target, weight = s[:i], w
 	}
-	if script, err := AddressScript(target, net); err == nil {
-		return Payout{Script: script, Weight: weight}, nil
-	}
-	script, err := hex.DecodeString(target)
-	if err != nil || len(script) == 0 {
-		return Payout{}, fmt.Errorf("payout %q: neither a %s address nor a hex script", s, net.Name)
+	script, err := network.OutputScript(target, net)
+	if err != nil {
+		return Payout{}, fmt.Errorf("payout %q: %w", s, err)
 	}
 	return Payout{Script: script, Weight: weight}, nil
 }
 
 // ErrAddress means a string is not an address of the pool's network.
-var ErrAddress = errors.New("not an address of this network")
-
-// AddressScript returns the output script paying a (segwit, taproot or legacy)
-// address of net.
-func AddressScript(addr string, net *chaincfg.Params) ([]byte, error) {
-	if net == nil {
-		return nil, fmt.Errorf("%q: %w (no network given)", addr, ErrAddress)
-	}
-	a, err := address.DecodeAddress(addr, net)
-	if err != nil || !a.IsForNet(net) {
-		return nil, fmt.Errorf("%q: %w (%s)", addr, ErrAddress, net.Name)
-	}
-	return txscript.PayToAddrScript(a)
-}
+var ErrAddress = network.ErrAddress
 
 // soloAddress reads a solo miner's user_identity, "<address>[.<worker>]".
 func soloAddress(identity string, net *chaincfg.Params) ([]byte, error) {
 	addr, _, _ := strings.Cut(identity, ".")
-	return AddressScript(addr, net)
+	return network.AddressScript(addr, net)
 }
 
 // outputs turns payouts into coinbase outputs and weights.

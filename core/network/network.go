@@ -10,12 +10,15 @@
 package network
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/btcsuite/btcd/address/v2"
 	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/txscript/v2"
 )
 
 // Network is one Bitcoin network.
@@ -120,4 +123,37 @@ func Subsidy(p *chaincfg.Params, height int64) int64 {
 		return 0
 	}
 	return 50 * 100_000_000 >> uint(halvings)
+}
+
+// ErrAddress means a string is not an address of the network given.
+var ErrAddress = errors.New("not an address of this network")
+
+// AddressScript returns the output script paying a (segwit, taproot or
+// legacy) address of p.
+func AddressScript(addr string, p *chaincfg.Params) ([]byte, error) {
+	if p == nil {
+		return nil, fmt.Errorf("%q: %w (no network given)", addr, ErrAddress)
+	}
+	a, err := address.DecodeAddress(addr, p)
+	if err != nil || !a.IsForNet(p) {
+		return nil, fmt.Errorf("%q: %w (%s)", addr, ErrAddress, p.Name)
+	}
+	return txscript.PayToAddrScript(a)
+}
+
+// OutputScript reads where an operator says to pay: an address of p, or an
+// output script in hex.
+func OutputScript(s string, p *chaincfg.Params) ([]byte, error) {
+	if script, err := AddressScript(s, p); err == nil {
+		return script, nil
+	}
+	script, err := hex.DecodeString(s)
+	if err != nil || len(script) == 0 {
+		name := "no network's"
+		if p != nil {
+			name = "a " + p.Name
+		}
+		return nil, fmt.Errorf("%q: neither %s address nor a hex script", s, name)
+	}
+	return script, nil
 }

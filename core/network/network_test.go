@@ -1,6 +1,7 @@
 package network
 
 import (
+	"encoding/hex"
 	"errors"
 	"slices"
 	"testing"
@@ -107,6 +108,35 @@ func TestSubsidy(t *testing.T) {
 	} {
 		if got := Subsidy(tc.p, tc.height); got != tc.want {
 			t.Errorf("%s at %d: %d, want %d", tc.p.Name, tc.height, got, tc.want)
+		}
+	}
+}
+
+// OutputScript takes an address of the network or a hex script.
+func TestOutputScript(t *testing.T) {
+	regtest, mainnet := &chaincfg.RegressionNetParams, &chaincfg.MainNetParams
+	for _, tc := range []struct {
+		in   string
+		want string // hex; empty for an error
+		net  string
+	}{
+		{"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "0014751e76e8199196d454941c45d1b3a323f1433bd6", "regtest"},
+		{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "0014751e76e8199196d454941c45d1b3a323f1433bd6", "mainnet"},
+		{"6a0474657374", "6a0474657374", "regtest"},
+		{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "", "regtest"},
+		{"6a047", "", "regtest"},
+		{"", "", "mainnet"},
+	} {
+		net := regtest
+		if tc.net == "mainnet" {
+			net = mainnet
+		}
+		got, err := OutputScript(tc.in, net)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%q on %s: %x, want an error", tc.in, tc.net, got)
+		case tc.want != "" && (err != nil || hex.EncodeToString(got) != tc.want):
+			t.Errorf("%q on %s: %x, %v; want %s", tc.in, tc.net, got, err, tc.want)
 		}
 	}
 }

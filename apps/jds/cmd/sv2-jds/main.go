@@ -5,14 +5,10 @@
 package main
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 
-	"github.com/btcsuite/btcd/address/v2"
-	"github.com/btcsuite/btcd/chaincfg/v2"
-	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
@@ -104,7 +100,7 @@ func run(c *cli.Context) error {
 	if payout == "" {
 		return errors.New("--payout is required: the pool payout output's address or hex script")
 	}
-	if cfg.PayoutScript, err = parsePayout(payout, net); err != nil {
+	if cfg.PayoutScript, err = network.OutputScript(payout, net); err != nil {
 		return fmt.Errorf("--payout: %w", err)
 	}
 	url := c.String("node-rpc-url")
@@ -140,13 +136,3 @@ func run(c *cli.Context) error {
 // parsePayout reads --payout: an address of net or a hex output script. It
 // is the pool's ParsePayout without the weight (apps/pool/payout.go), which
 // the JDS cannot import.
-func parsePayout(s string, net *chaincfg.Params) ([]byte, error) {
-	if a, err := address.DecodeAddress(s, net); err == nil && a.IsForNet(net) {
-		return txscript.PayToAddrScript(a)
-	}
-	script, err := hex.DecodeString(s)
-	if err != nil || len(script) == 0 {
-		return nil, fmt.Errorf("%q: neither a %s address nor a hex script", s, net.Name)
-	}
-	return script, nil
-}

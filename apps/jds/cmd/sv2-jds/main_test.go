@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +50,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := parsePayout(got["payout"], net); err != nil {
+	if _, err := network.OutputScript(got["payout"], net); err != nil {
 		t.Errorf("example payout: %v", err)
 	}
 	if _, err := noise.ParsePublicKey(got["tp-authority-pubkey"]); err != nil {
@@ -133,34 +132,6 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-func TestParsePayout(t *testing.T) {
-	regtest, _ := network.Params("regtest")
-	mainnet, _ := network.Params("mainnet")
-	for _, tc := range []struct {
-		in   string
-		want string // hex; empty for an error
-		net  string
-	}{
-		{"bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", "0014751e76e8199196d454941c45d1b3a323f1433bd6", "regtest"},
-		{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "0014751e76e8199196d454941c45d1b3a323f1433bd6", "mainnet"},
-		{"6a0474657374", "6a0474657374", "regtest"},
-		{"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "", "regtest"},
-		{"6a047", "", "regtest"},
-		{"", "", "mainnet"},
-	} {
-		net := regtest
-		if tc.net == "mainnet" {
-			net = mainnet
-		}
-		got, err := parsePayout(tc.in, net)
-		switch {
-		case tc.want == "" && err == nil:
-			t.Errorf("%q on %s: %x, want an error", tc.in, tc.net, got)
-		case tc.want != "" && (err != nil || hex.EncodeToString(got) != tc.want):
-			t.Errorf("%q on %s: %x, %v; want %s", tc.in, tc.net, got, err, tc.want)
-		}
-	}
-}
 
 // --help names each flag's default once (a Value and a "(default ...)" in
 // the usage text used to contradict each other).
