@@ -132,7 +132,6 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-
 // --help names each flag's default once (a Value and a "(default ...)" in
 // the usage text used to contradict each other).
 func TestHelpNamesEachDefaultOnce(t *testing.T) {
