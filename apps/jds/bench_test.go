@@ -148,7 +148,7 @@ func BenchmarkDeclareLookups(b *testing.B) {
 				b.StopTimer()
 				grant(b, d, cl, m)
 				b.StartTimer()
-				if _, code, detail := d.check(cl, m, time.Now()); code != "" {
+				if _, code, detail := d.check(context.Background(), cl, m, time.Now()); code != "" {
 					b.Fatal(code, detail)
 				}
 			}

@@ -208,7 +208,7 @@ func (d *declarator) declare(ctx context.Context, id service.ClientID, cl *clien
 	if !cl.decls.take(now, d.cfg.DeclareRate, d.cfg.DeclareBurst) {
 		return d.refused(id, m.RequestID, CodeRateLimited, fmt.Sprintf("at most %g declarations per second (burst %d)", d.cfg.DeclareRate, d.cfg.DeclareBurst)), nil
 	}
-	decl, code, detail := d.check(cl, m, now)
+	decl, code, detail := d.check(ctx, cl, m, now)
 	if code != "" {
 		return d.refused(id, m.RequestID, code, detail), nil
 	}
@@ -235,7 +235,7 @@ func (d *declarator) declare(ctx context.Context, id service.ClientID, cl *clien
 
 // check runs every check a declaration gets before the node's, and finds
 // its transactions. A refusal is a code and its details.
-func (d *declarator) check(cl *client, m *sv2.DeclareMiningJob, now time.Time) (*declaration, string, string) {
+func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMiningJob, now time.Time) (*declaration, string, string) {
 	if !cl.full {
 		return nil, CodeNotFullTemplate, "DeclareMiningJob is for full-template mode"
 	}
@@ -293,8 +293,14 @@ func (d *declarator) check(cl *client, m *sv2.DeclareMiningJob, now time.Time) (
 		seen[w] = struct{}{}
 	}
 	decl.missing = d.lookup(decl)
-	if len(decl.missing) > 0 && d.mempool.Refresh(context.Background()) == nil {
-		decl.missing = d.lookup(decl)
+	if len(decl.missing) > 0 {
+		// The transactions may have reached the node since the last refresh.
+		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		err := d.mempool.Refresh(rctx)
+		cancel()
+		if err == nil {
+			decl.missing = d.lookup(decl)
+		}
 	}
 	return decl, "", ""
 }
@@ -417,8 +423,13 @@ func (d *declarator) finish(ctx context.Context, id service.ClientID, cl *client
 	return send(id, &sv2.DeclareMiningJobSuccess{RequestID: m.RequestID, NewMiningJobToken: b})
 }
 
-// nodeTimeout bounds one block proposal.
-const nodeTimeout = 30 * time.Second
+// nodeTimeout bounds one block proposal; refreshTimeout the mempool
+// refresh a declaration with unknown transactions waits for (past it, the
+// JDC is asked for them).
+const (
+	nodeTimeout    = 30 * time.Second
+	refreshTimeout = 5 * time.Second
+)
 
 // block is the declared block with the header fields and extranonce of sol.
 func (decl *declaration) block(sol *sv2.PushSolution) (*wire.MsgBlock, error) {
