@@ -10,6 +10,7 @@ import (
 	"github.com/btcsuite/btcd/txscript/v2"
 
 	"github.com/stratumgo/stratum/apps/jds"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
@@ -39,14 +40,14 @@ func BenchmarkJDDeclare(b *testing.B) {
 			payout, _ := txscript.PayToAddrScript(nd.MiningAddress())
 			harness.Go(b, "jds", func(ctx context.Context) error {
 				return jds.Run(ctx, jds.Config{Listener: ln, AuthorityKey: &sk, Network: "regtest", Node: nd.ClientConfig(),
-					TemplateProvider: jds.TemplateProvider{Address: tpp.addr, AuthorityKey: &tpp.key}, PayoutScript: payout,
+					TemplateProvider: jdserver.TemplateProvider{Address: tpp.addr, AuthorityKey: &tpp.key}, PayoutScript: payout,
 					TokenBurst: 1 << 30, DeclareBurst: 1 << 30, Logger: testLogger(b, "jds")})
 			})
 			tmpl := takeTemplate(b, tpp)
 			if len(tmpl.txs) != n {
 				b.Fatalf("template of %d transactions, want %d", len(tmpl.txs), n)
 			}
-			jdc := startJDClient(b, ln.Addr().String(), pk, jds.FlagDeclareTxData)
+			jdc := startJDClient(b, ln.Addr().String(), pk, jdserver.FlagDeclareTxData)
 			const extranonceSize = 16
 			b.Run("declare", func(b *testing.B) {
 				for b.Loop() {

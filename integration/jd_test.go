@@ -16,6 +16,7 @@ import (
 
 	"github.com/stratumgo/stratum/apps/jds"
 	"github.com/stratumgo/stratum/apps/pool"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/jdtoken"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/block"
@@ -52,7 +53,7 @@ func (c *jdClient) ProvideMissingTransactions(_ context.Context, m *sv2.ProvideM
 }
 
 // startJDClient connects to a JDS over Noise, pinning its key; flags
-// jds.FlagDeclareTxData asks for full-template mode.
+// jdserver.FlagDeclareTxData asks for full-template mode.
 func startJDClient(t testing.TB, addr string, key noise.PublicKey, flags uint32) *jdClient {
 	t.Helper()
 	c := &jdClient{msgs: make(chan sv2.Message, 64)}
@@ -367,7 +368,7 @@ func TestJDFullTemplateBlockAccepted(t *testing.T) {
 		if len(tmpl.txs) != len(sent) {
 			t.Fatalf("template of %d transactions, want %d", len(tmpl.txs), len(sent))
 		}
-		jdc := startJDClient(t, pl.jdsAddr, pl.key, jds.FlagDeclareTxData)
+		jdc := startJDClient(t, pl.jdsAddr, pl.key, jdserver.FlagDeclareTxData)
 		miner := startJDCMiner(t, pl, "carol")
 		alloc := jdc.allocate(t, "carol")
 		job := buildJob(t, tmpl, alloc, miner.extranonceSize(), tmpl.txs)
@@ -420,7 +421,7 @@ func TestJDMissingTransactionsProvided(t *testing.T) {
 	pl := startJDPool(t, poolNode, nil)
 	height, _ := poolNode.Client().GetBlockCount(ctx)
 	tmpl := takeTemplate(t, startTP(t, minerNode, nil))
-	jdc := startJDClient(t, pl.jdsAddr, pl.key, jds.FlagDeclareTxData)
+	jdc := startJDClient(t, pl.jdsAddr, pl.key, jdserver.FlagDeclareTxData)
 	miner := startJDCMiner(t, pl, "dave")
 	job := buildJob(t, tmpl, jdc.allocate(t, "dave"), miner.extranonceSize(), tmpl.txs)
 
@@ -485,7 +486,7 @@ func TestJDRefusals(t *testing.T) {
 		pl := startJDPool(t, n, nil)
 		tpp := startTP(t, n, nil)
 		tmpl := takeTemplate(t, tpp)
-		jdc := startJDClient(t, pl.jdsAddr, pl.key, jds.FlagDeclareTxData)
+		jdc := startJDClient(t, pl.jdsAddr, pl.key, jdserver.FlagDeclareTxData)
 		miner := startJDCMiner(t, pl, "erin")
 		size := miner.extranonceSize()
 		declared := func() (*declaredJob, []byte) {
@@ -515,8 +516,8 @@ func TestJDRefusals(t *testing.T) {
 		bogus.Serialize(&buf)
 		job := buildJob(t, tmpl, jdc.allocate(t, "erin"), size, append(append([][]byte(nil), tmpl.txs...), buf.Bytes()))
 		e, ok := jdc.declare(t, job).(*sv2.DeclareMiningJobError)
-		if !ok || e.ErrorCode != jds.CodeRejectedByNode || !strings.Contains(string(e.ErrorDetails), "missing") && !strings.Contains(string(e.ErrorDetails), "spent") {
-			t.Errorf("a missing input: %+v, want %s with the node's reason", e, jds.CodeRejectedByNode)
+		if !ok || e.ErrorCode != jdserver.CodeRejectedByNode || !strings.Contains(string(e.ErrorDetails), "missing") && !strings.Contains(string(e.ErrorDetails), "spent") {
+			t.Errorf("a missing input: %+v, want %s with the node's reason", e, jdserver.CodeRejectedByNode)
 		} else {
 			t.Logf("the node's reason: %s", e.ErrorDetails)
 		}
@@ -541,9 +542,9 @@ func TestJDRefusals(t *testing.T) {
 		c.MerklePath[0][0] ^= 1 // other transactions than declared
 		differ.custom = &c
 		refused("fields differ", miner.setJob(t, &differ, token), mining.CodeInvalidMiningJobToken)
-		pl.clock.advance(jds.DefaultTokenLifetime + time.Minute)
+		pl.clock.advance(jdserver.DefaultTokenLifetime + time.Minute)
 		refused("expired", miner.setJob(t, job, token), mining.CodeInvalidMiningJobToken)
-		pl.clock.advance(-(jds.DefaultTokenLifetime + time.Minute))
+		pl.clock.advance(-(jdserver.DefaultTokenLifetime + time.Minute))
 		if _, ok := miner.setJob(t, job, token).(*sv2.SetCustomMiningJobSuccess); !ok {
 			t.Error("the token refused above as expired, forged or mismatched was spent")
 		}
@@ -556,11 +557,11 @@ func TestJDRefusals(t *testing.T) {
 		deadline := time.Now().Add(time.Minute)
 		for {
 			m := jdc.declare(t, buildJob(t, old, jdc.allocate(t, "erin"), size, nil))
-			if e, ok := m.(*sv2.DeclareMiningJobError); ok && e.ErrorCode == jds.CodeStaleChainTip {
+			if e, ok := m.(*sv2.DeclareMiningJobError); ok && e.ErrorCode == jdserver.CodeStaleChainTip {
 				break
 			}
 			if _, ok := m.(*sv2.DeclareMiningJobSuccess); !ok || time.Now().After(deadline) {
-				t.Fatalf("a job on the old tip: %+v, want %s", m, jds.CodeStaleChainTip)
+				t.Fatalf("a job on the old tip: %+v, want %s", m, jdserver.CodeStaleChainTip)
 			}
 			time.Sleep(100 * time.Millisecond) // the JDS's provider has yet to tell it; no event reaches the test
 		}
@@ -584,7 +585,7 @@ func TestJDCoinbaseOnly(t *testing.T) {
 		t.Fatalf("coinbase-only token %+v: %v", tok, err)
 	}
 	job := buildJob(t, tmpl, alloc, miner.extranonceSize(), tmpl.txs)
-	if e, ok := jdc.declare(t, job).(*sv2.DeclareMiningJobError); !ok || e.ErrorCode != jds.CodeNotFullTemplate {
+	if e, ok := jdc.declare(t, job).(*sv2.DeclareMiningJobError); !ok || e.ErrorCode != jdserver.CodeNotFullTemplate {
 		t.Errorf("a declaration in coinbase-only mode: %+v", e)
 	}
 	succ, ok := miner.setJob(t, job, alloc.MiningJobToken).(*sv2.SetCustomMiningJobSuccess)
@@ -624,12 +625,12 @@ func TestJDPushSolution(t *testing.T) {
 		payout, _ := txscript.PayToAddrScript(newAddress(t))
 		harness.Go(t, "jds", func(ctx context.Context) error {
 			return jds.Run(ctx, jds.Config{Listener: ln, AuthorityKey: &sk, Network: "regtest", Node: n.ClientConfig(),
-				TemplateProvider: jds.TemplateProvider{Address: tpp.addr, AuthorityKey: &tpp.key}, PayoutScript: payout,
+				TemplateProvider: jdserver.TemplateProvider{Address: tpp.addr, AuthorityKey: &tpp.key}, PayoutScript: payout,
 				Logger: testLogger(t, "jds")})
 		})
 		height, _ := n.Client().GetBlockCount(ctx)
 		tmpl := takeTemplate(t, tpp)
-		jdc := startJDClient(t, ln.Addr().String(), pk, jds.FlagDeclareTxData)
+		jdc := startJDClient(t, ln.Addr().String(), pk, jdserver.FlagDeclareTxData)
 		const extranonceSize = 16
 		job := buildJob(t, tmpl, jdc.allocate(t, "gina"), extranonceSize, tmpl.txs)
 		if _, ok := jdc.declare(t, job).(*sv2.DeclareMiningJobSuccess); !ok {

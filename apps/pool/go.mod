@@ -8,7 +8,6 @@ require (
 	github.com/btcsuite/btcd/chainhash/v2 v2.0.0
 	github.com/btcsuite/btcd/txscript/v2 v2.0.0
 	github.com/btcsuite/btcd/wire/v2 v2.0.1
-	github.com/stratumgo/stratum/apps/jds v0.0.0
 	github.com/stratumgo/stratum/core v0.0.0
 	github.com/urfave/cli/v2 v2.27.7
 )
@@ -31,4 +30,3 @@ require (
 
 replace github.com/stratumgo/stratum/core => ../../core
 
-replace github.com/stratumgo/stratum/apps/jds => ../jds

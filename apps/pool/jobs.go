@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/stratumgo/stratum/apps/jds"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/jdtoken"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/network"
@@ -25,10 +25,10 @@ func (p *Pool) customJobs() (*mining.CustomJobConfig, error) {
 		v.JDS = *jd.AuthorityKey
 	} else {
 		tp := p.cfg.TemplateProvider
-		j, err := jds.New(jds.Config{
+		j, err := jdserver.New(jdserver.Config{
 			Listen: jd.Listen, Listener: jd.Listener, AuthorityKey: p.cfg.AuthorityKey, CertValidity: p.cfg.CertValidity,
 			Plain: p.cfg.Plain, Network: p.cfg.Network, Node: *p.cfg.Node,
-			TemplateProvider: jds.TemplateProvider{Address: tp.Address, AuthorityKey: tp.AuthorityKey, Plain: tp.Plain},
+			TemplateProvider: jdserver.TemplateProvider{Address: tp.Address, AuthorityKey: tp.AuthorityKey, Plain: tp.Plain},
 			PayoutScript:     payout, Mode: jd.Mode, TokenLifetime: jd.TokenLifetime,
 			Logger: p.log.With("app", "jds"), Now: p.now,
 		})

@@ -19,7 +19,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
-	"github.com/stratumgo/stratum/apps/jds"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
@@ -65,7 +65,7 @@ type JobDeclaration struct {
 	// AuthorityKey trusts a standalone JDS (sv2-jds) by its authority key.
 	AuthorityKey *noise.PublicKey
 	// Mode and TokenLifetime configure the in-process JDS (its defaults).
-	Mode          jds.Mode
+	Mode          jdserver.Mode
 	TokenLifetime time.Duration
 }
 
@@ -148,7 +148,7 @@ type Pool struct {
 	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
-	jds      *jds.JDS // the in-process job declarator, if any
+	jds      *jdserver.JDS // the in-process job declarator, if any
 }
 
 // maxTag is the longest pool tag that fits the 100-byte coinbase scriptSig

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratumgo/stratum/apps/jds"
 	"github.com/stratumgo/stratum/core/appkit"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -27,7 +28,7 @@ func main() { appkit.Main(newApp()) }
 func newApp() *cli.App {
 	env := func(flag string) []string { return appkit.Env(app, flag) }
 	flags := []cli.Flag{
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: jds.DefaultListen, Usage: "accept job declarator clients on `ADDRESS`", EnvVars: env("listen")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "listen", Value: jdserver.DefaultListen, Usage: "accept job declarator clients on `ADDRESS`", EnvVars: env("listen")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Value: noise.DefaultCertValidity, Usage: "how long each Noise certificate lasts (`DURATION`)", EnvVars: env("cert-validity")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve JDCs without Noise encryption (trusted LAN only; tokens are signed all the same)", EnvVars: env("plain")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "network", Value: "mainnet", Usage: "the chain the node must be on, and of the --payout address: `NET` is mainnet, testnet, testnet4, signet or regtest", EnvVars: env("network")}),
@@ -39,12 +40,12 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-authority-pubkey", Usage: "pin the template provider's authority public `KEY` (without it the link is encrypted but not authenticated)", EnvVars: env("tp-authority-pubkey")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "tp-plain", Usage: "talk to the template provider without Noise (same machine only)", EnvVars: env("tp-plain")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "payout", Usage: "the pool's payout output, first in every coinbase a JDC builds: `ADDRESS_OR_SCRIPT` is an address of --network or a hex output script (required)", EnvVars: env("payout")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "mode", Value: string(jds.ModeBoth), Usage: "serve job declaration `MODE`: both, full-template (JDCs declare every transaction) or coinbase-only (JDCs declare only their coinbase, to the pool)", EnvVars: env("mode")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "token-lifetime", Value: jds.DefaultTokenLifetime, Usage: "a mining job token is good for `DURATION` after it is granted", EnvVars: env("token-lifetime")}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-tokens-per-connection", Value: jds.DefaultMaxTokensPerConnection, Usage: "a connection holds at most `N` unused tokens; allocating more forgets its oldest", EnvVars: env("max-tokens-per-connection")}),
-		altsrc.NewIntFlag(&cli.IntFlag{Name: "keep-jobs", Value: jds.DefaultKeepJobs, Usage: "keep each connection's last `N` accepted declarations for PushSolution", EnvVars: env("keep-jobs")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "missing-timeout", Value: jds.DefaultMissingTimeout, Usage: "a declaration waits at most `DURATION` for the transactions the JDS asked the JDC for", EnvVars: env("missing-timeout")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "mempool-refresh", Value: jds.DefaultMempoolRefresh, Usage: "follow the node's mempool every `DURATION`", EnvVars: env("mempool-refresh")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "mode", Value: string(jdserver.ModeBoth), Usage: "serve job declaration `MODE`: both, full-template (JDCs declare every transaction) or coinbase-only (JDCs declare only their coinbase, to the pool)", EnvVars: env("mode")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "token-lifetime", Value: jdserver.DefaultTokenLifetime, Usage: "a mining job token is good for `DURATION` after it is granted", EnvVars: env("token-lifetime")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-tokens-per-connection", Value: jdserver.DefaultMaxTokensPerConnection, Usage: "a connection holds at most `N` unused tokens; allocating more forgets its oldest", EnvVars: env("max-tokens-per-connection")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "keep-jobs", Value: jdserver.DefaultKeepJobs, Usage: "keep each connection's last `N` accepted declarations for PushSolution", EnvVars: env("keep-jobs")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "missing-timeout", Value: jdserver.DefaultMissingTimeout, Usage: "a declaration waits at most `DURATION` for the transactions the JDS asked the JDC for", EnvVars: env("missing-timeout")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "mempool-refresh", Value: jdserver.DefaultMempoolRefresh, Usage: "follow the node's mempool every `DURATION`", EnvVars: env("mempool-refresh")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` JDC connections", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
@@ -82,14 +83,14 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--network: %w", err)
 	}
-	mode, err := jds.ParseMode(c.String("mode"))
+	mode, err := jdserver.ParseMode(c.String("mode"))
 	if err != nil {
 		return fmt.Errorf("--mode: %w", err)
 	}
 	cfg := jds.Config{
 		Listen: c.String("listen"), CertValidity: c.Duration("cert-validity"), Plain: c.Bool("plain"),
 		Network: c.String("network"), Mode: mode,
-		TemplateProvider:       jds.TemplateProvider{Address: c.String("tp-address"), Plain: c.Bool("tp-plain")},
+		TemplateProvider:       jdserver.TemplateProvider{Address: c.String("tp-address"), Plain: c.Bool("tp-plain")},
 		TokenLifetime:          c.Duration("token-lifetime"),
 		MaxTokensPerConnection: c.Int("max-tokens-per-connection"),
 		KeepJobs:               c.Int("keep-jobs"), MissingTimeout: c.Duration("missing-timeout"),

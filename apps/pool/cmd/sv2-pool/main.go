@@ -10,9 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
-	"github.com/stratumgo/stratum/apps/jds"
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/core/appkit"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
@@ -48,8 +48,8 @@ func newApp() *cli.App {
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-listen", Usage: "run a job declarator server in the pool on `ADDRESS`, so that miners' JDCs mine templates of their own (needs --node-rpc-url; tokens are signed with the pool's authority key)", EnvVars: env("jds-listen")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-authority-pubkey", Usage: "accept custom jobs with tokens of the standalone sv2-jds whose authority public `KEY` this is", EnvVars: env("jds-authority-pubkey")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-mode", Value: string(jds.ModeBoth), Usage: "the in-process JDS serves `MODE`: both, full-template or coinbase-only", EnvVars: env("jds-mode")}),
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "jds-token-lifetime", Value: jds.DefaultTokenLifetime, Usage: "the in-process JDS's tokens expire after `DURATION`", EnvVars: env("jds-token-lifetime")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-mode", Value: string(jdserver.ModeBoth), Usage: "the in-process JDS serves `MODE`: both, full-template or coinbase-only", EnvVars: env("jds-mode")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "jds-token-lifetime", Value: jdserver.DefaultTokenLifetime, Usage: "the in-process JDS's tokens expire after `DURATION`", EnvVars: env("jds-token-lifetime")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "inactivity-limit", Value: pool.DefaultInactivityLimit, Usage: "drop miners that send no share or other work for `DURATION` (negative: never)", EnvVars: env("inactivity-limit")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "stats-interval", Value: pool.DefaultStatsInterval, Usage: "log each user's accounting every `DURATION`", EnvVars: env("stats-interval")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels", Value: pool.DefaultMaxChannels, Usage: "accept at most `N` channels open on all connections together", EnvVars: env("max-channels")}),
@@ -125,7 +125,7 @@ func run(c *cli.Context) error {
 		}
 	}
 	if listen, key := c.String("jds-listen"), c.String("jds-authority-pubkey"); listen != "" || key != "" {
-		mode, err := jds.ParseMode(c.String("jds-mode"))
+		mode, err := jdserver.ParseMode(c.String("jds-mode"))
 		if err != nil {
 			return fmt.Errorf("--jds-mode: %w", err)
 		}

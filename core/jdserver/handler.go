@@ -1,4 +1,4 @@
-package jds
+package jdserver
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func (d *declarator) HandleEvent(_ context.Context, payload any) ([]service.Serv
 		}
 		return nil, nil
 	}
-	return nil, fmt.Errorf("jds: unexpected event %s", service.PayloadName(payload))
+	return nil, fmt.Errorf("jdserver: unexpected event %s", service.PayloadName(payload))
 }
 
 // HandleClientEvent expires a client's unused tokens and the declarations
@@ -175,7 +175,7 @@ func (d *declarator) allocate(ctx context.Context, id service.ClientID, cl *clie
 	now := d.cfg.Now()
 	if !cl.allocs.take(now, d.cfg.TokenRate, d.cfg.TokenBurst) {
 		d.stats.add(&d.stats.tokensRefused)
-		return nil, fmt.Errorf("jds: token requests over %g per second (burst %d)", d.cfg.TokenRate, d.cfg.TokenBurst)
+		return nil, fmt.Errorf("jdserver: token requests over %g per second (burst %d)", d.cfg.TokenRate, d.cfg.TokenBurst)
 	}
 	t := jdtoken.Token{Kind: jdtoken.CoinbaseOnly, ID: randomID(), Expires: now.Add(d.cfg.TokenLifetime), User: jdtoken.UserHash(m.UserIdentifier)}
 	if cl.full {

@@ -1,4 +1,4 @@
-package jds
+package jdserver
 
 import (
 	"errors"
@@ -106,7 +106,7 @@ type Config struct {
 }
 
 // ErrConfig wraps configuration errors.
-var ErrConfig = errors.New("jds: invalid configuration")
+var ErrConfig = errors.New("jdserver: invalid configuration")
 
 func (c *Config) setDefaults() error {
 	if c.Listen == "" {

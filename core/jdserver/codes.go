@@ -1,4 +1,4 @@
-package jds
+package jdserver
 
 // The error codes of DeclareMiningJob.Error (§6.4.6), for a JDC to branch
 // on; error_details says more, in words (the node's own reason for

@@ -1,4 +1,4 @@
-package jds
+package jdserver
 
 import (
 	"maps"
