@@ -20,7 +20,7 @@ func (p *Pool) customJobs() (*mining.CustomJobConfig, error) {
 		return nil, nil
 	}
 	payout := p.cfg.Payouts[0].Script
-	v := &jdtoken.Verifier{Ledger: jdtoken.NewLedger(0), Now: p.now}
+	v := &jdtoken.Verifier{Ledger: jdtoken.NewLedger(0), Now: p.now, FullTemplateOnly: jd.Mode == jdserver.ModeFullTemplate}
 	if jd.AuthorityKey != nil {
 		v.JDS = *jd.AuthorityKey
 	} else {

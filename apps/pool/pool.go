@@ -64,7 +64,9 @@ type JobDeclaration struct {
 	Listener net.Listener
 	// AuthorityKey trusts a standalone JDS (sv2-jds) by its authority key.
 	AuthorityKey *noise.PublicKey
-	// Mode and TokenLifetime configure the in-process JDS (its defaults).
+	// Mode and TokenLifetime configure the in-process JDS (its defaults);
+	// with a standalone JDS, Mode full-template refuses its coinbase-only
+	// tokens.
 	Mode          jdserver.Mode
 	TokenLifetime time.Duration
 }

@@ -34,14 +34,13 @@ func allocated(f func()) uint64 {
 	return after.TotalAlloc - before.TotalAlloc
 }
 
-// BUG: in full-template mode a JDC without DECLARE_TX_DATA is disconnected
+// Regression (was a defect): in full-template mode a JDC without DECLARE_TX_DATA is disconnected
 // from ClientAdded, but the DisconnectClient is carried out after the
 // messages the service already read: an AllocateMiningJobToken pipelined
 // behind SetupConnection is answered with a CoinbaseOnly token, which a
 // pool (jdtoken.Verifier) accepts for a custom job it judges by its
 // coinbase alone, the mode the operator turned off.
 func TestAttackFullTemplateModeBypassedByPipelining(t *testing.T) {
-	bug(t, "full-template mode grants CoinbaseOnly tokens to pipelined AllocateMiningJobToken (handler.go:113-114; allocate, handler.go:174)")
 	e := startJDS(t, func(c *Config) { c.Mode = ModeFullTemplate; c.Logger = slog.New(slog.DiscardHandler) })
 	// The race is the service's reader against ClientAdded's disconnect:
 	// many attempts make the bypass all but certain to show.
@@ -65,12 +64,11 @@ func TestAttackFullTemplateModeBypassedByPipelining(t *testing.T) {
 	}
 }
 
-// BUG: PushSolution is judged against the solution's own nbits, not the
+// Regression (was a defect): PushSolution is judged against the solution's own nbits, not the
 // tip's: a JDC makes the JDS submit, and retry for SubmitGiveUp while the
 // node is unreachable, any number of blocks of a target it chooses (two
 // hashes each at 0x207fffff), each a goroutine holding up to a whole block.
 func TestAttackPushSolutionOwnNBits(t *testing.T) {
-	bug(t, "PushSolution accepted on the solution's own nbits (handler.go:449-458, push.go:107 meetsTarget)")
 	e := startJDSOn(t, hardBits, nil)
 	j := e.dial(t, FlagDeclareTxData)
 	d := j.declaration(e.spec(), "mallory")
@@ -90,7 +88,7 @@ func TestAttackPushSolutionOwnNBits(t *testing.T) {
 	}
 }
 
-// BUG: a provided transaction is decoded by btcd's MsgTx.Deserialize,
+// Regression (was a defect): a provided transaction is decoded by btcd's MsgTx.Deserialize,
 // whose counts are bounded for a 32 MB message, not by the bytes given:
 // ten bytes claiming 800,000 inputs allocate some 85 MB, sixty claiming
 // 3.7 million outputs or 4 million witness items over 100 MB, before the
@@ -98,7 +96,6 @@ func TestAttackPushSolutionOwnNBits(t *testing.T) {
 // wtxid) buys one such decode per DeclareMiningJob, on every connection at
 // once.
 func TestAttackTransactionDecodeAllocation(t *testing.T) {
-	bug(t, "ProvideMissingTransactions.Success transactions decoded without bounding counts by their size (handler.go:347-349)")
 	var prevout [36]byte
 	withInput := func(tx []byte) []byte {
 		tx = append(tx, 1)
@@ -138,14 +135,13 @@ func TestAttackTransactionDecodeAllocation(t *testing.T) {
 	}
 }
 
-// BUG: every PushSolution that names the job's prev hash and extranonce
+// Regression (was a defect): every PushSolution that names the job's prev hash and extranonce
 // size rebuilds the whole block (FromPushSolution parses every transaction
 // and hashes them twice) before the proof of work is looked at: a JDC with
 // an accepted job of a full block's mempool transactions makes the JDS
 // parse up to 4 MB per 58-byte message, with no rate limit, and logs a
 // warning for each.
 func TestAttackPushSolutionCost(t *testing.T) {
-	bug(t, "PushSolution rebuilds the whole block before checking the proof of work (handler.go:447-468)")
 	h := newHarness(t, hardBits, nil)
 	txs := detTxs(2000)
 	h.pool.add(txs...)
@@ -178,12 +174,11 @@ func TestAttackPushSolutionCost(t *testing.T) {
 	}
 }
 
-// BUG: with Config.Network empty ("skips the check") the JDS judges
+// Regression (was a defect): with Config.Network empty ("skips the check") the JDS judges
 // payouts by mainnet's subsidy schedule whatever chain the node is on: on
 // regtest (halving every 150 blocks) every honest declaration past height
 // 150 is refused for paying less than mainnet's 50 BTC.
 func TestAttackNetworkUnsetUsesMainnetSubsidy(t *testing.T) {
-	bug(t, "Network \"\" takes mainnet's params for the subsidy check (jds.go:65-72)")
 	e := startJDS(t, func(c *Config) { c.Network = "" })
 	j := e.dial(t, FlagDeclareTxData)
 	d := j.declaration(e.spec(), "alice")
@@ -508,12 +503,11 @@ func TestAttackWrongMessages(t *testing.T) {
 	}
 }
 
-// BUG (minor): a SegWit coinbase whose witness has no item passes
+// Regression (was a defect): a SegWit coinbase whose witness has no item passes
 // coinbase.ParseDeclared but not btcd's decode (a witness flag with no
 // witness), so finish refuses it with transaction-mismatch, a code about
 // the provided transactions, instead of invalid-coinbase.
 func TestAttackCoinbaseWithEmptyWitness(t *testing.T) {
-	bug(t, "a coinbase that does not decode is refused as transaction-mismatch (handler.go:375-381)")
 	e := startJDS(t, nil)
 	j := e.dial(t, FlagDeclareTxData)
 	d := j.declaration(e.spec(), "mallory")
@@ -526,12 +520,11 @@ func TestAttackCoinbaseWithEmptyWitness(t *testing.T) {
 	expectErrorOf(t, j.declare(d), d.msg.RequestID, CodeInvalidCoinbase)
 }
 
-// BUG (minor): a declaration reusing the request id of one still waiting
+// Regression (was a defect): a declaration reusing the request id of one still waiting
 // for its transactions, and accepted at once, leaves the old one waiting:
 // the JDC gets DeclareMiningJob.Success for the id, then, at the sweep,
 // DeclareMiningJob.Error for the same id.
 func TestAttackRequestIDReusedWhilePending(t *testing.T) {
-	bug(t, "a request id answered Success is later answered Error by the sweep (handler.go:215-216, 231)")
 	e := startJDS(t, func(c *Config) { c.MissingTimeout = time.Second })
 	j := e.dial(t, FlagDeclareTxData)
 	waiting := j.declaration(e.spec(newTxs(1)...), "alice")
@@ -565,12 +558,11 @@ func TestAttackRequestIDReusedWhilePending(t *testing.T) {
 	}
 }
 
-// BUG (minor): with MaxPendingDeclarations waiting, the one dropped for a
+// Regression (was a defect): with MaxPendingDeclarations waiting, the one dropped for a
 // newer is the earliest by Config.Now, ties broken by map order: with a
 // clock that does not move between declarations (a coarse or test clock)
 // a random one is dropped, not the oldest.
 func TestAttackPendingEvictionOnClockTies(t *testing.T) {
-	bug(t, "pending eviction picks a random declaration when their times tie (handler.go:218-226)")
 	e := startJDS(t, func(c *Config) { c.MaxPendingDeclarations = 2; c.DeclareBurst = 1000; c.TokenBurst = 1000 })
 	j := e.dial(t, FlagDeclareTxData)
 	for round := range 20 {
@@ -593,13 +585,12 @@ func TestAttackPendingEvictionOnClockTies(t *testing.T) {
 	}
 }
 
-// BUG: every declaration naming a wtxid the index lacks makes the JDS
+// Regression (was a defect): every declaration naming a wtxid the index lacks makes the JDS
 // refresh its whole mempool index on the spot (getrawmempool lists the
 // whole mempool: some 20 MB of JSON on mainnet), however recently it did:
 // a 100-byte DeclareMiningJob with one made-up wtxid buys a full listing,
 // at the declaration rate of every connection.
 func TestAttackDeclarationsForceMempoolRefreshes(t *testing.T) {
-	bug(t, "a refresh of the whole mempool per declaration with an unknown wtxid (handler.go:296-304)")
 	const declarations = 20
 	e := startJDS(t, func(c *Config) { c.DeclareBurst = 100; c.TokenBurst = 100; c.MempoolRefresh = time.Hour })
 	j := e.dial(t, FlagDeclareTxData)

@@ -77,9 +77,10 @@ func benchSetup(b testing.TB, n int, known bool) (*declarator, *client, *sv2.Dec
 			mp[chainhash.Hash(wtxids[i])] = node.MempoolTx{WTxID: chainhash.Hash(wtxids[i]), Raw: raw}
 		}
 	}
-	d := &declarator{cfg: cfg, log: cfg.Logger, key: sk, pub: sk.PublicKey(), params: &chaincfg.RegressionNetParams,
+	d := &declarator{cfg: cfg, log: cfg.Logger, key: sk, pub: sk.PublicKey(),
 		outputs: payoutOutputs(payout), chain: newChain(), node: benchNode{}, mempool: mp,
 		blocks: &pushed{inFlight: map[chainhash.Hash]bool{}}, stats: &counters{}}
+	d.params.Store(&chaincfg.RegressionNetParams)
 	d.chain.template(&sv2.NewTemplate{TemplateID: 1, CoinbasePrefix: []byte{0x02, 0xc8, 0x00}})
 	d.chain.prevHash(&sv2.TemplateSetNewPrevHash{TemplateID: 1, PrevHash: sv2.U256{1}, HeaderTimestamp: uint32(time.Now().Unix()), NBits: 0x207fffff})
 	outs, _ := coinbase.ParseOutputs(d.outputs)

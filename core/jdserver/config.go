@@ -34,6 +34,9 @@ const (
 	// missing transactions on one connection.
 	DefaultMaxPendingDeclarations = 2
 	DefaultMempoolRefresh         = 2 * time.Second
+	// DefaultMaxConnections: a JDS serves a JDC per mining operation, not
+	// per device; each may hold a few blocks' worth of declarations.
+	DefaultMaxConnections = 1000
 	// DefaultSubmitGiveUp is how long a pushed block is retried when the
 	// node cannot be reached.
 	DefaultSubmitGiveUp = 10 * time.Minute
@@ -99,7 +102,7 @@ type Config struct {
 	MempoolRefresh         time.Duration // how often the mempool index follows the node (DefaultMempoolRefresh)
 	MempoolMaxBytes        int64         // the index's bound (core/node's default if zero)
 	SubmitGiveUp           time.Duration // DefaultSubmitGiveUp
-	MaxConnections         int           // JDC connections at once (the service default if zero)
+	MaxConnections         int           // JDC connections at once (DefaultMaxConnections)
 
 	Logger *slog.Logger
 	Now    func() time.Time // the clock for token expiry (time.Now)
@@ -127,6 +130,7 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.MissingTimeout, DefaultMissingTimeout)
 	setDefault(&c.MempoolRefresh, DefaultMempoolRefresh)
 	setDefault(&c.SubmitGiveUp, DefaultSubmitGiveUp)
+	setDefault(&c.MaxConnections, DefaultMaxConnections)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
+	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -59,14 +61,17 @@ type declarator struct {
 	log     *slog.Logger
 	key     noise.SecretKey
 	pub     noise.PublicKey
-	params  *chaincfg.Params
-	outputs []byte // AllocateMiningJobToken.Success's coinbase_tx_outputs
+	params  atomic.Pointer[chaincfg.Params] // see chainParams
+	outputs []byte                          // AllocateMiningJobToken.Success's coinbase_tx_outputs
 	chain   *chain
 	node    Node
 	mempool Mempool
 	blocks  *pushed
 	stats   *counters
 	recent  recent
+	// lastForced is when a declaration last made the mempool index
+	// refresh (Unix nanoseconds): at most one per forcedRefreshEvery.
+	lastForced atomic.Int64
 }
 
 // client is one JDC connection's state.
@@ -77,6 +82,8 @@ type client struct {
 	order  []uint64             // tokens' ids, oldest first
 	allocs bucket
 	decls  bucket
+	pushes bucket // for the log lines of pushes that complete nothing
+	seq    uint64 // declarations so far, for their order
 	// pending declarations wait for ProvideMissingTransactions.Success, by
 	// request id; jobs are the accepted ones kept for PushSolution, newest last.
 	pending map[uint32]*declaration
@@ -92,6 +99,12 @@ type declaration struct {
 	txs     [][]byte // in wtxid_list order; nil where missing
 	missing []uint16 // the positions asked for
 	at      time.Time
+	seq     uint64 // the connection's count at its arrival: older is smaller
+	// For PushSolution: the coinbase stripped of BIP141 fields around the
+	// extranonce and the merkle path, so that a solution's header is hashed
+	// before anything is rebuilt.
+	stripPrefix, stripSuffix []byte
+	path                     []sv2.U256
 }
 
 var _ service.JobDeclarationServerHandler = (*declarator)(nil)
@@ -120,6 +133,25 @@ func (d *declarator) ClientAdded(ctx context.Context, c service.ClientInfo) ([]s
 func (d *declarator) ClientRemoved(ctx context.Context, c service.ClientInfo, reason error) ([]service.ServerEvent, error) {
 	d.log.Info("JDC left", "client", c.ID, "reason", reason)
 	return nil, nil
+}
+
+// chainParams is the chain's parameters: the configured network's, or the
+// node's (Run learns it), mainnet's before either is known.
+func (d *declarator) chainParams() *chaincfg.Params {
+	if p := d.params.Load(); p != nil {
+		return p
+	}
+	return &chaincfg.MainNetParams
+}
+
+// refuseMode is the error that closes a connection full-template mode
+// refuses: ClientAdded disconnects it, but messages it sent right behind
+// its SetupConnection are read first, and none may be served.
+func (d *declarator) refuseMode(cl *client) error {
+	if d.cfg.Mode == ModeFullTemplate && !cl.full {
+		return errors.New("jdserver: this JDS serves full-template mode only")
+	}
+	return nil
 }
 
 // sweep is the periodic NotifyAll payload that expires what clients hold.
@@ -172,6 +204,9 @@ func (d *declarator) AllocateMiningJobToken(ctx context.Context, id service.Clie
 }
 
 func (d *declarator) allocate(ctx context.Context, id service.ClientID, cl *client, m *sv2.AllocateMiningJobToken) ([]service.ServerEvent, error) {
+	if err := d.refuseMode(cl); err != nil {
+		return nil, err
+	}
 	now := d.cfg.Now()
 	if !cl.allocs.take(now, d.cfg.TokenRate, d.cfg.TokenBurst) {
 		d.stats.add(&d.stats.tokensRefused)
@@ -203,6 +238,13 @@ func (d *declarator) DeclareMiningJob(ctx context.Context, id service.ClientID, 
 }
 
 func (d *declarator) declare(ctx context.Context, id service.ClientID, cl *client, m *sv2.DeclareMiningJob) ([]service.ServerEvent, error) {
+	if err := d.refuseMode(cl); err != nil {
+		return nil, err
+	}
+	// A request id is answered once: a declaration waiting under the same
+	// id is replaced, unanswered.
+	delete(cl.pending, m.RequestID)
+	cl.seq++
 	now := d.cfg.Now()
 	d.stats.add(&d.stats.declared)
 	if !cl.decls.take(now, d.cfg.DeclareRate, d.cfg.DeclareBurst) {
@@ -219,7 +261,7 @@ func (d *declarator) declare(ctx context.Context, id service.ClientID, cl *clien
 		// The oldest waiting declaration gives way: a JDC declares its newest template.
 		var oldest *declaration
 		for _, p := range cl.pending {
-			if oldest == nil || p.at.Before(oldest.at) {
+			if oldest == nil || p.seq < oldest.seq {
 				oldest = p
 			}
 		}
@@ -262,7 +304,16 @@ func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMining
 	if err != nil {
 		return nil, CodeInvalidCoinbase, err.Error()
 	}
-	if _, h := coinbase.BIP34Height(cb.ScriptSigPrefix); tp.height >= 0 && h != tp.height {
+	if err := decodesAsCoinbase(m, cb.ExtranonceSize); err != nil {
+		return nil, CodeInvalidCoinbase, err.Error()
+	}
+	_, h := coinbase.BIP34Height(cb.ScriptSigPrefix)
+	if tp.height >= 0 && h == tp.height+1 {
+		// The JDC's provider told it of a block ours has yet to: wait for
+		// it rather than refuse an honest job.
+		tp = d.chain.next(ctx, tp, tipWait)
+	}
+	if tp.height >= 0 && h != tp.height {
 		if h >= 0 && h < tp.height {
 			return nil, CodeStaleChainTip, fmt.Sprintf("the coinbase is for height %d, the tip's next block is %d", h, tp.height)
 		}
@@ -278,13 +329,13 @@ func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMining
 			payout += o.Value
 		}
 	}
-	if least := network.Subsidy(d.params, tp.height); payout == 0 || (tp.height >= 0 && payout < least) {
+	if least := network.Subsidy(d.chainParams(), tp.height); payout == 0 || (tp.height >= 0 && payout < least) {
 		return nil, CodeInvalidCoinbaseOutputs, fmt.Sprintf("%d sat to the pool payout output, at least %d due", payout, max(least, 1))
 	}
 	if n := len(m.WtxidList); n > maxTransactions {
 		return nil, CodeTooManyTransactions, fmt.Sprintf("%d transactions; a block holds at most %d", n, maxTransactions)
 	}
-	decl := &declaration{m: m, cb: cb, tip: tp, user: t.User, txs: make([][]byte, len(m.WtxidList)), at: now}
+	decl := &declaration{m: m, cb: cb, tip: tp, user: t.User, txs: make([][]byte, len(m.WtxidList)), at: now, seq: cl.seq}
 	seen := make(map[sv2.U256]struct{}, len(m.WtxidList))
 	for _, w := range m.WtxidList {
 		if _, dup := seen[w]; dup {
@@ -293,8 +344,9 @@ func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMining
 		seen[w] = struct{}{}
 	}
 	decl.missing = d.lookup(decl)
-	if len(decl.missing) > 0 {
-		// The transactions may have reached the node since the last refresh.
+	if len(decl.missing) > 0 && d.mayForceRefresh(now) {
+		// The transactions may have reached the node since the last
+		// refresh; past the throttle, the JDC is asked for them.
 		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 		err := d.mempool.Refresh(rctx)
 		cancel()
@@ -303,6 +355,34 @@ func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMining
 		}
 	}
 	return decl, "", ""
+}
+
+// forcedRefreshEvery spaces the mempool refreshes declarations force: each
+// lists the whole mempool, which a JDC must not be able to make the node do
+// per message.
+const forcedRefreshEvery = 250 * time.Millisecond
+
+// mayForceRefresh reports whether a declaration may refresh the mempool
+// index now, and if so counts it.
+func (d *declarator) mayForceRefresh(now time.Time) bool {
+	last := d.lastForced.Load()
+	return now.UnixNano()-last >= int64(forcedRefreshEvery) && d.lastForced.CompareAndSwap(last, now.UnixNano())
+}
+
+// decodesAsCoinbase checks that a declared coinbase, with a zero
+// extranonce, is a transaction btcd decodes: ParseDeclared checks its
+// layout, not, say, a SegWit coinbase's witness.
+func decodesAsCoinbase(m *sv2.DeclareMiningJob, extranonceSize int) error {
+	raw := make([]byte, 0, len(m.CoinbaseTxPrefix)+extranonceSize+len(m.CoinbaseTxSuffix))
+	raw = append(append(append(raw, m.CoinbaseTxPrefix...), make([]byte, extranonceSize)...), m.CoinbaseTxSuffix...)
+	if err := block.ScanTx(raw); err != nil {
+		return fmt.Errorf("the coinbase: %w", err)
+	}
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("the coinbase does not decode: %w", err)
+	}
+	return nil
 }
 
 // lookup fills decl's transactions from the mempool and returns the
@@ -329,6 +409,9 @@ func (d *declarator) ProvideMissingTransactionsSuccess(ctx context.Context, id s
 }
 
 func (d *declarator) provide(ctx context.Context, id service.ClientID, cl *client, m *sv2.ProvideMissingTransactionsSuccess) ([]service.ServerEvent, error) {
+	if err := d.refuseMode(cl); err != nil {
+		return nil, err
+	}
 	decl, ok := cl.pending[m.RequestID]
 	if !ok {
 		return d.refused(id, m.RequestID, CodeUnexpectedTransactions, "no declaration with this request id waits for transactions"), nil
@@ -346,6 +429,9 @@ func (d *declarator) provide(ctx context.Context, id service.ClientID, cl *clien
 		}
 		var tx wire.MsgTx
 		r := bytes.NewReader(raw)
+		if err := block.ScanTx(raw); err != nil {
+			return d.refused(id, m.RequestID, CodeTransactionMismatch, fmt.Sprintf("transaction %d (position %d): %v", i, pos, err)), nil
+		}
 		if err := tx.Deserialize(r); err != nil || r.Len() != 0 {
 			return d.refused(id, m.RequestID, CodeTransactionMismatch, fmt.Sprintf("transaction %d (position %d) does not parse: %v", i, pos, errOr(err, "trailing bytes"))), nil
 		}
@@ -409,6 +495,10 @@ func (d *declarator) finish(ctx context.Context, id service.ClientID, cl *client
 		Outputs: decl.cb.Outputs, Locktime: decl.cb.Locktime, MerklePath: merkle.Path(txids),
 	}
 	d.recent.add(decl.tip.prevHash, job.MerklePath, decl.txs)
+	decl.path = job.MerklePath
+	if decl.stripPrefix, decl.stripSuffix, err = coinbase.StripParts(m.CoinbaseTxPrefix, m.CoinbaseTxSuffix); err != nil {
+		return d.refused(id, m.RequestID, CodeInvalidCoinbase, err.Error())
+	}
 	t := jdtoken.Token{Kind: jdtoken.Declared, ID: randomID(), Expires: d.cfg.Now().Add(d.cfg.TokenLifetime), User: decl.user, Job: job.Commit()}
 	b, err := t.Sign(d.key, nil)
 	if err != nil {
@@ -429,6 +519,9 @@ func (d *declarator) finish(ctx context.Context, id service.ClientID, cl *client
 const (
 	nodeTimeout    = 30 * time.Second
 	refreshTimeout = 5 * time.Second
+	// tipWait is how long a declaration one block ahead of the JDS's tip
+	// waits for the JDS's template provider to catch up.
+	tipWait = 2 * time.Second
 )
 
 // block is the declared block with the header fields and extranonce of sol.
@@ -444,16 +537,25 @@ func (d *declarator) PushSolution(ctx context.Context, id service.ClientID, m *s
 }
 
 func (d *declarator) push(ctx context.Context, id service.ClientID, cl *client, m *sv2.PushSolution) ([]service.ServerEvent, error) {
+	if err := d.refuseMode(cl); err != nil {
+		return nil, err
+	}
 	for i := len(cl.jobs) - 1; i >= 0; i-- {
 		decl := cl.jobs[i]
-		if decl.tip.prevHash != m.PrevHash || len(m.Extranonce) != decl.cb.ExtranonceSize {
+		// The tip's target, not the solution's nbits: a JDC must not choose
+		// how much work a block it makes the JDS submit takes.
+		if decl.tip.prevHash != m.PrevHash || m.NBits != decl.tip.nBits || len(m.Extranonce) != decl.cb.ExtranonceSize {
 			continue
+		}
+		h := block.Header{Version: m.Version, PrevHash: m.PrevHash, NTime: m.NTime, NBits: m.NBits, Nonce: m.Nonce,
+			MerkleRoot: merkle.Root(coinbase.TxID(decl.stripPrefix, m.Extranonce, nil, decl.stripSuffix), decl.path)}
+		hash := h.Hash()
+		if t, err := target.FromCompact(decl.tip.nBits); err != nil || !target.Meets(&hash, &t) {
+			continue // cheap: a header hash; nothing is rebuilt for a miss
 		}
 		blk, err := decl.block(m)
 		if err != nil {
-			continue
-		}
-		if !meetsTarget(blk) {
+			d.log.Error("a pushed solution meets the target but its block cannot be rebuilt", "client", id, "error", err)
 			continue
 		}
 		raw, err := block.Serialize(blk)
@@ -464,8 +566,10 @@ func (d *declarator) push(ctx context.Context, id service.ClientID, cl *client, 
 		d.blocks.submit(blk.BlockHash(), raw, fmt.Sprintf("client %d declared job %d", id, decl.m.RequestID))
 		return nil, nil
 	}
-	d.log.Warn("PushSolution completes none of the connection's declared jobs", "client", id,
-		"prev_hash", chainhash.Hash(m.PrevHash).String(), "jobs", len(cl.jobs))
+	if cl.pushes.take(d.cfg.Now(), 0.1, 5) { // a few lines, then one per 10 s
+		d.log.Warn("PushSolution completes none of the connection's declared jobs", "client", id,
+			"prev_hash", chainhash.Hash(m.PrevHash).String(), "jobs", len(cl.jobs))
+	}
 	return nil, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -68,16 +67,6 @@ var knownCodes = map[string]bool{
 	CodeInvalidCoinbaseOutputs: true, CodeTooManyTransactions: true, CodeMissingTransactions: true,
 	CodeTransactionMismatch: true, CodeUnexpectedTransactions: true, CodeRejectedByNode: true,
 	CodeNodeUnavailable: true, CodeRateLimited: true, CodeNotFullTemplate: true,
-}
-
-// bug skips a test that shows a bug reported to the lead, unless
-// JDS_BUGS=1: run them with `JDS_BUGS=1 go test -run ...` to see them fail,
-// and delete the call once the bug is fixed.
-func bug(t testing.TB, what string) {
-	t.Helper()
-	if os.Getenv("JDS_BUGS") != "1" {
-		t.Skip("bug: " + what + " (JDS_BUGS=1 runs it)")
-	}
 }
 
 // recv waits for a value on ch, failing the test after waitLimit.

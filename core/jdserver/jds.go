@@ -62,7 +62,7 @@ func New(cfg Config) (*JDS, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	params := &chaincfg.MainNetParams
+	var params *chaincfg.Params // from the node's chain in Run when not configured
 	if cfg.Network != "" {
 		p, err := network.Params(cfg.Network)
 		if err != nil {
@@ -77,11 +77,12 @@ func New(cfg Config) (*JDS, error) {
 	log := cfg.Logger
 	mp := node.NewMempool(client, node.MempoolConfig{MaxBytes: cfg.MempoolMaxBytes, Logger: log.With("component", "mempool")})
 	d := &declarator{
-		cfg: cfg, log: log.With("side", "jdc"), key: *cfg.AuthorityKey, pub: cfg.AuthorityKey.PublicKey(), params: params,
+		cfg: cfg, log: log.With("side", "jdc"), key: *cfg.AuthorityKey, pub: cfg.AuthorityKey.PublicKey(),
 		outputs: payoutOutputs(cfg.PayoutScript), chain: newChain(), node: client, mempool: mp,
 		blocks: &pushed{node: client, log: log.With("component", "blocks"), giveUp: cfg.SubmitGiveUp, inFlight: map[chainhash.Hash]bool{}},
 		stats:  &counters{},
 	}
+	d.params.Store(params)
 	j := &JDS{cfg: cfg, log: log, client: client, mempool: mp, d: d}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
 		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
@@ -137,10 +138,18 @@ func Run(ctx context.Context, cfg Config) error {
 func (j *JDS) Run(ctx context.Context) error {
 	defer j.client.Close()
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	_, err := j.client.CheckChain(sctx, j.cfg.Network)
+	chain, err := j.client.CheckChain(sctx, j.cfg.Network)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("jdserver: cannot start: %w", err)
+	}
+	if j.d.params.Load() == nil { // no network configured: the node's decides the subsidy
+		n, ok := network.ForChain(chain)
+		if !ok {
+			return fmt.Errorf("jdserver: cannot start: the node is on chain %q, which has no known parameters: set the network", chain)
+		}
+		p, _ := network.Params(n.Name)
+		j.d.params.Store(p)
 	}
 	j.log.Info("authority public key (pools and JDCs pin this)", "authority_pubkey", j.d.pub.String())
 

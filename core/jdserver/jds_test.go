@@ -193,8 +193,11 @@ func TestProvideMissingTransactionsChecked(t *testing.T) {
 	j.send(&sv2.ProvideMissingTransactionsSuccess{RequestID: 999, TransactionList: d.raw})
 	j.expectError(999, CodeUnexpectedTransactions)
 
-	// A declaration accepted at once asked for nothing.
+	// A declaration accepted at once asked for nothing. (Past the throttle
+	// on the refreshes declarations force, it finds them in the node's
+	// mempool.)
 	e.node.add(txs...)
+	e.clock.Advance(forcedRefreshEvery)
 	d = j.declaration(e.spec(txs...), "alice")
 	expectSuccessOf(t, j.declare(d), d.msg.RequestID)
 	j.send(&sv2.ProvideMissingTransactionsSuccess{RequestID: d.msg.RequestID})

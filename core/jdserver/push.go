@@ -10,12 +10,9 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
-	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/backoff"
-	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/node"
-	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // pushed submits the blocks of PushSolution to the node, each on its own
@@ -34,11 +31,22 @@ type pushed struct {
 	refused  uint64
 }
 
+// maxInFlight bounds the pushed blocks being submitted at once. Each met
+// the tip's target, so more than a few means a chain of trivial
+// difficulty (regtest) or a broken node; past it a block is logged whole
+// for an operator to submit, never kept without bound.
+const maxInFlight = 64
+
 // submit hands a block to the node unless it is already on its way.
 func (p *pushed) submit(hash chainhash.Hash, raw []byte, from string) {
 	p.mu.Lock()
 	if p.inFlight[hash] || p.ctx == nil {
 		p.mu.Unlock()
+		return
+	}
+	if len(p.inFlight) >= maxInFlight {
+		p.mu.Unlock()
+		p.log.Error("BLOCK NOT SUBMITTED: too many pushed blocks already on their way to the node", "hash", hash.String(), "from", from, "block", hexPrefix(raw))
 		return
 	}
 	p.inFlight[hash] = true
@@ -102,16 +110,6 @@ func (p *pushed) count(n *uint64) { p.mu.Lock(); *n++; p.mu.Unlock() }
 
 // wait returns once every submission has ended.
 func (p *pushed) wait() { p.wg.Wait() }
-
-// meetsTarget reports whether a block's header meets its own nBits.
-func meetsTarget(blk *wire.MsgBlock) bool {
-	t, err := target.FromCompact(blk.Header.Bits)
-	if err != nil {
-		return false
-	}
-	h := sv2.U256(blk.BlockHash())
-	return target.Meets(&h, &t)
-}
 
 // randomID is a token id: random, so that ids of JDS restarts and replicas
 // do not meet.

@@ -10,8 +10,14 @@ import (
 
 // keepRecent is how many accepted declarations, of every connection, a
 // pool running the JDS in-process can find a found block's transactions
-// in: a few templates per JDC, for the JDCs of one tip.
-const keepRecent = 1024
+// in: a few templates per JDC, for the JDCs of one tip; and
+// keepRecentBytes bounds their transactions' bytes (those of the mempool
+// index counted too, though shared), so that provided transactions cannot
+// grow it past a few blocks per JDC.
+const (
+	keepRecent      = 1024
+	keepRecentBytes = 256 << 20
+)
 
 // recent indexes accepted declarations by what a found block's custom job
 // carries: its prev hash and merkle path.
@@ -19,6 +25,14 @@ type recent struct {
 	mu    sync.Mutex
 	byKey map[[32]byte][][]byte
 	order [][32]byte
+	bytes int
+}
+
+func size(txs [][]byte) (n int) {
+	for _, tx := range txs {
+		n += len(tx)
+	}
+	return n
 }
 
 func jobKey(prev sv2.U256, path []sv2.U256) [32]byte {
@@ -37,11 +51,15 @@ func (r *recent) add(prev sv2.U256, path []sv2.U256, txs [][]byte) {
 	if r.byKey == nil {
 		r.byKey = map[[32]byte][][]byte{}
 	}
-	if _, ok := r.byKey[k]; !ok {
+	if old, ok := r.byKey[k]; ok {
+		r.bytes -= size(old)
+	} else {
 		r.order = append(r.order, k)
 	}
 	r.byKey[k] = txs
-	for len(r.order) > keepRecent {
+	r.bytes += size(txs)
+	for len(r.order) > keepRecent || r.bytes > keepRecentBytes && len(r.order) > 1 {
+		r.bytes -= size(r.byKey[r.order[0]])
 		delete(r.byKey, r.order[0])
 		r.order = r.order[1:]
 	}

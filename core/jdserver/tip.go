@@ -1,7 +1,9 @@
 package jdserver
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/service"
@@ -34,9 +36,10 @@ type chain struct {
 	heights map[uint64]int64 // template id → BIP34 height
 	order   []uint64
 	cur     *tip
+	changed chan struct{} // closed, and replaced, at each new tip
 }
 
-func newChain() *chain { return &chain{heights: map[uint64]int64{}} }
+func newChain() *chain { return &chain{heights: map[uint64]int64{}, changed: make(chan struct{})} }
 
 func (c *chain) template(m *sv2.NewTemplate) {
 	_, h := coinbase.BIP34Height(m.CoinbasePrefix)
@@ -62,7 +65,30 @@ func (c *chain) prevHash(m *sv2.TemplateSetNewPrevHash) bool {
 	}
 	changed := c.cur == nil || c.cur.prevHash != m.PrevHash
 	c.cur = &tip{prevHash: m.PrevHash, nBits: m.NBits, minNTime: m.HeaderTimestamp, height: h}
+	if changed {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
 	return changed
+}
+
+// next waits up to d (or ctx) for a tip other than old and returns the
+// current one.
+func (c *chain) next(ctx context.Context, old *tip, d time.Duration) *tip {
+	c.mu.Lock()
+	cur, ch := c.cur, c.changed
+	c.mu.Unlock()
+	if cur != old {
+		return cur
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return c.tip()
 }
 
 // tip is the current tip, or nil before the provider sent one.

@@ -77,6 +77,9 @@ type Verifier struct {
 	JDS    noise.PublicKey  // the JDS's authority key
 	Ledger *Ledger          // spent tokens; required
 	Now    func() time.Time // time.Now if nil
+	// FullTemplateOnly refuses CoinbaseOnly tokens: every custom job must
+	// have been declared to, and judged by, the JDS.
+	FullTemplateOnly bool
 }
 
 // CheckCustomJob checks the token of a SetCustomMiningJob set on a channel
@@ -90,6 +93,9 @@ func (v *Verifier) CheckCustomJob(m *sv2.SetCustomMiningJob, user string) error 
 	}
 	switch t.Kind {
 	case CoinbaseOnly:
+		if v.FullTemplateOnly {
+			return fmt.Errorf("%w: a coinbase-only token; this pool takes declared jobs only", ErrKind)
+		}
 	case Declared:
 		j := JobOf(m)
 		if j.Commit() != t.Job {

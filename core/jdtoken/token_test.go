@@ -176,6 +176,13 @@ func TestVerifier(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
 	}
+	v.FullTemplateOnly = true
+	if err := check(token(CoinbaseOnly, "alice", t0, nil), sampleJob(), "alice"); !errors.Is(err, ErrKind) {
+		t.Errorf("coinbase-only with FullTemplateOnly: %v", err)
+	}
+	if err := check(token(Declared, "alice", t0, m), sampleJob(), "alice"); err != nil {
+		t.Errorf("declared with FullTemplateOnly: %v", err)
+	}
 	v2 := &Verifier{JDS: other, Ledger: NewLedger(0), Now: v.Now}
 	m2 := sampleJob()
 	m2.MiningJobToken = token(CoinbaseOnly, "alice", t0, nil)
