@@ -7,7 +7,9 @@ import (
 
 	"github.com/btcsuite/btcd/txscript/v2"
 
+	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/network"
+	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 )
 
@@ -36,6 +38,7 @@ func TestParsePayout(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
+	_, pk, _ := noise.GenerateAuthorityKeyPair(nil)
 	net, _ := network.Params("regtest")
 	payout, _ := ParsePayout("51", net)
 	good := Config{Network: "regtest", AuthorityKey: &sk, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"}, Payouts: []Payout{payout}}
@@ -48,11 +51,49 @@ func TestConfigErrors(t *testing.T) {
 		"solo and payouts": func(c *Config) { c.Solo = true },
 		"no authority key": func(c *Config) { c.AuthorityKey = nil },
 		"no TP address":    func(c *Config) { c.TemplateProvider.Address = "" },
+		"job declaration with solo": func(c *Config) {
+			c.Payouts, c.Solo = nil, true
+			c.JobDeclaration = &JobDeclaration{AuthorityKey: &pk}
+		},
+		"both an in-process and a standalone JDS": func(c *Config) {
+			c.JobDeclaration = &JobDeclaration{Listen: "127.0.0.1:0", AuthorityKey: &pk}
+		},
+		"neither": func(c *Config) { c.JobDeclaration = &JobDeclaration{} },
+		"in-process JDS without a node": func(c *Config) {
+			c.JobDeclaration = &JobDeclaration{Listen: "127.0.0.1:0"}
+		},
+		"in-process JDS without the pool's key": func(c *Config) {
+			c.Plain, c.AuthorityKey = true, nil
+			c.Node = &node.Config{URL: "http://127.0.0.1:1"}
+			c.JobDeclaration = &JobDeclaration{Listen: "127.0.0.1:0"}
+		},
 	} {
 		cfg := good
 		mod(&cfg)
 		if _, err := New(cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// With job declaration the pool grants REQUIRES_WORK_SELECTION; without it
+// the flag is refused.
+func TestWorkSelectionFlag(t *testing.T) {
+	sk, pk, _ := noise.GenerateAuthorityKeyPair(nil)
+	net, _ := network.Params("regtest")
+	payout, _ := ParsePayout("51", net)
+	for _, jd := range []bool{false, true} {
+		cfg := Config{Network: "regtest", AuthorityKey: &sk, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"}, Payouts: []Payout{payout}}
+		if jd {
+			cfg.JobDeclaration = &JobDeclaration{AuthorityKey: &pk}
+		}
+		p, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, unsupported := p.miners.Flags(mining.FlagRequiresWorkSelection)
+		if (unsupported == 0) != jd {
+			t.Errorf("job declaration %v: work selection unsupported=%#x", jd, unsupported)
 		}
 	}
 }
