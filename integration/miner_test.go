@@ -151,6 +151,9 @@ func (m *testMiner) work(t *testing.T, ch uint32) *mining.Work {
 // target (in regtest nearly every share is a block) and returns the share.
 func (m *testMiner) grind(t *testing.T, w *mining.Work, extranonce []byte) sv2.Message {
 	t.Helper()
+	if w.Extended && len(extranonce) < w.ExtranonceSize { // callers give the leading bytes
+		extranonce = append(append([]byte(nil), extranonce...), make([]byte, w.ExtranonceSize-len(extranonce))...)
+	}
 	network, _ := target.FromCompact(w.NBits)
 	ntime := max(w.MinNTime, uint32(time.Now().Unix()))
 	h := w.Header(extranonce, 0, ntime, w.Version)

@@ -125,7 +125,7 @@ func TestAttackRejectedSharesDoNotFillTheWorkerTable(t *testing.T) {
 		ch := attacker.openExtended(t, fmt.Sprintf("mallory-%d", u))
 		for i := range 4 {
 			attacker.send(t, &sv2.SubmitSharesExtended{ChannelID: ch, SequenceNumber: uint32(i), JobID: 0xdead,
-				Extranonce: make([]byte, 8), TLVs: []sv2.TLV{sv2.WorkerIdentityTLV(fmt.Sprintf("fake-%d", i))}})
+				Extranonce: make([]byte, extranonceRollable), TLVs: []sv2.TLV{sv2.WorkerIdentityTLV(fmt.Sprintf("fake-%d", i))}})
 			expect[*sv2.SubmitSharesError](t, attacker)
 		}
 	}

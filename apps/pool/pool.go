@@ -153,10 +153,19 @@ type Pool struct {
 	jds      *jdserver.JDS // the in-process job declarator, if any
 }
 
+// The pool's extranonce: a 4-byte channel index and 16 bytes a channel
+// rolls, so that a job declarator client or a proxy (or two nested) can
+// split its channel among devices and still leave each the 8 bytes miners
+// ask for.
+const (
+	extranonceIndex    = 4
+	extranonceRollable = 16
+)
+
 // maxTag is the longest pool tag that fits the 100-byte coinbase scriptSig
-// with a height push (up to 9 bytes), the tag's own push (2) and a 12-byte
+// with a height push (up to 9 bytes), the tag's own push (2) and the
 // extranonce.
-const maxTag = 100 - 9 - 2 - 12
+const maxTag = 100 - 9 - 2 - extranonceIndex - extranonceRollable
 
 // ErrConfig wraps configuration errors.
 var ErrConfig = errors.New("pool: invalid configuration")
@@ -237,7 +246,7 @@ func New(cfg Config) (*Pool, error) {
 		}
 	}
 	cbcfg.Tag = []byte(cfg.Tag)
-	alloc, err := extranonce.New(extranonce.Config{IndexSize: 4, RollableSize: 8})
+	alloc, err := extranonce.New(extranonce.Config{IndexSize: extranonceIndex, RollableSize: extranonceRollable})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -48,6 +48,8 @@ var longWorkerTLV = append([]byte{0x02, 0x00, 0x01, 33, 0x00}, "a-worker-name-of
 // extendedShare finds a nonce of w's job for extranonce and returns its share.
 func extendedShare(t testing.TB, w *mining.Work, seq uint32, extranonce []byte, tlvs []sv2.TLV) *sv2.SubmitSharesExtended {
 	t.Helper()
+	// Callers give the leading bytes; the channel's size decides the rest.
+	extranonce = append(extranonce[:min(len(extranonce), w.ExtranonceSize):min(len(extranonce), w.ExtranonceSize)], make([]byte, max(0, w.ExtranonceSize-len(extranonce)))...)
 	for nonce := uint32(0); nonce < 1<<20; nonce++ {
 		h := w.Header(extranonce, nonce, w.MinNTime, w.Version)
 		hash := h.Hash()

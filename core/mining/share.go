@@ -41,6 +41,13 @@ type ShareResult struct {
 	Ack    sv2.SubmitSharesSuccess
 	AckDue bool
 	Block  *FoundBlock // when Status is ShareBlockFound
+	// TemplateID is the template of the share's job (0 for a custom job),
+	// and Prefix the job's extranonce prefix (the whole extranonce of a
+	// standard channel): with the share's own extranonce, what a proxy or a
+	// job declarator client needs to pass an accepted share upstream. Prefix
+	// is shared: do not modify it.
+	TemplateID uint64
+	Prefix     []byte
 }
 
 // Reply returns the message the share calls for now: a SubmitShares.Error, a
@@ -154,7 +161,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	}
 	ch.seen[key] = struct{}{}
 	ch.credited = true
-	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty}
+	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty, TemplateID: j.templateID, Prefix: j.prefix}
 	ch.batch.count++
 	ch.batch.sum += j.difficulty
 	ch.batch.lastSeq = seq
