@@ -34,6 +34,7 @@ require (
 	github.com/kkdai/bstream v1.0.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/stratumgo/stratum/apps/cpuminer v0.0.0
+	github.com/stratumgo/stratum/apps/jdc v0.0.0
 	github.com/stratumgo/stratum/apps/jds v0.0.0
 	github.com/stratumgo/stratum/apps/pool v0.0.0
 	github.com/stratumgo/stratum/apps/templateprovider v0.0.0
@@ -57,3 +58,5 @@ replace github.com/stratumgo/stratum/apps/pool => ../apps/pool
 replace github.com/stratumgo/stratum/apps/cpuminer => ../apps/cpuminer
 
 replace github.com/stratumgo/stratum/apps/jds => ../apps/jds
+
+replace github.com/stratumgo/stratum/apps/jdc => ../apps/jdc

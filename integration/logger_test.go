@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 )
@@ -31,7 +32,7 @@ func (b *lockedBuffer) String() string {
 func testLogger(t testing.TB, name string) *slog.Logger {
 	var buf lockedBuffer
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SV2_TEST_LOGS") != "" {
 			t.Logf("%s log:\n%s", name, buf.String())
 		}
 	})

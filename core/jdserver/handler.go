@@ -294,6 +294,9 @@ func (d *declarator) check(ctx context.Context, cl *client, m *sv2.DeclareMining
 		return nil, CodeInvalidToken, "expired"
 	}
 	tp := d.chain.tip()
+	if tp == nil { // just started: its template provider has yet to send the tip
+		tp = d.chain.next(ctx, nil, tipWait)
+	}
 	if tp == nil {
 		return nil, CodeStaleChainTip, "the JDS has no chain tip from its template provider yet"
 	}

@@ -1,0 +1,132 @@
+package jdc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/stratumgo/stratum/core/noise"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultListen          = "0.0.0.0:34255"
+	DefaultSharesPerMinute = 6
+	DefaultVardiffInterval = 30 * time.Second
+	// DefaultTokensAhead is how many tokens are kept allocated, so that a
+	// new template never waits for one.
+	DefaultTokensAhead = 2
+	// DefaultMaxPendingShares bounds the shares kept for jobs the pool has
+	// not acknowledged yet (optimistic mining, §6.3), over all jobs.
+	DefaultMaxPendingShares = 4096
+	// DefaultUpstreamHashrate is the nominal hashrate the upstream channel
+	// declares (hashes per second) until devices say more.
+	DefaultUpstreamHashrate = 1e12
+)
+
+// Mode is how jobs are declared (§6.3).
+type Mode string
+
+// The modes.
+const (
+	// ModeFullTemplate declares every template's transactions to the JDS.
+	ModeFullTemplate Mode = "full-template"
+	// ModeCoinbaseOnly shows the pool the coinbase alone.
+	ModeCoinbaseOnly Mode = "coinbase-only"
+)
+
+// ParseMode reads a Mode by name; empty is ModeFullTemplate.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeFullTemplate, ModeCoinbaseOnly:
+		return m, nil
+	case "":
+		return ModeFullTemplate, nil
+	}
+	return "", fmt.Errorf("%w: mode %q: want full-template or coinbase-only", ErrConfig, s)
+}
+
+// Server is an upstream reached over Noise, or plainly on a trusted link.
+type Server struct {
+	Address      string           // host:port
+	AuthorityKey *noise.PublicKey // pin it; nil encrypts without authenticating
+	Plain        bool
+}
+
+// Upstream is a pool and the JDS whose tokens it takes.
+type Upstream struct {
+	Pool, JDS Server
+}
+
+// Config configures a JDC. Zero values take the documented defaults.
+type Config struct {
+	Listen       string       // devices connect here (DefaultListen)
+	Listener     net.Listener // used instead of Listen when set
+	AuthorityKey *noise.SecretKey
+	CertValidity time.Duration
+	Plain        bool // serve devices without Noise
+
+	// TemplateProvider is the miner's own: the templates mined are its.
+	TemplateProvider Server
+	// Upstream is the pool and JDS the templates are declared to.
+	Upstream Upstream
+	Mode     Mode   // ModeFullTemplate if empty
+	User     string // the identity declared to the JDS and the pool (required)
+	// CoinbaseTag is pushed in every coinbase scriptSig, e.g. "/my farm/".
+	CoinbaseTag string
+
+	SharesPerMinute  float64       // downstream vardiff aim (DefaultSharesPerMinute)
+	VardiffInterval  time.Duration // DefaultVardiffInterval
+	TokensAhead      int           // DefaultTokensAhead
+	MaxPendingShares int           // DefaultMaxPendingShares
+	UpstreamHashrate float32       // DefaultUpstreamHashrate
+	MaxConnections   int           // device connections at once (the service default if zero)
+
+	Logger *slog.Logger
+}
+
+// ErrConfig wraps configuration errors.
+var ErrConfig = errors.New("jdc: invalid configuration")
+
+func (c *Config) setDefaults() error {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	var err error
+	if c.Mode, err = ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	if c.SharesPerMinute <= 0 {
+		c.SharesPerMinute = DefaultSharesPerMinute
+	}
+	if c.VardiffInterval <= 0 {
+		c.VardiffInterval = DefaultVardiffInterval
+	}
+	if c.TokensAhead <= 0 {
+		c.TokensAhead = DefaultTokensAhead
+	}
+	if c.MaxPendingShares <= 0 {
+		c.MaxPendingShares = DefaultMaxPendingShares
+	}
+	if c.UpstreamHashrate <= 0 {
+		c.UpstreamHashrate = DefaultUpstreamHashrate
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case !c.Plain && c.AuthorityKey == nil:
+		return fmt.Errorf("%w: an authority secret key is required (or plain mode)", ErrConfig)
+	case c.TemplateProvider.Address == "":
+		return fmt.Errorf("%w: no template provider address", ErrConfig)
+	case c.Upstream.Pool.Address == "" || c.Upstream.JDS.Address == "":
+		return fmt.Errorf("%w: an upstream needs a pool and a JDS address", ErrConfig)
+	case c.User == "":
+		return fmt.Errorf("%w: no user identity", ErrConfig)
+	case len(c.CoinbaseTag) > 32:
+		return fmt.Errorf("%w: a coinbase tag of %d bytes; at most 32", ErrConfig, len(c.CoinbaseTag))
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+package jdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// What the upstream side hands the devices' side, and back.
+var (
+	// serverReady carries the mining server made once the upstream channel
+	// and the pool's outputs are known.
+	serverReady = service.NewTopic[*mining.Server]("mining server")
+	templates   = service.NewTopic[*sv2.NewTemplate]("template")
+	prevHashes  = service.NewTopic[*sv2.TemplateSetNewPrevHash]("prev hash")
+	retarget    = service.NewTopic[struct{}]("vardiff retarget")
+	// shares carries accepted device shares to the upstream side.
+	shares = service.NewTopic[*share]("share")
+)
+
+// share is an accepted device share, for the pool and, if it is one, the
+// network.
+type share struct {
+	templateID         uint64
+	hash               sv2.U256
+	nonce, ntime, vers uint32
+	extranonce         []byte // full: the upstream prefix, the device's prefix, its rolled bytes
+	block              *mining.FoundBlock
+	channel            uint32
+	client             service.ClientID
+}
+
+// devices is the mining server handler for the miner's devices. The
+// service calls it for one connection at a time on that connection's
+// goroutine; what connections share (the mining server, the map from
+// mining.Conn to client) has its lock.
+type devices struct {
+	j *JDC
+
+	mu     sync.Mutex
+	srv    *mining.Server
+	byConn map[*mining.Conn]service.ClientID
+}
+
+// device is one connection's state.
+type device struct {
+	id   service.ClientID
+	info service.ClientInfo
+	conn *mining.Conn
+}
+
+var _ service.MiningServerHandler = (*devices)(nil)
+
+func (h *devices) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
+
+// Flags: standard jobs and version rolling; devices set no custom jobs.
+func (h *devices) Flags(requested uint32) (success, unsupported uint32) {
+	return 0, requested &^ (mining.FlagRequiresStandardJobs | mining.FlagRequiresVersionRolling)
+}
+
+func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
+	service.SetClientState(ctx, &device{id: c.ID, info: c})
+	return nil, nil
+}
+
+func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn != nil {
+		h.mu.Lock()
+		delete(h.byConn, d.conn)
+		srv := h.srv
+		h.mu.Unlock()
+		srv.RemoveConn(d.conn)
+	}
+	return nil, nil
+}
+
+// connOf makes the device's mining.Conn at its first channel.
+func (h *devices) connOf(d *device) (*mining.Conn, error) {
+	if d.conn != nil {
+		return d.conn, nil
+	}
+	h.mu.Lock()
+	srv := h.srv
+	h.mu.Unlock()
+	if srv == nil {
+		return nil, errors.New("jdc: not ready: no upstream channel yet")
+	}
+	c, err := srv.NewConn(d.info.Setup.Flags)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	h.byConn[c] = d.id
+	h.mu.Unlock()
+	d.conn = c
+	return c, nil
+}
+
+func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	c, err := h.connOf(d)
+	if err != nil {
+		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: "not-ready"}), nil
+	}
+	msgs, err := do(c)
+	if oe, ok := errors.AsType[*mining.OpenError](err); ok {
+		h.j.log.Info("device channel refused", "client", uint64(id), "code", oe.Code, "reason", oe.Err)
+		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: oe.Code}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return send(id, msgs...), nil
+}
+
+func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
+	return h.open(ctx, id, m.RequestID, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
+}
+
+func (h *devices) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
+	return h.open(ctx, id, m.RequestID, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
+}
+
+func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	st, err := d.conn.UpdateChannel(m)
+	if ue, ok := errors.AsType[*mining.UpdateError](err); ok {
+		return send(id, &sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: ue.Code}), nil
+	}
+	if err != nil || st == nil {
+		return nil, err
+	}
+	return send(id, st), nil
+}
+
+func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
+	if d := service.ClientState(ctx).(*device); d.conn != nil {
+		d.conn.CloseChannel(m.ChannelID) // an unknown channel is nothing to close
+	}
+	return nil, nil
+}
+
+func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	r := d.conn.SubmitStandard(m)
+	return h.shared(id, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, nil, &r), nil
+}
+
+func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	r := d.conn.SubmitExtended(m)
+	return h.shared(id, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, m.Extranonce, &r), nil
+}
+
+// shared answers the device and hands an accepted share to the upstream
+// side, which passes on those that meet the pool's target.
+func (h *devices) shared(id service.ClientID, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
+	var evs []service.ServerEvent
+	if r.Status != mining.ShareRejected {
+		full := append(append(make([]byte, 0, len(r.Prefix)+len(ext)), r.Prefix...), ext...)
+		s := &share{templateID: r.TemplateID, hash: r.Hash, nonce: nonce, ntime: ntime, vers: version, extranonce: full,
+			block: r.Block, channel: channel, client: id}
+		evs = append(evs, service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)})
+	}
+	if reply := r.Reply(channel, seq); reply != nil {
+		evs = append(evs, service.SendToClient{Client: id, Message: reply})
+	}
+	return evs
+}
+
+func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
+	return send(id, &sv2.SetCustomMiningJobError{ChannelID: m.ChannelID, RequestID: m.RequestID, ErrorCode: mining.CodeJDNotSupported}), nil
+}
+
+// HandleEvent takes the mining server, templates and tips from the
+// upstream side and pushes each device its jobs.
+func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
+	if srv, ok := serverReady.Of(payload); ok {
+		h.mu.Lock()
+		h.srv = srv
+		h.mu.Unlock()
+		return nil, nil
+	}
+	h.mu.Lock()
+	srv := h.srv
+	h.mu.Unlock()
+	if srv == nil {
+		return nil, nil // before the upstream is ready: it replays the latest at once
+	}
+	if m, ok := templates.Of(payload); ok {
+		return h.route(srv.NewTemplate(m))
+	}
+	if m, ok := prevHashes.Of(payload); ok {
+		return h.route(srv.SetNewPrevHash(m))
+	}
+	return nil, fmt.Errorf("jdc: unexpected event %s", service.PayloadName(payload))
+}
+
+func (h *devices) route(outs []mining.Outbound, err error) ([]service.ServerEvent, error) {
+	events := make([]service.ServerEvent, 0, len(outs))
+	h.mu.Lock()
+	for _, o := range outs {
+		if id, ok := h.byConn[o.Conn]; ok {
+			events = append(events, service.SendMessagesToClient{Client: id, Messages: o.Messages})
+		}
+	}
+	h.mu.Unlock()
+	return events, err
+}
+
+// HandleClientEvent retargets a device's channels (vardiff).
+func (h *devices) HandleClientEvent(ctx context.Context, id service.ClientID, payload any) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if _, ok := retarget.Of(payload); ok && d.conn != nil {
+		return send(id, d.conn.UpdateTargets()...), nil
+	}
+	return nil, nil
+}
+
+func send(id service.ClientID, msgs ...sv2.Message) []service.ServerEvent {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return []service.ServerEvent{service.SendMessagesToClient{Client: id, Messages: msgs}}
+}

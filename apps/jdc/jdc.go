@@ -1,0 +1,175 @@
+// Package jdc is a Stratum V2 Job Declarator Client: the miner's side of
+// Job Declaration. It takes templates from the miner's own template
+// provider, declares them to the pool's job declarator server (full
+// template) or shows the pool their coinbase alone (coinbase-only), and
+// mines them through the pool, which only keeps the accounts.
+//
+// It is the framework's three-way composition: a mining server for the
+// miner's devices and, as its sibling, a client service speaking Mining to
+// the pool, Job Declaration to the JDS and Template Distribution to the
+// provider. One extended channel upstream carries every device channel
+// (standard, extended, group) through extranonce sub-ranges; each device
+// channel has its own difficulty; the shares that meet the pool's target
+// go up. Mining is optimistic (§6.3): a template's jobs go to the devices
+// at once, and their shares wait for the pool's SetCustomMiningJob.Success.
+// A block goes out three ways: SubmitSolution to the provider (retried by
+// core/submit), PushSolution to the JDS, and the share to the pool.
+//
+// Not yet: fallback over several pool + JDS pairs and solo mining; the
+// first channel's extranonce is kept across reconnects.
+package jdc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/stratumgo/stratum/core/jdserver"
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/submit"
+	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/tpclient"
+)
+
+// JDC is a configured job declarator client; Run serves it.
+type JDC struct {
+	cfg     Config
+	log     *slog.Logger
+	up      *upstream
+	dev     *devices
+	server  *service.ServerService
+	client  *service.ClientService
+	tp      *tpclient.Handler
+	blocks  *submit.Queue
+	readyCh chan struct{}
+	once    sync.Once
+}
+
+// New checks cfg and builds the JDC's services.
+func New(cfg Config) (*JDC, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	j := &JDC{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	j.up = newUpstream(j)
+	j.dev = &devices{j: j, byConn: map[*mining.Conn]service.ClientID{}}
+	u := j.up
+	j.tp = tpclient.New(tpclient.Config{
+		// Room for the pool's outputs, whatever the JDS names: a payout
+		// script is at most 43 bytes serialized (P2TR, P2WSH).
+		Constraints:       sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: 64, CoinbaseOutputMaxAdditionalSigops: 4},
+		FetchTransactions: cfg.Mode == ModeFullTemplate,
+		Logger:            j.log.With("side", "template-provider"),
+		OnConnected: func(context.Context, service.ServerInfo) []service.ClientEvent {
+			j.blocks.Connected()
+			return nil
+		},
+		OnTemplate: func(_ context.Context, m *sv2.NewTemplate) []service.ClientEvent { return u.onTemplate(m) },
+		OnPrevHash: func(_ context.Context, m *sv2.TemplateSetNewPrevHash) []service.ClientEvent {
+			j.blocks.OnTip(m.PrevHash)
+			return u.onPrevHash(m)
+		},
+		OnTransactions: func(_ context.Context, id uint64, txs [][]byte) []service.ClientEvent {
+			return u.onTransactions(id, txs)
+		},
+	})
+	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
+		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
+		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
+		Mining: &service.ProtocolConfig{}, MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
+		SiblingQueue: 1 << 16, Logger: j.log.With("side", "devices"),
+	}, j.dev, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	up := cfg.Upstream
+	tp := cfg.TemplateProvider
+	cli, err := service.NewClientServiceFromSibling(service.ClientConfig{
+		Mining:               &service.UpstreamConfig{Address: up.Pool.Address, AuthorityKey: up.Pool.AuthorityKey, Plain: up.Pool.Plain, Flags: mining.FlagRequiresWorkSelection},
+		JobDeclaration:       &service.UpstreamConfig{Address: up.JDS.Address, AuthorityKey: up.JDS.AuthorityKey, Plain: up.JDS.Plain, Flags: cfg.jdFlags()},
+		TemplateDistribution: &service.UpstreamConfig{Address: tp.Address, AuthorityKey: tp.AuthorityKey, Plain: tp.Plain},
+		Vendor:               "stratumgo jdc",
+		Logger:               j.log.With("side", "upstream"),
+	}, &poolSide{u: u}, &jdsSide{u: u}, j.tp, io)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	j.server, j.client = srv, cli
+	if j.blocks, err = submit.New(submit.Config{
+		SendSolution: func(ctx context.Context, m *sv2.SubmitSolution) error {
+			return cli.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolTemplateDistribution, Message: m})
+		},
+		Logger: j.log.With("component", "blocks"),
+	}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return j, nil
+}
+
+// Run builds a JDC from cfg and serves it until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	j, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	return j.Run(ctx)
+}
+
+// Run connects upstream and, once the pool's channel and the JDS's outputs
+// are known, serves devices, until ctx ends or a service fails; it returns
+// after everything it started has stopped.
+func (j *JDC) Run(ctx context.Context) error {
+	return service.RunAll(ctx, j.client,
+		service.RunnerFunc(func(ctx context.Context) error {
+			select {
+			case <-j.readyCh:
+			case <-ctx.Done():
+				return nil
+			}
+			return j.server.Run(ctx)
+		}),
+		service.RunnerFunc(func(ctx context.Context) error { return j.blocks.Run(ctx) }),
+		service.RunnerFunc(j.tick),
+	)
+}
+
+func (j *JDC) markReady() { j.once.Do(func() { close(j.readyCh) }) }
+
+// Ready is closed once devices may connect.
+func (j *JDC) Ready() <-chan struct{} { return j.readyCh }
+
+// Addr waits until the JDC serves devices and returns its address.
+func (j *JDC) Addr(ctx context.Context) (net.Addr, error) { return j.server.Addr(ctx) }
+
+// tick retargets the devices' channels.
+func (j *JDC) tick(ctx context.Context) error {
+	t := time.NewTicker(j.cfg.VardiffInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			select {
+			case <-j.readyCh:
+			default:
+				continue
+			}
+			if err := j.server.HandleEvent(ctx, retarget.NotifyAll(sv2.ProtocolMining, struct{}{})); err != nil && ctx.Err() == nil {
+				j.log.Warn("vardiff", "error", err)
+			}
+		}
+	}
+}
+
+// jdFlags asks the JDS for full-template mode (DECLARE_TX_DATA) or not.
+func (c *Config) jdFlags() uint32 {
+	if c.Mode == ModeFullTemplate {
+		return jdserver.FlagDeclareTxData
+	}
+	return 0
+}
