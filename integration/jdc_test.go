@@ -120,3 +120,71 @@ func TestJDCStack(t *testing.T) {
 		})
 	}
 }
+
+// Two btcd nodes, the pool's and the JDS's taking no relayed transactions
+// (--blocksonly): the JDC's node has transactions the other lacks, the JDC
+// provides them when the JDS asks, and the blocks it finds with them are
+// accepted.
+func TestJDCMissingTransactions(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 3*time.Minute)
+	minerNode, _ := setupJDNode(t, ctx, harness.NodeOptions{P2P: true}, 0)
+	if err := minerNode.MatureCoinbases(ctx, 4); err != nil { // before the nodes sync: no block comes after
+		t.Fatal(err)
+	}
+	poolNode := harness.StartNode(t, harness.NodeOptions{ExtraArgs: []string{"--blocksonly", "--connect=" + minerNode.P2PAddr()}})
+	waitSameTip(t, ctx, minerNode, poolNode)
+	sent, err := minerNode.SendSegWitTxs(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	height, _ := poolNode.Client().GetBlockCount(ctx)
+	pl := startJDPool(t, poolNode, nil)
+	j := startJDC(t, startTP(t, minerNode, nil), pl, nil)
+	startCPUMiner(t, j.addr, j.key, cpuminer.Extended)
+	b := blockAt(t, ctx, poolNode.Client(), height+1)
+	if !coinbaseHas(b, "/jdc test/") {
+		t.Fatalf("block not on the JDC's template")
+	}
+	for _, tx := range sent {
+		if !containsTx(b, tx.TxHash()) {
+			t.Errorf("the block lacks transaction %s, which only the JDC's node had", tx.TxHash())
+		}
+	}
+}
+
+// New blocks from elsewhere while the JDC declares and mines: every block
+// it finds builds on the tip of its time and is valid, the pool refuses
+// none of its shares, and mining goes on on each new tip.
+func TestJDCNewTipsWhileDeclaring(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 3*time.Minute)
+	n, _ := setupJDNode(t, ctx, harness.NodeOptions{}, 2)
+	pl := startJDPool(t, n, nil)
+	j := startJDC(t, startTP(t, n, nil), pl, nil)
+	startCPUMiner(t, j.addr, j.key, cpuminer.Standard)
+	c := n.Client()
+	for range 3 {
+		height, err := c.GetBlockCount(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Generate(ctx, 1); err != nil { // a block the JDC did not make
+			t.Fatal(err)
+		}
+		// The JDC mines on the tip after it.
+		for h := height + 2; ; h++ {
+			if coinbaseHas(blockAt(t, ctx, c, h), "/jdc test/") {
+				break
+			}
+		}
+	}
+	st := j.jdc.Stats()
+	if st.PoolRefused != 0 || st.Blocks.NodeRefused != 0 {
+		t.Errorf("after new tips: %+v", st)
+	}
+	if st.JobsAcked == 0 || st.SharesUp == 0 {
+		t.Errorf("nothing went up: %+v", st)
+	}
+	t.Logf("JDC stats: %+v", st)
+}

@@ -87,12 +87,13 @@ func (p *poolSide) SetCustomMiningJobSuccess(_ context.Context, m *sv2.SetCustom
 
 func (p *poolSide) SetCustomMiningJobError(_ context.Context, m *sv2.SetCustomMiningJobError) ([]service.ClientEvent, error) {
 	if t := p.u.template(m.RequestID); t != nil {
-		p.u.refused(t, "the pool: "+m.ErrorCode)
+		p.u.refused(t, "the pool: "+m.ErrorCode, m.ErrorCode)
 	}
 	return nil, nil
 }
 
 func (p *poolSide) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError) ([]service.ClientEvent, error) {
+	p.u.stats.poolRefused.Add(1)
 	p.u.log.Warn("the pool refused a share", "code", m.ErrorCode, "sequence", m.SequenceNumber)
 	return nil, nil
 }
@@ -148,6 +149,14 @@ func (j *jdsSide) AllocateMiningJobTokenSuccess(_ context.Context, m *sv2.Alloca
 	return evs, nil
 }
 
+// HandleEvent declares refused templates again (see upstream.refused).
+func (j *jdsSide) HandleEvent(_ context.Context, payload any) ([]service.ClientEvent, error) {
+	if r, ok := payload.(retry); ok {
+		return j.u.onRetry(r), nil
+	}
+	return nil, nil
+}
+
 func (j *jdsSide) DeclareMiningJobSuccess(_ context.Context, m *sv2.DeclareMiningJobSuccess) ([]service.ClientEvent, error) {
 	u := j.u
 	t := u.template(m.RequestID)
@@ -160,7 +169,7 @@ func (j *jdsSide) DeclareMiningJobSuccess(_ context.Context, m *sv2.DeclareMinin
 
 func (j *jdsSide) DeclareMiningJobError(_ context.Context, m *sv2.DeclareMiningJobError) ([]service.ClientEvent, error) {
 	if t := j.u.template(m.RequestID); t != nil {
-		j.u.refused(t, "the JDS: "+m.ErrorCode+": "+string(m.ErrorDetails))
+		j.u.refused(t, "the JDS: "+m.ErrorCode+": "+string(m.ErrorDetails), m.ErrorCode)
 	}
 	return nil, nil
 }

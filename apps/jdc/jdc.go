@@ -47,6 +47,9 @@ type JDC struct {
 	blocks  *submit.Queue
 	readyCh chan struct{}
 	once    sync.Once
+
+	runMu  sync.Mutex
+	runCtx context.Context // Run's, for delayed events; nil outside Run
 }
 
 // New checks cfg and builds the JDC's services.
@@ -123,6 +126,9 @@ func Run(ctx context.Context, cfg Config) error {
 // are known, serves devices, until ctx ends or a service fails; it returns
 // after everything it started has stopped.
 func (j *JDC) Run(ctx context.Context) error {
+	j.runMu.Lock()
+	j.runCtx = ctx
+	j.runMu.Unlock()
 	return service.RunAll(ctx, j.client,
 		service.RunnerFunc(func(ctx context.Context) error {
 			select {
@@ -135,6 +141,42 @@ func (j *JDC) Run(ctx context.Context) error {
 		service.RunnerFunc(func(ctx context.Context) error { return j.blocks.Run(ctx) }),
 		service.RunnerFunc(j.tick),
 	)
+}
+
+// Stats counts what the JDC did since it started.
+type Stats struct {
+	Declared    uint64 // templates declared to the JDS
+	JobsAcked   uint64 // custom jobs the pool took
+	JobsRefused uint64 // by the JDS or the pool
+	SharesUp    uint64 // shares passed to the pool
+	Optimistic  uint64 // of those, made before their job's acknowledgement
+	Dropped     uint64 // shares of refused or stale jobs, or over MaxPendingShares
+	PoolRefused uint64 // shares the pool refused
+	Blocks      submit.Counts
+}
+
+// Stats returns the JDC's counters.
+func (j *JDC) Stats() Stats {
+	c := &j.up.stats
+	return Stats{Declared: c.declared.Load(), JobsAcked: c.jobsAcked.Load(), JobsRefused: c.jobsRefused.Load(),
+		SharesUp: c.sharesUp.Load(), Optimistic: c.optimistic.Load(), Dropped: c.dropped.Load(),
+		PoolRefused: c.poolRefused.Load(), Blocks: j.blocks.Counts()}
+}
+
+// after hands payload to the JDS side's HandleEvent after d, unless Run
+// has ended.
+func (j *JDC) after(d time.Duration, payload any) {
+	j.runMu.Lock()
+	ctx := j.runCtx
+	j.runMu.Unlock()
+	if ctx == nil {
+		return
+	}
+	time.AfterFunc(d, func() {
+		if ctx.Err() == nil {
+			j.client.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolJobDeclaration, Payload: payload})
+		}
+	})
 }
 
 func (j *JDC) markReady() { j.once.Do(func() { close(j.readyCh) }) }

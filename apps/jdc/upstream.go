@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"sync/atomic"
+
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -47,6 +49,7 @@ type tmpl struct {
 	custom   *sv2.SetCustomMiningJob // what the pool is asked to set
 	declared bool                    // the JDS accepted it: PushSolution goes there
 	jobID    uint32                  // the pool's, once acknowledged
+	retries  int                     // declarations again after a refusal that may pass later
 	pending  []*share                // optimistic mining: shares waiting for jobAcked
 }
 
@@ -79,10 +82,16 @@ type upstream struct {
 	order     []uint64
 	tip       *sv2.TemplateSetNewPrevHash
 
+	stats counters
+
 	srv          *mining.Server  // made once the channel and the outputs are known
 	cbcfg        coinbase.Config // the devices' coinbase: the pool's outputs and the tag
 	pendingCount int
-	dropped      uint64 // shares of refused or stale jobs
+}
+
+// counters are what Stats reports; the upstream goroutine writes them.
+type counters struct {
+	sharesUp, optimistic, dropped, poolRefused, jobsAcked, jobsRefused, declared atomic.Uint64
 }
 
 func newUpstream(j *JDC) *upstream {
@@ -203,7 +212,7 @@ func (u *upstream) onTransactions(id uint64, txs [][]byte) []service.ClientEvent
 
 func (u *upstream) forget(id uint64) {
 	if t := u.templates[id]; t != nil {
-		u.dropped += uint64(len(t.pending))
+		u.stats.dropped.Add(uint64(len(t.pending)))
 		u.pendingCount -= len(t.pending)
 	}
 	delete(u.templates, id)
@@ -267,6 +276,7 @@ func (u *upstream) declare(t *tmpl) []service.ClientEvent {
 		wtxids[i] = sv2.U256(tx.WitnessHash())
 	}
 	t.state = jobDeclaring
+	u.stats.declared.Add(1)
 	u.log.Debug("declaring", "template", t.nt.TemplateID, "request", u.req, "transactions", len(wtxids))
 	return append(evs, u.toJDS(&sv2.DeclareMiningJob{RequestID: u.req, MiningJobToken: tok, Version: t.nt.Version,
 		CoinbaseTxPrefix: cb.FullPrefix(), CoinbaseTxSuffix: cb.FullSuffix(), WtxidList: wtxids}))
@@ -310,11 +320,11 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 	}
 	switch {
 	case t == nil || t.state == jobRefused:
-		u.dropped++
+		u.stats.dropped.Add(1)
 	case t.state == jobAcked:
 		evs = append(evs, u.submit(t, s))
 	case u.pendingCount >= u.j.cfg.MaxPendingShares:
-		u.dropped++
+		u.stats.dropped.Add(1)
 		u.log.Warn("optimistic share dropped: too many waiting for the pool's acknowledgement", "template", s.templateID)
 	default:
 		t.pending = append(t.pending, s)
@@ -325,6 +335,7 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 
 func (u *upstream) submit(t *tmpl, s *share) service.ClientEvent {
 	u.seq++
+	u.stats.sharesUp.Add(1)
 	return u.toPool(&sv2.SubmitSharesExtended{ChannelID: u.channel, SequenceNumber: u.seq, JobID: t.jobID,
 		Nonce: s.nonce, NTime: s.ntime, Version: s.vers, Extranonce: s.extranonce[len(u.prefix):]})
 }
@@ -332,6 +343,8 @@ func (u *upstream) submit(t *tmpl, s *share) service.ClientEvent {
 // acked relays a job's waiting shares once the pool took it.
 func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 	t.state, t.jobID = jobAcked, jobID
+	u.stats.jobsAcked.Add(1)
+	u.stats.optimistic.Add(uint64(len(t.pending)))
 	evs := make([]service.ClientEvent, 0, len(t.pending))
 	for _, s := range t.pending {
 		evs = append(evs, u.submit(t, s))
@@ -341,12 +354,43 @@ func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 	return evs
 }
 
-func (u *upstream) refused(t *tmpl, why string) {
-	u.log.Warn("job refused upstream", "template", t.nt.TemplateID, "reason", why, "shares_dropped", len(t.pending))
+// maxRetries is how often a template refused for a reason that may pass
+// (the JDS or the pool a block behind, the node busy) is declared again.
+const maxRetries = 3
+
+// retryable are the refusals that may pass on a later try: the other side
+// had not seen the tip yet, or could not ask its node.
+var retryable = map[string]bool{
+	"stale-chain-tip": true, "invalid-coinbase": true, "node-unavailable": true, "rate-limited": true, "missing-transactions": true,
+}
+
+func (u *upstream) refused(t *tmpl, why, code string) {
+	if retryable[code] && t.retries < maxRetries {
+		t.retries++
+		u.j.after(time.Duration(t.retries)*retryDelay, retry{t.nt.TemplateID})
+	}
+	u.log.Warn("job refused upstream", "template", t.nt.TemplateID, "reason", why, "shares_dropped", len(t.pending), "retry", t.retries)
 	t.state = jobRefused
-	u.dropped += uint64(len(t.pending))
+	u.stats.jobsRefused.Add(1)
+	u.stats.dropped.Add(uint64(len(t.pending)))
 	u.pendingCount -= len(t.pending)
 	t.pending = nil
+}
+
+// retryDelay spaces the declarations of a refused template again.
+const retryDelay = 500 * time.Millisecond
+
+// retry is the payload that declares a refused template again.
+type retry struct{ template uint64 }
+
+// onRetry declares a refused template again, if it is still current.
+func (u *upstream) onRetry(r retry) []service.ClientEvent {
+	t := u.templates[r.template]
+	if t == nil || t.state != jobRefused {
+		return nil
+	}
+	t.state = jobNew
+	return u.declare(t)
 }
 
 func (u *upstream) template(req uint32) *tmpl {

@@ -138,15 +138,18 @@ func TestRefusedJobDropsShares(t *testing.T) {
 	for i := range 5 { // MaxPendingShares is 3
 		u.onShare(&share{templateID: 1, nonce: uint32(i), extranonce: make([]byte, 20)})
 	}
-	if u.pendingCount != 3 || u.dropped != 2 {
-		t.Fatalf("%d waiting, %d dropped; want 3 and 2", u.pendingCount, u.dropped)
+	if u.pendingCount != 3 || u.stats.dropped.Load() != 2 {
+		t.Fatalf("%d waiting, %d dropped; want 3 and 2", u.pendingCount, u.stats.dropped.Load())
 	}
 	p := &poolSide{u: u}
 	p.SetCustomMiningJobError(nil, &sv2.SetCustomMiningJobError{ChannelID: 5, RequestID: scm[0].RequestID, ErrorCode: "invalid-mining-job-token"})
-	if u.pendingCount != 0 || u.dropped != 5 {
-		t.Fatalf("%d waiting, %d dropped after the refusal; want 0 and 5", u.pendingCount, u.dropped)
+	if u.templates[1].retries != 0 {
+		t.Error("a refusal that cannot pass is retried")
 	}
-	if out := u.onShare(&share{templateID: 1}); len(out) != 0 || u.dropped != 6 {
+	if u.pendingCount != 0 || u.stats.dropped.Load() != 5 {
+		t.Fatalf("%d waiting, %d dropped after the refusal; want 0 and 5", u.pendingCount, u.stats.dropped.Load())
+	}
+	if out := u.onShare(&share{templateID: 1}); len(out) != 0 || u.stats.dropped.Load() != 6 {
 		t.Error("a share on a refused job was not dropped")
 	}
 }
@@ -160,8 +163,8 @@ func TestNewTipWhileDeclaring(t *testing.T) {
 	evs = append(evs, u.onTemplate(testTemplate(2, true))...)
 	evs = append(evs, u.onPrevHash(&sv2.TemplateSetNewPrevHash{TemplateID: 2, PrevHash: sv2.U256{8}, HeaderTimestamp: 1001, NBits: 0x207fffff})...)
 	evs = append(evs, u.onTransactions(2, nil)...)
-	if _, ok := u.templates[1]; ok || u.pendingCount != 0 || u.dropped != 1 {
-		t.Fatalf("old template kept %v, %d waiting, %d dropped", ok, u.pendingCount, u.dropped)
+	if _, ok := u.templates[1]; ok || u.pendingCount != 0 || u.stats.dropped.Load() != 1 {
+		t.Fatalf("old template kept %v, %d waiting, %d dropped", ok, u.pendingCount, u.stats.dropped.Load())
 	}
 	decls := sent[*sv2.DeclareMiningJob](evs, sv2.ProtocolJobDeclaration)
 	if len(decls) != 1 {
@@ -175,5 +178,27 @@ func TestNewTipWhileDeclaring(t *testing.T) {
 	allocs := len(sent[*sv2.AllocateMiningJobToken](evs, sv2.ProtocolJobDeclaration))
 	if len(u.tokens)+u.allocating < 2 || allocs == 0 {
 		t.Errorf("%d tokens, %d on their way, %d asked: want 2 kept ahead", len(u.tokens), u.allocating, allocs)
+	}
+}
+
+// A template refused because the JDS had yet to see the tip is declared
+// again, a few times at most.
+func TestRefusedForTheTipRetried(t *testing.T) {
+	u, evs := readyUpstream(t, ModeFullTemplate)
+	jd := &jdsSide{u: u}
+	for try := range maxRetries + 1 {
+		decls := sent[*sv2.DeclareMiningJob](evs, sv2.ProtocolJobDeclaration)
+		if len(decls) != 1 {
+			t.Fatalf("try %d: %d declarations", try, len(decls))
+		}
+		jd.DeclareMiningJobError(nil, &sv2.DeclareMiningJobError{RequestID: decls[0].RequestID, ErrorCode: "stale-chain-tip"})
+		if u.templates[1].retries != min(try+1, maxRetries) {
+			t.Fatalf("try %d: %d retries", try, u.templates[1].retries)
+		}
+		jd.AllocateMiningJobTokenSuccess(nil, &sv2.AllocateMiningJobTokenSuccess{MiningJobToken: []byte{9}, CoinbaseTxOutputs: poolOutputs()})
+		evs, _ = jd.HandleEvent(nil, retry{1})
+	}
+	if len(sent[*sv2.DeclareMiningJob](evs, sv2.ProtocolJobDeclaration)) != 1 {
+		t.Fatal("the last retry was not made")
 	}
 }
