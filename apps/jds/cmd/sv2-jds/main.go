@@ -133,7 +133,3 @@ func run(c *cli.Context) error {
 	defer stop()
 	return jds.Run(ctx, cfg)
 }
-
-// parsePayout reads --payout: an address of net or a hex output script. It
-// is the pool's ParsePayout without the weight (apps/pool/payout.go), which
-// the JDS cannot import.
