@@ -194,7 +194,21 @@ func TestStackWithBinaries(t *testing.T) {
 // find blocks, stop cleanly on SIGINT and leave nothing behind.
 func TestDevnet(t *testing.T) {
 	t.Parallel()
-	cmd := exec.Command("../scripts/devnet")
+	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) `))
+}
+
+// TestDevnetJD is the same with job declaration (scripts/devnet --jd):
+// three blocks on the JDC's templates.
+func TestDevnetJD(t *testing.T) {
+	t.Parallel()
+	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) template=jdc `), "--jd")
+}
+
+// testDevnet runs scripts/devnet with args until three lines match blockRE
+// (height and hash captured), then stops it as Ctrl-C would and checks it
+// ended cleanly.
+func testDevnet(t *testing.T, blockRE *regexp.Regexp, args ...string) {
+	cmd := exec.Command("../scripts/devnet", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches the whole group
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -214,7 +228,6 @@ func TestDevnet(t *testing.T) {
 		}
 		close(lines)
 	}()
-	blockRE := regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) `)
 	var dir string
 	var blocks []chainhash.Hash
 	deadline := time.After(3 * time.Minute) // a cold machine builds btcd first

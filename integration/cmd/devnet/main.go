@@ -1,11 +1,15 @@
 // Command devnet runs the whole stack on regtest on this machine: btcd (built
 // from the module cache), the template provider, the pool and a CPU miner, on
-// loopback with Noise on every link and keys made on the fly. It prints where
-// each listens, a line per block found, and the hashrate; Ctrl-C stops
-// everything and removes its temporary directory. scripts/devnet runs it.
+// loopback with Noise on every link and keys made on the fly. With --jd the
+// miner mines templates of its own: the pool runs its job declarator server,
+// and a job declarator client with the miner's own template provider stands
+// between the pool and the CPU miner. It prints where each listens, a line
+// per block found, and the hashrate; Ctrl-C stops everything and removes its
+// temporary directory. scripts/devnet runs it.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -26,6 +30,7 @@ import (
 	"github.com/btcsuite/btcd/txscript/v2"
 
 	"github.com/stratumgo/stratum/apps/cpuminer"
+	"github.com/stratumgo/stratum/apps/jdc"
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/apps/templateprovider"
 	"github.com/stratumgo/stratum/core/node"
@@ -36,16 +41,28 @@ import (
 func main() {
 	threads := flag.Int("threads", 1, "CPU miner threads")
 	txEvery := flag.Duration("tx-interval", 20*time.Second, "send a few SegWit transactions this often, so blocks carry some (0: never)")
+	jd := flag.Bool("jd", false, "job declaration: the miner's own templates through a JDC, the pool's JDS judging them")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *threads, *txEvery, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "devnet:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, threads int, txEvery time.Duration, out io.Writer) error {
+// options are devnet's flags.
+type options struct {
+	threads int
+	txEvery time.Duration
+	jd      bool
+}
+
+// jdcTag marks the coinbases of the JDC's templates.
+const jdcTag = "/stratumgo jdc/"
+
+func run(ctx context.Context, opts options, out io.Writer) error {
+	threads, txEvery := opts.threads, opts.txEvery
 	dir, err := os.MkdirTemp("", "stratumgo-devnet-")
 	if err != nil {
 		return err
@@ -94,7 +111,7 @@ func run(ctx context.Context, threads int, txEvery time.Duration, out io.Writer)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 8) // one per app at most
 	goRun := func(name string, f func(context.Context) error) {
 		wg.Go(func() {
 			if err := f(ctx); err != nil && ctx.Err() == nil {
@@ -107,19 +124,61 @@ func run(ctx context.Context, threads int, txEvery time.Duration, out io.Writer)
 		return templateprovider.Run(ctx, templateprovider.Config{Listener: tpLn, AuthorityKey: &tpKey, Node: n.ClientConfig(),
 			Network: "regtest", TemplateInterval: 5 * time.Second, Logger: logger.With("app", "templateprovider")})
 	})
-	goRun("pool", func(ctx context.Context) error {
-		return pool.Run(ctx, pool.Config{Listener: poolLn, AuthorityKey: &poolKey, Network: "regtest", Tag: "/stratumgo devnet/",
-			TemplateProvider: pool.TemplateProvider{Address: tpLn.Addr().String(), AuthorityKey: &tpPub},
-			Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool")})
-	})
-	miner, err := cpuminer.New(cpuminer.Config{Pool: poolLn.Addr().String(), AuthorityKey: &poolPub, User: "devnet",
+	poolCfg := pool.Config{Listener: poolLn, AuthorityKey: &poolKey, Network: "regtest", Tag: "/stratumgo devnet/",
+		TemplateProvider: pool.TemplateProvider{Address: tpLn.Addr().String(), AuthorityKey: &tpPub},
+		Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool")}
+	minerAddr, minerKey := poolLn.Addr().String(), poolPub
+	if opts.jd {
+		nc := n.ClientConfig()
+		jdsLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		poolCfg.Node = &nc
+		poolCfg.JobDeclaration = &pool.JobDeclaration{Listener: jdsLn}
+		fmt.Fprintf(out, "job declarator server (in the pool) listening on %s (authority key %s)\n", jdsLn.Addr(), poolPub)
+		minerTPKey, minerTPPub, _ := noise.GenerateAuthorityKeyPair(nil)
+		minerTPLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "miner's template provider listening on %s (authority key %s)\n", minerTPLn.Addr(), minerTPPub)
+		goRun("miner's template provider", func(ctx context.Context) error {
+			return templateprovider.Run(ctx, templateprovider.Config{Listener: minerTPLn, AuthorityKey: &minerTPKey, Node: n.ClientConfig(),
+				Network: "regtest", TemplateInterval: 5 * time.Second, Logger: logger.With("app", "miner-templateprovider")})
+		})
+		jdcKey, jdcPub, _ := noise.GenerateAuthorityKeyPair(nil)
+		jdcLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		j, err := jdc.New(jdc.Config{Listener: jdcLn, AuthorityKey: &jdcKey, User: "devnet", CoinbaseTag: jdcTag,
+			TemplateProvider: jdc.Server{Address: minerTPLn.Addr().String(), AuthorityKey: &minerTPPub},
+			Upstream: jdc.Upstream{
+				Pool: jdc.Server{Address: poolLn.Addr().String(), AuthorityKey: &poolPub},
+				JDS:  jdc.Server{Address: jdsLn.Addr().String(), AuthorityKey: &poolPub},
+			},
+			Logger: logger.With("app", "jdc")})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "job declarator client listening on %s (authority key %s), declaring the miner's templates\n", jdcLn.Addr(), jdcPub)
+		goRun("jdc", j.Run)
+		minerAddr, minerKey = jdcLn.Addr().String(), jdcPub
+	}
+	goRun("pool", func(ctx context.Context) error { return pool.Run(ctx, poolCfg) })
+	miner, err := cpuminer.New(cpuminer.Config{Pool: minerAddr, AuthorityKey: &minerKey, User: "devnet",
 		ChannelKind: cpuminer.Extended, Threads: threads, Logger: logger.With("app", "cpuminer")})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the pool\n", threads)
+	if opts.jd {
+		fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the job declarator client\n", threads)
+	} else {
+		fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the pool\n", threads)
+	}
 	goRun("cpu miner", miner.Run)
-	wg.Go(func() { watchBlocks(ctx, n.Client(), payoutScript, payout, out) })
+	wg.Go(func() { watchBlocks(ctx, n.Client(), payoutScript, payout, opts.jd, out) })
 	wg.Go(func() { report(ctx, miner, out) })
 	if txEvery > 0 {
 		wg.Go(func() { sendTransactions(ctx, n, txEvery, logger) })
@@ -145,19 +204,30 @@ func newAddress() (address.Address, error) {
 	return address.NewAddressWitnessPubKeyHash(address.Hash160(k.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
 }
 
-// watchBlocks prints a line for every block that pays the pool's address.
-func watchBlocks(ctx context.Context, c *node.Client, script []byte, payout address.Address, out io.Writer) {
+// watchBlocks prints a line for every block that pays the pool's address;
+// with job declaration, whose template it was too.
+func watchBlocks(ctx context.Context, c *node.Client, script []byte, payout address.Address, jd bool, out io.Writer) {
 	c.WatchTips(ctx, node.WatchConfig{}, func(tip node.Tip) {
 		b, err := c.GetBlock(ctx, tip.Hash)
 		if err != nil || len(b.Transactions) == 0 {
 			return
 		}
 		for _, o := range b.Transactions[0].TxOut {
-			if string(o.PkScript) == string(script) {
+			if string(o.PkScript) != string(script) {
+				continue
+			}
+			if jd {
+				template := "pool"
+				if bytes.Contains(b.Transactions[0].TxIn[0].SignatureScript, []byte(jdcTag)) {
+					template = "jdc"
+				}
+				fmt.Fprintf(out, "block found height=%d hash=%s template=%s payout=%s:%d transactions=%d\n",
+					tip.Height, tip.Hash, template, payout, o.Value, len(b.Transactions))
+			} else {
 				fmt.Fprintf(out, "block found height=%d hash=%s payout=%s:%d transactions=%d\n",
 					tip.Height, tip.Hash, payout, o.Value, len(b.Transactions))
-				return
 			}
+			return
 		}
 	})
 }
