@@ -335,3 +335,52 @@ func (s *Server) RemoveConn(c *Conn) {
 		c.closeLocked(id)
 	}
 }
+
+// SetCoinbase replaces the outputs, tag and lead of the jobs that follow
+// (connections with a coinbase of their own keep it) and returns, for every
+// connection, new jobs of the current template with it: a SetNewPrevHash on
+// the same tip that makes every earlier job stale, so that no share is
+// credited on a coinbase of before. A job declarator client moving to
+// another pool, or to solo mining, pays its new payout this way while its
+// devices keep their channels. Before the first prev hash it only records
+// the configuration.
+func (s *Server) SetCoinbase(cfg coinbase.Config) ([]Outbound, error) {
+	if len(cfg.Outputs) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, coinbase.ErrNoOutputs)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cfg.Coinbase
+	s.cfg.Coinbase = cfg
+	// Every template's coinbases were built with the old outputs: fresh
+	// entries, a future template's kept for its prev hash.
+	fresh := make(map[uint64]*templateEntry, len(s.templates))
+	for id, e := range s.templates {
+		fresh[id] = &templateEntry{t: e.t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+	}
+	if s.active == nil || s.tip == nil {
+		s.templates = fresh
+		return nil, nil
+	}
+	e := fresh[s.active.t.TemplateID]
+	if e == nil {
+		e = &templateEntry{t: s.active.t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+		fresh[e.t.TemplateID] = e
+	}
+	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
+		s.cfg.Coinbase = old
+		return nil, err
+	}
+	s.active, s.templates = e, fresh
+	var out []Outbound
+	for c := range s.conns {
+		msgs, err := c.onPrevHash(e, s.tip)
+		if err != nil {
+			return out, err
+		}
+		if len(msgs) > 0 {
+			out = append(out, Outbound{Conn: c, Messages: msgs})
+		}
+	}
+	return out, nil
+}

@@ -599,6 +599,13 @@ func (c *ClientService) do(ctx context.Context, e ClientEvent) ([]ClientEvent, e
 		if c.upstream[e.Protocol] == nil {
 			return nil, fmt.Errorf("%w: %s", ErrUnsupported, e.Protocol)
 		}
+		if e.Upstream != nil {
+			if e.Upstream.Address == "" {
+				return nil, fmt.Errorf("%w: Connect to an upstream without an address", ErrConfig)
+			}
+			u := c.upstream[e.Protocol]
+			u.cfg, u.address, u.skipExtensions = *e.Upstream, e.Upstream.Address, false
+		}
 		return c.connect(ctx, e.Protocol, e.Address, e.Delay)
 	case Disconnect:
 		u := c.upstream[e.Protocol]

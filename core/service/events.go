@@ -100,6 +100,10 @@ type Connect struct {
 	Protocol sv2.Protocol
 	Address  string
 	Delay    time.Duration
+	// Upstream, when set, replaces the protocol's configuration (address,
+	// authority key, plain, flags) for this connection and the ones after
+	// it: how a client fails over to another server with a key of its own.
+	Upstream *UpstreamConfig
 }
 
 // Disconnect closes the client's connection for Protocol; the handler then

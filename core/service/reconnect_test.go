@@ -75,3 +75,36 @@ func TestReconnectRefusesOtherAuthority(t *testing.T) {
 		t.Fatalf("Disconnected(%v), want a certificate signature error", err)
 	}
 }
+
+// Connect with an Upstream fails over to a server of another authority,
+// pinning its key; the connections after it go there too.
+func TestConnectToAnotherUpstream(t *testing.T) {
+	k, other := newKeys(t), newKeys(t)
+	_, r1 := startServer(t, serverConfig(k, false), newMiningServer(), nil, nil)
+	second := newMiningServer()
+	_, r2 := startServer(t, serverConfig(other, false), second, nil, nil)
+	ch := newMiningClient()
+	cli, _ := NewClientService(ClientConfig{Mining: miningUpstream(r1.addr, &k, false)}, ch, nil, nil)
+	startService(t, cli)
+	recv(t, ch.connected, "Connected to the first server")
+	ctx := context.Background()
+	if err := cli.HandleEvent(ctx, Connect{Protocol: sv2.ProtocolMining, Upstream: &UpstreamConfig{}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("an upstream without an address: %v", err)
+	}
+	if err := cli.HandleEvent(ctx, Connect{Protocol: sv2.ProtocolMining, Upstream: miningUpstream(r2.addr, &other, false)}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, ch.disconnected, "Disconnected from the first")
+	if s := recv(t, ch.connected, "Connected to the second"); s.Address != r2.addr || !s.Handshake.Authenticated {
+		t.Fatalf("connected to %s (authenticated %t), want %s", s.Address, s.Handshake.Authenticated, r2.addr)
+	}
+	recv(t, second.added, "the second server's ClientAdded")
+	// A plain retry goes to the new upstream.
+	if err := cli.HandleEvent(ctx, Connect{Protocol: sv2.ProtocolMining}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, ch.disconnected, "Disconnected for the retry")
+	if s := recv(t, ch.connected, "Connected again"); s.Address != r2.addr {
+		t.Fatalf("the retry went to %s, want %s", s.Address, r2.addr)
+	}
+}

@@ -60,7 +60,11 @@ type Config struct {
 	Weights []uint64
 	// Tag is pushed in the scriptSig after the template's coinbase_prefix, for
 	// example "/pool name/". It may be empty.
-	Tag []byte
+	Tag []byte	// Lead are bytes in the extranonce's push, before the extranonce: a job
+	// declarator client or proxy puts its upstream channel's extranonce
+	// prefix (and filler) there, so that its devices' channels keep their
+	// own extranonce when it moves to another upstream. It may be empty.
+	Lead []byte
 }
 
 // Coinbase is a template's coinbase transaction with a hole for the extranonce.
@@ -90,10 +94,14 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 	if err != nil {
 		return nil, err
 	}
+	if len(cfg.Lead)+extranonceSize > 75 {
+		return nil, fmt.Errorf("%w: a lead of %d bytes and an extranonce of %d exceed one push", ErrExtranonceSize, len(cfg.Lead), extranonceSize)
+	}
 	scriptSig := append([]byte(nil), t.CoinbasePrefix...)
 	scriptSig = appendPush(scriptSig, cfg.Tag)
-	if extranonceSize > 0 {
-		scriptSig = append(scriptSig, byte(extranonceSize)) // OP_PUSHBYTES_n, n <= 32
+	if n := len(cfg.Lead) + extranonceSize; n > 0 {
+		scriptSig = append(scriptSig, byte(n)) // OP_PUSHBYTES_n, n <= 75
+		scriptSig = append(scriptSig, cfg.Lead...)
 	}
 	switch n := len(scriptSig) + extranonceSize; {
 	case n > MaxScriptSigSize:
