@@ -32,10 +32,10 @@ func startJDC(t *testing.T, minerTP *tp, pl *jdPool, mutate func(*jdc.Config)) *
 	cfg := jdc.Config{
 		Listener: ln, AuthorityKey: &sk, User: "miner", CoinbaseTag: "/jdc test/",
 		TemplateProvider: jdc.Server{Address: minerTP.addr, AuthorityKey: &minerTP.key},
-		Upstream: jdc.Upstream{
+		Upstreams: []jdc.Upstream{{
 			Pool: jdc.Server{Address: pl.addr, AuthorityKey: &pl.key},
 			JDS:  jdc.Server{Address: pl.jdsAddr, AuthorityKey: &pl.key},
-		},
+		}},
 		Logger: testLogger(t, "jdc"),
 	}
 	if mutate != nil {

@@ -24,6 +24,11 @@ const (
 	// DefaultUpstreamHashrate is the nominal hashrate the upstream channel
 	// declares (hashes per second) until devices say more.
 	DefaultUpstreamHashrate = 1e12
+	// DefaultAttempts is how many failures a pool + JDS pair gets before the
+	// next one (or solo mining) is tried.
+	DefaultAttempts = 3
+	// DefaultTokenTimeout is how long the JDS has to grant a token.
+	DefaultTokenTimeout = 5 * time.Second
 )
 
 // Mode is how jobs are declared (§6.3).
@@ -70,10 +75,19 @@ type Config struct {
 
 	// TemplateProvider is the miner's own: the templates mined are its.
 	TemplateProvider Server
-	// Upstream is the pool and JDS the templates are declared to.
-	Upstream Upstream
-	Mode     Mode   // ModeFullTemplate if empty
-	User     string // the identity declared to the JDS and the pool (required)
+	// Upstreams are the pools and their JDSs, in order of preference: on
+	// failure the next is tried, and after the last, solo mining.
+	Upstreams []Upstream
+	// SoloPayout is the output script a block pays in full when no upstream
+	// can be used; without it the JDC keeps trying the upstreams.
+	SoloPayout []byte
+	// Attempts is how many failures a pair gets before the next
+	// (DefaultAttempts); TokenTimeout how long its JDS has to grant a token
+	// (DefaultTokenTimeout).
+	Attempts     int
+	TokenTimeout time.Duration
+	Mode         Mode   // ModeFullTemplate if empty
+	User         string // the identity declared to the JDS and the pool (required)
 	// CoinbaseTag is pushed in every coinbase scriptSig, e.g. "/my farm/".
 	CoinbaseTag string
 
@@ -86,6 +100,9 @@ type Config struct {
 
 	Logger *slog.Logger
 }
+
+// MaxCoinbaseTag is the longest CoinbaseTag.
+const MaxCoinbaseTag = 32
 
 // ErrConfig wraps configuration errors.
 var ErrConfig = errors.New("jdc: invalid configuration")
@@ -113,6 +130,12 @@ func (c *Config) setDefaults() error {
 	if c.UpstreamHashrate <= 0 {
 		c.UpstreamHashrate = DefaultUpstreamHashrate
 	}
+	if c.Attempts <= 0 {
+		c.Attempts = DefaultAttempts
+	}
+	if c.TokenTimeout <= 0 {
+		c.TokenTimeout = DefaultTokenTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,12 +144,17 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("%w: an authority secret key is required (or plain mode)", ErrConfig)
 	case c.TemplateProvider.Address == "":
 		return fmt.Errorf("%w: no template provider address", ErrConfig)
-	case c.Upstream.Pool.Address == "" || c.Upstream.JDS.Address == "":
-		return fmt.Errorf("%w: an upstream needs a pool and a JDS address", ErrConfig)
+	case len(c.Upstreams) == 0:
+		return fmt.Errorf("%w: no upstream pool and JDS", ErrConfig)
 	case c.User == "":
 		return fmt.Errorf("%w: no user identity", ErrConfig)
-	case len(c.CoinbaseTag) > 32:
-		return fmt.Errorf("%w: a coinbase tag of %d bytes; at most 32", ErrConfig, len(c.CoinbaseTag))
+	case len(c.CoinbaseTag) > MaxCoinbaseTag:
+		return fmt.Errorf("%w: a coinbase tag of %d bytes; at most %d", ErrConfig, len(c.CoinbaseTag), MaxCoinbaseTag)
+	}
+	for i, u := range c.Upstreams {
+		if u.Pool.Address == "" || u.JDS.Address == "" {
+			return fmt.Errorf("%w: upstream %d needs a pool and a JDS address", ErrConfig, i+1)
+		}
 	}
 	return nil
 }

@@ -7,18 +7,19 @@ import (
 	"sync"
 
 	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // What the upstream side hands the devices' side, and back.
 var (
-	// serverReady carries the mining server made once the upstream channel
-	// and the pool's outputs are known.
-	serverReady = service.NewTopic[*mining.Server]("mining server")
-	templates   = service.NewTopic[*sv2.NewTemplate]("template")
-	prevHashes  = service.NewTopic[*sv2.TemplateSetNewPrevHash]("prev hash")
-	retarget    = service.NewTopic[struct{}]("vardiff retarget")
+	// coinbases carries whom the devices' jobs pay from now on: the pool
+	// in use (with its extranonce lead) or the solo payout.
+	coinbases  = service.NewTopic[coinbase.Config]("coinbase")
+	templates  = service.NewTopic[*sv2.NewTemplate]("template")
+	prevHashes = service.NewTopic[*sv2.TemplateSetNewPrevHash]("prev hash")
+	retarget   = service.NewTopic[struct{}]("vardiff retarget")
 	// shares carries accepted device shares to the upstream side.
 	shares = service.NewTopic[*share]("share")
 )
@@ -73,9 +74,8 @@ func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ err
 	if d.conn != nil {
 		h.mu.Lock()
 		delete(h.byConn, d.conn)
-		srv := h.srv
 		h.mu.Unlock()
-		srv.RemoveConn(d.conn)
+		h.srv.RemoveConn(d.conn)
 	}
 	return nil, nil
 }
@@ -85,13 +85,7 @@ func (h *devices) connOf(d *device) (*mining.Conn, error) {
 	if d.conn != nil {
 		return d.conn, nil
 	}
-	h.mu.Lock()
-	srv := h.srv
-	h.mu.Unlock()
-	if srv == nil {
-		return nil, errors.New("jdc: not ready: no upstream channel yet")
-	}
-	c, err := srv.NewConn(d.info.Setup.Flags)
+	c, err := h.srv.NewConn(d.info.Setup.Flags)
 	if err != nil {
 		return nil, err
 	}
@@ -190,17 +184,9 @@ func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *
 // HandleEvent takes the mining server, templates and tips from the
 // upstream side and pushes each device its jobs.
 func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
-	if srv, ok := serverReady.Of(payload); ok {
-		h.mu.Lock()
-		h.srv = srv
-		h.mu.Unlock()
-		return nil, nil
-	}
-	h.mu.Lock()
 	srv := h.srv
-	h.mu.Unlock()
-	if srv == nil {
-		return nil, nil // before the upstream is ready: it replays the latest at once
+	if cfg, ok := coinbases.Of(payload); ok {
+		return h.route(srv.SetCoinbase(cfg))
 	}
 	if m, ok := templates.Of(payload); ok {
 		return h.route(srv.NewTemplate(m))

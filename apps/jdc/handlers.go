@@ -2,7 +2,10 @@ package jdc
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
+	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -23,7 +26,7 @@ var maxTarget = func() (t sv2.U256) {
 
 func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	u := p.u
-	u.mRetry.Reset()
+	u.poolUp = true
 	u.log.Info("pool connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
 	return []service.ClientEvent{u.toPool(&sv2.OpenExtendedMiningChannel{RequestID: 1, UserIdentity: u.j.cfg.User,
 		NominalHashRate: u.j.cfg.UpstreamHashrate, MaxTarget: maxTarget, MinExtranonceSize: indexSize + 8})}, nil
@@ -31,41 +34,22 @@ func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service
 
 func (p *poolSide) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
 	u := p.u
-	d := u.mRetry.Next()
-	u.log.Warn("pool connection lost; retrying", "error", err, "in", d)
-	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolMining, Delay: d}}, nil
+	u.poolUp, u.opened = false, false
+	if errors.Is(err, service.ErrReconnect) {
+		return nil, nil // ours: a switch is under way
+	}
+	return u.fail("the pool: " + err.Error()), nil
 }
 
 func (p *poolSide) OpenExtendedMiningChannelSuccess(_ context.Context, m *sv2.OpenExtendedMiningChannelSuccess) ([]service.ClientEvent, error) {
 	u := p.u
-	if u.srv != nil && (string(m.ExtranoncePrefix) != string(u.prefix) || int(m.ExtranonceSize) != u.rollable) {
-		// The devices' channels are cut from the first channel's
-		// extranonce; moving them to another is the fallback work still to do.
-		u.log.Error("the pool gave another extranonce on reconnect: the devices' shares will not be valid there", "channel", m.ChannelID)
-	}
 	u.channel, u.prefix, u.rollable, u.target, u.opened = m.ChannelID, m.ExtranoncePrefix, int(m.ExtranonceSize), m.Target, true
-	// Jobs of the earlier connection are not the pool's any more.
-	for _, t := range u.templates {
-		if t.state == jobSetting || t.state == jobAcked {
-			t.state = jobNew
-		}
-		if t.custom != nil {
-			t.custom.ChannelID = m.ChannelID
-		}
-	}
 	u.log.Info("upstream channel open", "channel", m.ChannelID, "extranonce_prefix", len(m.ExtranoncePrefix), "extranonce_size", m.ExtranonceSize)
-	evs := u.ready()
-	if u.srv != nil && len(evs) == 0 { // a reconnect: declare again what is current
-		for _, id := range u.order {
-			evs = append(evs, u.declare(u.templates[id])...)
-		}
-	}
-	return evs, nil
+	return u.pooledReady(), nil
 }
 
 func (p *poolSide) OpenMiningChannelError(_ context.Context, m *sv2.OpenMiningChannelError) ([]service.ClientEvent, error) {
-	p.u.log.Error("the pool refused the upstream channel", "code", m.ErrorCode)
-	return nil, nil
+	return p.u.fail("the pool refused the channel: " + m.ErrorCode), nil
 }
 
 func (p *poolSide) SetTarget(_ context.Context, m *sv2.SetTarget) ([]service.ClientEvent, error) {
@@ -86,15 +70,21 @@ func (p *poolSide) SetCustomMiningJobSuccess(_ context.Context, m *sv2.SetCustom
 }
 
 func (p *poolSide) SetCustomMiningJobError(_ context.Context, m *sv2.SetCustomMiningJobError) ([]service.ClientEvent, error) {
-	if t := p.u.template(m.RequestID); t != nil {
-		p.u.refused(t, "the pool: "+m.ErrorCode, m.ErrorCode)
+	if t := p.u.template(m.RequestID); t != nil && t.state == jobSetting {
+		return p.u.refused(t, "the pool: "+m.ErrorCode, m.ErrorCode), nil
 	}
 	return nil, nil
 }
 
 func (p *poolSide) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError) ([]service.ClientEvent, error) {
-	p.u.stats.poolRefused.Add(1)
-	p.u.log.Warn("the pool refused a share", "code", m.ErrorCode, "sequence", m.SequenceNumber)
+	u := p.u
+	u.stats.poolRefused.Add(1)
+	u.log.Warn("the pool refused a share", "code", m.ErrorCode, "sequence", m.SequenceNumber)
+	// A share of a job the pool acknowledged, refused for anything but
+	// the race with a new block, breaks its commitment (§5.3.19).
+	if job, ok := u.sentJob[m.SequenceNumber]; ok && u.ackedJobs[job] && m.ErrorCode != mining.CodeStaleShare && m.ErrorCode != mining.CodeDuplicateShare {
+		return u.fail("the pool refused a share of a job it acknowledged: " + m.ErrorCode), nil
+	}
 	return nil, nil
 }
 
@@ -114,31 +104,34 @@ type jdsSide struct {
 
 func (j *jdsSide) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	u := j.u
-	u.jRetry.Reset()
 	u.log.Info("JDS connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
-	u.tokens, u.allocating = nil, 0 // tokens are the connection's
+	u.tokens, u.allocating, u.jdsUp = nil, 0, true // tokens are the connection's
 	return u.allocate(), nil
 }
 
 func (j *jdsSide) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
 	u := j.u
-	d := u.jRetry.Next()
-	u.log.Warn("JDS connection lost; retrying", "error", err, "in", d)
-	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolJobDeclaration, Delay: d}}, nil
+	u.jdsUp = false
+	if errors.Is(err, service.ErrReconnect) {
+		return nil, nil // ours: a switch is under way
+	}
+	return u.fail("the JDS: " + err.Error()), nil
 }
 
 func (j *jdsSide) AllocateMiningJobTokenSuccess(_ context.Context, m *sv2.AllocateMiningJobTokenSuccess) ([]service.ClientEvent, error) {
 	u := j.u
+	if !u.jdsUp {
+		return nil, nil
+	}
 	u.allocating = max(0, u.allocating-1)
 	u.tokens = append(u.tokens, m.MiningJobToken)
 	if u.outputs == nil {
 		outs, err := coinbase.ParseOutputs(m.CoinbaseTxOutputs)
 		if err != nil || len(outs) == 0 {
-			u.log.Error("the JDS's coinbase outputs do not parse", "error", err)
-			return nil, nil
+			return u.fail(fmt.Sprintf("the JDS's coinbase outputs do not parse: %v", err)), nil
 		}
 		u.outputs = outs
-		if evs := u.ready(); evs != nil {
+		if evs := u.pooledReady(); evs != nil {
 			return evs, nil
 		}
 	}
@@ -151,8 +144,11 @@ func (j *jdsSide) AllocateMiningJobTokenSuccess(_ context.Context, m *sv2.Alloca
 
 // HandleEvent declares refused templates again (see upstream.refused).
 func (j *jdsSide) HandleEvent(_ context.Context, payload any) ([]service.ClientEvent, error) {
-	if r, ok := payload.(retry); ok {
-		return j.u.onRetry(r), nil
+	switch p := payload.(type) {
+	case retry:
+		return j.u.onRetry(p), nil
+	case tokenDeadline:
+		return j.u.onTokenDeadline(p), nil
 	}
 	return nil, nil
 }
@@ -168,8 +164,8 @@ func (j *jdsSide) DeclareMiningJobSuccess(_ context.Context, m *sv2.DeclareMinin
 }
 
 func (j *jdsSide) DeclareMiningJobError(_ context.Context, m *sv2.DeclareMiningJobError) ([]service.ClientEvent, error) {
-	if t := j.u.template(m.RequestID); t != nil {
-		j.u.refused(t, "the JDS: "+m.ErrorCode+": "+string(m.ErrorDetails), m.ErrorCode)
+	if t := j.u.template(m.RequestID); t != nil && t.state == jobDeclaring {
+		return j.u.refused(t, "the JDS: "+m.ErrorCode+": "+string(m.ErrorDetails), m.ErrorCode), nil
 	}
 	return nil, nil
 }

@@ -15,8 +15,13 @@
 // A block goes out three ways: SubmitSolution to the provider (retried by
 // core/submit), PushSolution to the JDS, and the share to the pool.
 //
-// Not yet: fallback over several pool + JDS pairs and solo mining; the
-// first channel's extranonce is kept across reconnects.
+// Fallback: an ordered list of pool + JDS pairs. A lost or refused
+// connection, a token that does not come, a refused job or refused shares
+// of an acknowledged job count as failures; after Attempts of them the next
+// pair is tried, after the last, solo mining (SoloPayout), during which the
+// pairs are tried again and the first that answers takes the devices back.
+// The devices keep their channels across every switch: their extranonce is
+// the JDC's own, and the upstream's goes in each coinbase's lead.
 package jdc
 
 import (
@@ -27,8 +32,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
 	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/extranonce"
+	"github.com/stratumgo/stratum/core/mining/vardiff"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/submit"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -59,7 +70,22 @@ func New(cfg Config) (*JDC, error) {
 	}
 	j := &JDC{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	j.up = newUpstream(j)
-	j.dev = &devices{j: j, byConn: map[*mining.Conn]service.ClientID{}}
+	// The devices' extranonce is the JDC's own (see deviceFull); until an
+	// upstream or solo mining says whom to pay, the listener waits, so the
+	// placeholder output pays nobody.
+	alloc, err := extranonce.New(extranonce.Config{IndexSize: indexSize, RollableSize: deviceRollable})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
+	ms, err := mining.NewServer(mining.ServerConfig{
+		Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}, Tag: []byte(cfg.CoinbaseTag)},
+		Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	j.dev = &devices{j: j, srv: ms, byConn: map[*mining.Conn]service.ClientID{}}
 	u := j.up
 	j.tp = tpclient.New(tpclient.Config{
 		// Room for the pool's outputs, whatever the JDS names: a payout
@@ -89,7 +115,7 @@ func New(cfg Config) (*JDC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	up := cfg.Upstream
+	up := cfg.Upstreams[0]
 	tp := cfg.TemplateProvider
 	cli, err := service.NewClientServiceFromSibling(service.ClientConfig{
 		Mining:               &service.UpstreamConfig{Address: up.Pool.Address, AuthorityKey: up.Pool.AuthorityKey, Plain: up.Pool.Plain, Flags: mining.FlagRequiresWorkSelection},
@@ -152,6 +178,9 @@ type Stats struct {
 	Optimistic  uint64 // of those, made before their job's acknowledgement
 	Dropped     uint64 // shares of refused or stale jobs, or over MaxPendingShares
 	PoolRefused uint64 // shares the pool refused
+	Switches    uint64 // moves between pooled and solo mining
+	Solo        bool   // mining solo now
+	Upstream    int    // the upstream in use (or tried), from 0
 	Blocks      submit.Counts
 }
 
@@ -160,7 +189,8 @@ func (j *JDC) Stats() Stats {
 	c := &j.up.stats
 	return Stats{Declared: c.declared.Load(), JobsAcked: c.jobsAcked.Load(), JobsRefused: c.jobsRefused.Load(),
 		SharesUp: c.sharesUp.Load(), Optimistic: c.optimistic.Load(), Dropped: c.dropped.Load(),
-		PoolRefused: c.poolRefused.Load(), Blocks: j.blocks.Counts()}
+		PoolRefused: c.poolRefused.Load(), Switches: c.switches.Load(), Solo: c.mode.Load() == int32(modeSolo),
+		Upstream: int(c.upstream.Load()), Blocks: j.blocks.Counts()}
 }
 
 // after hands payload to the JDS side's HandleEvent after d, unless Run

@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"time"
-
 	"sync/atomic"
+	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
@@ -14,16 +13,21 @@ import (
 	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
-	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/mining/vardiff"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
-// indexSize is the bytes of the upstream channel's extranonce that number
-// the JDC's own channels: 65,536 device channels.
-const indexSize = 2
+// The devices' extranonce: a 2-byte channel index and the 8 bytes devices
+// ask for. It is the JDC's own, whatever upstream it mines for: the
+// upstream channel's prefix and filler go in the coinbase's lead
+// (coinbase.Config.Lead), so a move to another pool or to solo mining gives
+// the devices new jobs and keeps their channels.
+const (
+	indexSize      = 2
+	deviceRollable = 8
+	deviceFull     = indexSize + deviceRollable
+)
 
 // keepTemplates bounds the templates remembered: those of the current tip.
 const keepTemplates = 16
@@ -53,6 +57,19 @@ type tmpl struct {
 	pending  []*share                // optimistic mining: shares waiting for jobAcked
 }
 
+// mode is whom the devices mine for.
+type mode int
+
+const (
+	modeNone   mode = iota // not yet: the devices' listener waits
+	modePooled             // for the current upstream, through its JDS
+	modeSolo               // for SoloPayout, blocks through the provider alone
+)
+
+func (m mode) String() string {
+	return [...]string{"none", "pooled", "solo"}[m]
+}
+
 // upstream is the client side: Mining to the pool, Job Declaration to the
 // JDS, Template Distribution to the miner's provider. The client service
 // calls its handlers on one goroutine, so it needs no lock.
@@ -60,88 +77,51 @@ type upstream struct {
 	j   *JDC
 	log *slog.Logger
 
+	mode     mode
+	idx      int    // the upstream in use (or tried, while solo)
+	attempts int    // failures of it so far
+	gen      uint64 // bumped at each switch: stale timers and answers are ignored
+	retry    backoff.Backoff
+
 	// Mining.
-	channel  uint32
-	prefix   []byte
-	rollable int
-	target   sv2.U256
-	opened   bool
-	seq      uint32
-	mRetry   backoff.Backoff
+	channel   uint32
+	prefix    []byte
+	rollable  int
+	target    sv2.U256
+	opened    bool
+	seq       uint32
+	poolUp    bool
+	ackedJobs map[uint32]bool   // the pool's job ids this connection acknowledged
+	sentJob   map[uint32]uint32 // sequence number → job id of the shares sent, for the pool's refusals
 
 	// Job Declaration.
 	tokens     [][]byte
 	allocating int
-	outputs    []wire.TxOut // the pool's, from the first AllocateMiningJobToken.Success
+	outputs    []wire.TxOut // the pool's, from the JDS's first token
 	req        uint32
 	byReq      map[uint32]uint64 // request id → template id
-	jRetry     backoff.Backoff
+	jdsUp      bool
 
 	// Templates.
 	templates map[uint64]*tmpl
 	order     []uint64
 	tip       *sv2.TemplateSetNewPrevHash
 
-	stats counters
-
-	srv          *mining.Server  // made once the channel and the outputs are known
-	cbcfg        coinbase.Config // the devices' coinbase: the pool's outputs and the tag
+	cbcfg        coinbase.Config // the devices' coinbase now
 	pendingCount int
+	stats        counters
 }
 
 // counters are what Stats reports; the upstream goroutine writes them.
 type counters struct {
-	sharesUp, optimistic, dropped, poolRefused, jobsAcked, jobsRefused, declared atomic.Uint64
+	sharesUp, optimistic, dropped, poolRefused, jobsAcked, jobsRefused, declared, switches atomic.Uint64
+	mode                                                                                   atomic.Int32
+	upstream                                                                               atomic.Int32
 }
 
 func newUpstream(j *JDC) *upstream {
-	b := backoff.Backoff{Base: 200 * time.Millisecond, Cap: 5 * time.Second}
-	return &upstream{j: j, log: j.log.With("side", "upstream"), byReq: map[uint32]uint64{}, templates: map[uint64]*tmpl{}, mRetry: b, jRetry: b}
-}
-
-// ready makes the devices' mining server once the upstream channel and
-// the pool's outputs are known, hands it the latest template and tip, and
-// opens the devices' listener.
-func (u *upstream) ready() []service.ClientEvent {
-	if u.srv != nil || !u.opened || u.outputs == nil {
-		return nil
-	}
-	alloc, err := extranonce.FromUpstream(u.prefix, u.rollable, indexSize)
-	if err != nil {
-		u.log.Error("the pool's channel leaves no room for devices", "prefix", len(u.prefix), "rollable", u.rollable, "error", err)
-		return nil
-	}
-	outs := make([]*wire.TxOut, len(u.outputs))
-	for i := range u.outputs {
-		o := u.outputs[i]
-		outs[i] = &o
-	}
-	vd := vardiff.Config{SharesPerMinute: u.j.cfg.SharesPerMinute}
-	u.cbcfg = coinbase.Config{Outputs: outs, Tag: []byte(u.j.cfg.CoinbaseTag)}
-	srv, err := mining.NewServer(mining.ServerConfig{
-		Coinbase:   u.cbcfg,
-		Extranonce: alloc, SharesPerMinute: u.j.cfg.SharesPerMinute, Vardiff: &vd,
-	})
-	if err != nil {
-		u.log.Error("cannot make the devices' mining server", "error", err)
-		return nil
-	}
-	u.srv = srv
-	u.log.Info("ready: devices may connect", "upstream_channel", u.channel, "extranonce_prefix", len(u.prefix), "device_extranonce", alloc.RollableSize())
-	evs := toDevices(serverReady.Notify(sv2.ProtocolMining, srv))
-	for _, id := range u.order {
-		if t := u.templates[id]; t.prev != nil || t.nt.FutureTemplate {
-			evs = append(evs, toDevices(templates.Notify(sv2.ProtocolMining, t.nt))...)
-		}
-	}
-	if u.tip != nil {
-		evs = append(evs, toDevices(prevHashes.Notify(sv2.ProtocolMining, u.tip))...)
-	}
-	u.j.markReady()
-	for _, id := range u.order {
-		evs = append(evs, u.declare(u.templates[id])...)
-	}
-	return evs
+	return &upstream{j: j, log: j.log.With("side", "upstream"), byReq: map[uint32]uint64{}, templates: map[uint64]*tmpl{},
+		ackedJobs: map[uint32]bool{}, sentJob: map[uint32]uint32{}, retry: backoff.Backoff{Base: 250 * time.Millisecond, Cap: 5 * time.Second}}
 }
 
 func toDevices(e service.ServerEvent) []service.ClientEvent {
@@ -156,9 +136,137 @@ func (u *upstream) toJDS(m sv2.Message) service.ClientEvent {
 	return service.SendToServer{Protocol: sv2.ProtocolJobDeclaration, Message: m}
 }
 
-// fullSize is the whole extranonce of a job: the pool's prefix and the
+// fullSize is a job's whole extranonce upstream: the pool's prefix and the
 // bytes the channel rolls.
 func (u *upstream) fullSize() int { return len(u.prefix) + u.rollable }
+
+// lead is the upstream part of the extranonce, before the devices': the
+// pool's prefix and zero filler.
+func (u *upstream) lead() []byte {
+	return append(append([]byte(nil), u.prefix...), make([]byte, u.rollable-deviceFull)...)
+}
+
+// pooledReady moves the devices to the current upstream once its channel
+// is open and its JDS's outputs known: new jobs paying the pool, the same
+// channels; then the current templates are declared.
+func (u *upstream) pooledReady() []service.ClientEvent {
+	if u.mode == modePooled || !u.opened || u.outputs == nil {
+		return nil
+	}
+	if u.rollable < deviceFull {
+		return u.fail(fmt.Sprintf("the pool's channel rolls %d extranonce bytes; the devices need %d", u.rollable, deviceFull))
+	}
+	outs := make([]*wire.TxOut, len(u.outputs))
+	for i := range u.outputs {
+		o := u.outputs[i]
+		outs[i] = &o
+	}
+	u.setMode(modePooled)
+	u.attempts = 0
+	u.retry.Reset()
+	u.cbcfg = coinbase.Config{Outputs: outs, Tag: []byte(u.j.cfg.CoinbaseTag), Lead: u.lead()}
+	u.log.Info("mining for the pool", "upstream", u.idx+1, "pool", u.j.cfg.Upstreams[u.idx].Pool.Address, "channel", u.channel)
+	evs := toDevices(coinbases.Notify(sv2.ProtocolMining, u.cbcfg))
+	for _, id := range u.order {
+		u.templates[id].reset()
+		evs = append(evs, u.declare(u.templates[id])...)
+	}
+	u.j.markReady()
+	return evs
+}
+
+// goSolo pays SoloPayout from now on, and keeps trying the first upstream.
+func (u *upstream) goSolo(why string) []service.ClientEvent {
+	u.gen++
+	u.setMode(modeSolo)
+	u.dropPending()
+	u.cbcfg = coinbase.Config{Outputs: []*wire.TxOut{{PkScript: u.j.cfg.SoloPayout}}, Tag: []byte(u.j.cfg.CoinbaseTag)}
+	u.log.Warn("SOLO MINING: no upstream can be used; blocks pay the solo payout in full", "reason", why)
+	evs := toDevices(coinbases.Notify(sv2.ProtocolMining, u.cbcfg))
+	u.j.markReady()
+	if len(u.j.cfg.Upstreams) == 0 {
+		return evs
+	}
+	u.idx, u.attempts = 0, 0
+	return append(evs, u.connect(u.retry.Next())...)
+}
+
+func (u *upstream) setMode(m mode) {
+	if u.mode != m {
+		u.stats.switches.Add(1)
+	}
+	u.mode = m
+	u.stats.mode.Store(int32(m))
+	u.stats.upstream.Store(int32(u.idx))
+}
+
+// connect (re)connects to the current upstream's pool and JDS after d.
+func (u *upstream) connect(d time.Duration) []service.ClientEvent {
+	up := u.j.cfg.Upstreams[u.idx]
+	u.opened, u.outputs, u.tokens, u.allocating = false, nil, nil, 0
+	clear(u.ackedJobs)
+	clear(u.sentJob)
+	if u.mode == modePooled { // the devices mine on until the upstream is back
+		u.mode = modeNone
+	}
+	return []service.ClientEvent{
+		service.Connect{Protocol: sv2.ProtocolMining, Delay: d, Upstream: &service.UpstreamConfig{Address: up.Pool.Address,
+			AuthorityKey: up.Pool.AuthorityKey, Plain: up.Pool.Plain, Flags: mining.FlagRequiresWorkSelection}},
+		service.Connect{Protocol: sv2.ProtocolJobDeclaration, Delay: d, Upstream: &service.UpstreamConfig{Address: up.JDS.Address,
+			AuthorityKey: up.JDS.AuthorityKey, Plain: up.JDS.Plain, Flags: u.j.cfg.jdFlags()}},
+	}
+}
+
+// fail counts a failure of the current upstream (a lost or refused
+// connection, a refused job, a token that does not come, shares of an
+// acknowledged job refused) and moves on: the same upstream again, with
+// backoff, until Attempts; then the next; after the last, solo mining if
+// configured, else the first again.
+func (u *upstream) fail(why string) []service.ClientEvent {
+	if len(u.j.cfg.Upstreams) == 0 {
+		return nil
+	}
+	u.attempts++
+	u.gen++
+	u.log.Warn("upstream failed", "upstream", u.idx+1, "attempt", u.attempts, "of", u.j.cfg.Attempts, "reason", why, "mode", u.mode.String())
+	if u.mode == modeSolo { // solo goes on; the upstreams are tried again, slowly
+		u.idx = (u.idx + 1) % len(u.j.cfg.Upstreams)
+		return u.connect(u.retry.Next())
+	}
+	u.dropPending()
+	if u.attempts < u.j.cfg.Attempts {
+		return u.connect(u.retry.Next())
+	}
+	u.attempts = 0
+	if u.idx+1 < len(u.j.cfg.Upstreams) {
+		u.idx++
+		u.log.Warn("falling back to the next upstream", "upstream", u.idx+1, "pool", u.j.cfg.Upstreams[u.idx].Pool.Address)
+		u.mode = modeNone
+		return u.connect(0)
+	}
+	if len(u.j.cfg.SoloPayout) > 0 {
+		return u.goSolo(why)
+	}
+	u.idx = 0
+	u.mode = modeNone
+	return u.connect(u.retry.Next())
+}
+
+func (u *upstream) dropPending() {
+	for _, t := range u.templates {
+		u.stats.dropped.Add(uint64(len(t.pending)))
+		t.pending = nil
+		t.reset()
+	}
+	u.pendingCount = 0
+}
+
+// reset forgets where a template's job stood upstream.
+func (t *tmpl) reset() {
+	if t.state != jobNew {
+		t.state, t.declared, t.jobID, t.retries = jobNew, false, 0, 0
+	}
+}
 
 // onTemplate keeps a template and sends it to the devices at once:
 // mining is optimistic, the pool's acknowledgement comes later.
@@ -174,10 +282,7 @@ func (u *upstream) onTemplate(m *sv2.NewTemplate) []service.ClientEvent {
 	for len(u.order) > keepTemplates {
 		u.forget(u.order[0])
 	}
-	var evs []service.ClientEvent
-	if u.srv != nil {
-		evs = toDevices(templates.Notify(sv2.ProtocolMining, m))
-	}
+	evs := toDevices(templates.Notify(sv2.ProtocolMining, m))
 	return append(evs, u.declare(t)...)
 }
 
@@ -190,10 +295,7 @@ func (u *upstream) onPrevHash(m *sv2.TemplateSetNewPrevHash) []service.ClientEve
 			u.forget(id)
 		}
 	}
-	var evs []service.ClientEvent
-	if u.srv != nil {
-		evs = toDevices(prevHashes.Notify(sv2.ProtocolMining, m))
-	}
+	evs := toDevices(prevHashes.Notify(sv2.ProtocolMining, m))
 	if t := u.templates[m.TemplateID]; t != nil {
 		t.prev = m
 		evs = append(evs, u.declare(t)...)
@@ -234,7 +336,7 @@ func (u *upstream) forget(id uint64) {
 // allocated ahead.
 func (u *upstream) declare(t *tmpl) []service.ClientEvent {
 	full := u.j.cfg.Mode == ModeFullTemplate
-	if t == nil || t.state != jobNew || u.srv == nil || t.prev == nil || (full && !t.haveTxs) {
+	if t == nil || t.state != jobNew || u.mode != modePooled || t.prev == nil || (full && !t.haveTxs) {
 		return nil
 	}
 	if len(u.tokens) == 0 {
@@ -243,14 +345,16 @@ func (u *upstream) declare(t *tmpl) []service.ClientEvent {
 	tok := u.tokens[0]
 	u.tokens = u.tokens[1:]
 	evs := u.allocate()
-	cb, err := coinbase.New(t.nt, u.cbcfg, u.fullSize())
+	cb, err := coinbase.New(t.nt, u.cbcfg, deviceFull)
 	if err != nil {
 		u.log.Error("cannot build the coinbase of a template", "template", t.nt.TemplateID, "error", err)
 		t.state = jobRefused
 		return evs
 	}
-	d, err := coinbase.ParseDeclared(cb.FullPrefix(), cb.FullSuffix())
-	if err != nil {
+	// Upstream, the extranonce is the lead's and the devices' together.
+	prefix := cb.FullPrefix()[:len(cb.FullPrefix())-len(u.cbcfg.Lead)]
+	d, err := coinbase.ParseDeclared(prefix, cb.FullSuffix())
+	if err != nil || d.ExtranonceSize != u.fullSize() {
 		u.log.Error("cannot lay out the coinbase of a template", "template", t.nt.TemplateID, "error", err)
 		t.state = jobRefused
 		return evs
@@ -279,7 +383,7 @@ func (u *upstream) declare(t *tmpl) []service.ClientEvent {
 	u.stats.declared.Add(1)
 	u.log.Debug("declaring", "template", t.nt.TemplateID, "request", u.req, "transactions", len(wtxids))
 	return append(evs, u.toJDS(&sv2.DeclareMiningJob{RequestID: u.req, MiningJobToken: tok, Version: t.nt.Version,
-		CoinbaseTxPrefix: cb.FullPrefix(), CoinbaseTxSuffix: cb.FullSuffix(), WtxidList: wtxids}))
+		CoinbaseTxPrefix: prefix, CoinbaseTxSuffix: cb.FullSuffix(), WtxidList: wtxids}))
 }
 
 // setJob asks the pool to set t's job, with tok.
@@ -290,15 +394,33 @@ func (u *upstream) setJob(t *tmpl, tok []byte) service.ClientEvent {
 	return u.toPool(&m)
 }
 
-// allocate keeps TokensAhead tokens allocated or on their way.
+// allocate keeps TokensAhead tokens allocated or on their way, and gives
+// the JDS TokenTimeout to grant them.
 func (u *upstream) allocate() []service.ClientEvent {
+	if !u.jdsUp {
+		return nil
+	}
 	var evs []service.ClientEvent
 	for len(u.tokens)+u.allocating < u.j.cfg.TokensAhead {
 		u.allocating++
 		u.req++
 		evs = append(evs, u.toJDS(&sv2.AllocateMiningJobToken{UserIdentifier: u.j.cfg.User, RequestID: u.req}))
+		u.j.after(u.j.cfg.TokenTimeout, tokenDeadline{gen: u.gen, req: u.req})
 	}
 	return evs
+}
+
+// tokenDeadline fails the upstream if a token asked for has not come.
+type tokenDeadline struct {
+	gen uint64
+	req uint32
+}
+
+func (u *upstream) onTokenDeadline(d tokenDeadline) []service.ClientEvent {
+	if d.gen != u.gen || u.allocating == 0 || !u.jdsUp {
+		return nil
+	}
+	return u.fail(fmt.Sprintf("no token within %s", u.j.cfg.TokenTimeout))
 }
 
 // onShare passes an accepted device share up: at once on an acknowledged
@@ -309,13 +431,21 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 	t := u.templates[s.templateID]
 	var evs []service.ClientEvent
 	if s.block != nil {
-		u.j.blocks.Found(s.block, s.hash, fmt.Sprintf("device %d channel %d", s.client, s.channel))
-		if t != nil && t.declared {
+		u.j.blocks.Found(s.block, s.hash, fmt.Sprintf("device %d channel %d (%s)", s.client, s.channel, u.mode))
+		if t != nil && t.declared && u.mode == modePooled {
 			h := s.block.Header
-			evs = append(evs, u.toJDS(&sv2.PushSolution{Extranonce: s.extranonce, PrevHash: h.PrevHash, Nonce: h.Nonce, NTime: h.NTime, NBits: h.NBits, Version: h.Version}))
+			ext := append(append([]byte(nil), u.cbcfg.Lead...), s.extranonce...)
+			evs = append(evs, u.toJDS(&sv2.PushSolution{Extranonce: ext, PrevHash: h.PrevHash, Nonce: h.Nonce, NTime: h.NTime, NBits: h.NBits, Version: h.Version}))
 		}
 	}
 	if s.block == nil && !target.Meets(&s.hash, &u.target) {
+		return evs
+	}
+	switch u.mode {
+	case modeSolo:
+		return evs // no pool to credit
+	case modeNone:
+		u.stats.dropped.Add(1) // the upstream is being (re)connected
 		return evs
 	}
 	switch {
@@ -336,13 +466,20 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 func (u *upstream) submit(t *tmpl, s *share) service.ClientEvent {
 	u.seq++
 	u.stats.sharesUp.Add(1)
+	if len(u.sentJob) >= 4096 { // refusals come within moments; older ones are noise
+		clear(u.sentJob)
+	}
+	u.sentJob[u.seq] = t.jobID
+	// The pool's extranonce after its prefix: the filler, then the device's.
+	ext := append(make([]byte, u.rollable-deviceFull, u.rollable), s.extranonce...)
 	return u.toPool(&sv2.SubmitSharesExtended{ChannelID: u.channel, SequenceNumber: u.seq, JobID: t.jobID,
-		Nonce: s.nonce, NTime: s.ntime, Version: s.vers, Extranonce: s.extranonce[len(u.prefix):]})
+		Nonce: s.nonce, NTime: s.ntime, Version: s.vers, Extranonce: ext})
 }
 
 // acked relays a job's waiting shares once the pool took it.
 func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 	t.state, t.jobID = jobAcked, jobID
+	u.ackedJobs[jobID] = true
 	u.stats.jobsAcked.Add(1)
 	u.stats.optimistic.Add(uint64(len(t.pending)))
 	evs := make([]service.ClientEvent, 0, len(t.pending))
@@ -364,29 +501,37 @@ var retryable = map[string]bool{
 	"stale-chain-tip": true, "invalid-coinbase": true, "node-unavailable": true, "rate-limited": true, "missing-transactions": true,
 }
 
-func (u *upstream) refused(t *tmpl, why, code string) {
-	if retryable[code] && t.retries < maxRetries {
-		t.retries++
-		u.j.after(time.Duration(t.retries)*retryDelay, retry{t.nt.TemplateID})
-	}
+// refused drops a refused job's shares; a refusal that may pass is tried
+// again a few times, any other counts as a failure of the upstream
+// (§6.2: a trigger to fall back).
+func (u *upstream) refused(t *tmpl, why, code string) []service.ClientEvent {
 	u.log.Warn("job refused upstream", "template", t.nt.TemplateID, "reason", why, "shares_dropped", len(t.pending), "retry", t.retries)
 	t.state = jobRefused
 	u.stats.jobsRefused.Add(1)
 	u.stats.dropped.Add(uint64(len(t.pending)))
 	u.pendingCount -= len(t.pending)
 	t.pending = nil
+	if retryable[code] && t.retries < maxRetries {
+		t.retries++
+		u.j.after(time.Duration(t.retries)*retryDelay, retry{gen: u.gen, template: t.nt.TemplateID})
+		return nil
+	}
+	return u.fail(why)
 }
 
 // retryDelay spaces the declarations of a refused template again.
 const retryDelay = 500 * time.Millisecond
 
 // retry is the payload that declares a refused template again.
-type retry struct{ template uint64 }
+type retry struct {
+	gen      uint64
+	template uint64
+}
 
 // onRetry declares a refused template again, if it is still current.
 func (u *upstream) onRetry(r retry) []service.ClientEvent {
 	t := u.templates[r.template]
-	if t == nil || t.state != jobRefused {
+	if r.gen != u.gen || t == nil || t.state != jobRefused {
 		return nil
 	}
 	t.state = jobNew

@@ -15,7 +15,8 @@ import (
 // are not running, so the events it returns are what the test checks.
 func testUpstream(t *testing.T, mode Mode) *upstream {
 	t.Helper()
-	j := &JDC{cfg: Config{Mode: mode, User: "miner", TokensAhead: 2, MaxPendingShares: 3, SharesPerMinute: 6}, log: slog.New(slog.DiscardHandler), readyCh: make(chan struct{})}
+	j := &JDC{cfg: Config{Mode: mode, User: "miner", TokensAhead: 2, MaxPendingShares: 3, SharesPerMinute: 6, Attempts: 3,
+		Upstreams: []Upstream{{Pool: Server{Address: "pool:1"}, JDS: Server{Address: "jds:1"}}}}, log: slog.New(slog.DiscardHandler), readyCh: make(chan struct{})}
 	var err error
 	if j.blocks, err = newTestQueue(); err != nil {
 		t.Fatal(err)
@@ -77,8 +78,8 @@ func readyUpstream(t *testing.T, mode Mode) (*upstream, []service.ClientEvent) {
 	for i := range 2 {
 		add(jd.AllocateMiningJobTokenSuccess(nil, &sv2.AllocateMiningJobTokenSuccess{RequestID: uint32(i + 1), MiningJobToken: []byte{byte(i + 1)}, CoinbaseTxOutputs: poolOutputs()}))
 	}
-	if u.srv == nil {
-		t.Fatal("not ready with a channel and outputs")
+	if u.mode != modePooled {
+		t.Fatal("not mining for the pool with a channel and outputs")
 	}
 	return u, evs
 }
@@ -97,7 +98,7 @@ func TestOptimisticSharesRelayedAfterAck(t *testing.T) {
 		t.Fatalf("declared coinbase: %+v, %v; want a 20-byte extranonce", d, err)
 	}
 	s := func(nonce uint32) *share {
-		return &share{templateID: 1, nonce: nonce, extranonce: append([]byte{0, 0, 0, 1}, make([]byte, 16)...)}
+		return &share{templateID: 1, nonce: nonce, extranonce: make([]byte, deviceFull)}
 	}
 	for i := range 2 {
 		if out := u.onShare(s(uint32(i))); len(sent[*sv2.SubmitSharesExtended](out, sv2.ProtocolMining)) != 0 {
@@ -136,7 +137,7 @@ func TestRefusedJobDropsShares(t *testing.T) {
 		t.Fatalf("coinbase-only: %d SetCustomMiningJob, want 1 and no declaration", len(scm))
 	}
 	for i := range 5 { // MaxPendingShares is 3
-		u.onShare(&share{templateID: 1, nonce: uint32(i), extranonce: make([]byte, 20)})
+		u.onShare(&share{templateID: 1, nonce: uint32(i), extranonce: make([]byte, deviceFull)})
 	}
 	if u.pendingCount != 3 || u.stats.dropped.Load() != 2 {
 		t.Fatalf("%d waiting, %d dropped; want 3 and 2", u.pendingCount, u.stats.dropped.Load())
@@ -158,7 +159,7 @@ func TestRefusedJobDropsShares(t *testing.T) {
 // declares the new one; tokens are kept allocated ahead.
 func TestNewTipWhileDeclaring(t *testing.T) {
 	u, _ := readyUpstream(t, ModeFullTemplate)
-	u.onShare(&share{templateID: 1, extranonce: make([]byte, 20)})
+	u.onShare(&share{templateID: 1, extranonce: make([]byte, deviceFull)})
 	var evs []service.ClientEvent
 	evs = append(evs, u.onTemplate(testTemplate(2, true))...)
 	evs = append(evs, u.onPrevHash(&sv2.TemplateSetNewPrevHash{TemplateID: 2, PrevHash: sv2.U256{8}, HeaderTimestamp: 1001, NBits: 0x207fffff})...)
@@ -192,13 +193,16 @@ func TestRefusedForTheTipRetried(t *testing.T) {
 			t.Fatalf("try %d: %d declarations", try, len(decls))
 		}
 		jd.DeclareMiningJobError(nil, &sv2.DeclareMiningJobError{RequestID: decls[0].RequestID, ErrorCode: "stale-chain-tip"})
-		if u.templates[1].retries != min(try+1, maxRetries) {
+		if try == maxRetries { // the last refusal is a failure of the upstream
+			if u.attempts != 1 || u.mode != modeNone {
+				t.Fatalf("after %d retries: %d failures, mode %v; want 1 and a reconnect", try, u.attempts, u.mode)
+			}
+			break
+		}
+		if u.templates[1].retries != try+1 {
 			t.Fatalf("try %d: %d retries", try, u.templates[1].retries)
 		}
 		jd.AllocateMiningJobTokenSuccess(nil, &sv2.AllocateMiningJobTokenSuccess{MiningJobToken: []byte{9}, CoinbaseTxOutputs: poolOutputs()})
-		evs, _ = jd.HandleEvent(nil, retry{1})
-	}
-	if len(sent[*sv2.DeclareMiningJob](evs, sv2.ProtocolJobDeclaration)) != 1 {
-		t.Fatal("the last retry was not made")
+		evs, _ = jd.HandleEvent(nil, retry{gen: u.gen, template: 1})
 	}
 }

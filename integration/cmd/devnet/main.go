@@ -154,10 +154,10 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 		}
 		j, err := jdc.New(jdc.Config{Listener: jdcLn, AuthorityKey: &jdcKey, User: "devnet", CoinbaseTag: jdcTag,
 			TemplateProvider: jdc.Server{Address: minerTPLn.Addr().String(), AuthorityKey: &minerTPPub},
-			Upstream: jdc.Upstream{
+			Upstreams: []jdc.Upstream{{
 				Pool: jdc.Server{Address: poolLn.Addr().String(), AuthorityKey: &poolPub},
 				JDS:  jdc.Server{Address: jdsLn.Addr().String(), AuthorityKey: &poolPub},
-			},
+			}},
 			Logger: logger.With("app", "jdc")})
 		if err != nil {
 			return err

@@ -95,8 +95,8 @@ func run(c *cli.Context) error {
 	if cfg.User == "" {
 		return errors.New("--user is required: the identity the pool credits the shares to")
 	}
-	if n := len(cfg.CoinbaseTag); n > 32 { // as jdc.Config checks
-		return fmt.Errorf("--coinbase-tag: %d bytes, at most 32", n)
+	if n := len(cfg.CoinbaseTag); n > jdc.MaxCoinbaseTag {
+		return fmt.Errorf("--coinbase-tag: %d bytes, at most %d", n, jdc.MaxCoinbaseTag)
 	}
 	var ups []jdc.Upstream
 	for _, s := range c.StringSlice("upstream") {
@@ -109,15 +109,11 @@ func run(c *cli.Context) error {
 	if len(ups) == 0 {
 		return errors.New("--upstream is required: the pool and JDS to mine through, as POOL_ADDR,POOL_KEY,JDS_ADDR,JDS_KEY")
 	}
-	cfg.Upstream = ups[0]
-	if len(ups) > 1 {
-		log.Warn("only the first --upstream is used for now", "upstreams", len(ups))
-	}
+	cfg.Upstreams = ups
 	if s := c.String("solo-payout"); s != "" {
-		if _, err := network.OutputScript(s, chain); err != nil {
+		if cfg.SoloPayout, err = network.OutputScript(s, chain); err != nil {
 			return fmt.Errorf("--solo-payout: %w", err)
 		}
-		log.Warn("--solo-payout is not used yet: this JDC mines through its upstream only")
 	}
 	if k := c.String("tp-authority-pubkey"); k != "" {
 		pk, err := noise.ParsePublicKey(k)
