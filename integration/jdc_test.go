@@ -20,6 +20,7 @@ type runningJDC struct {
 	addr string
 	key  noise.PublicKey
 	jdc  *jdc.JDC
+	app  *harness.App
 }
 
 func startJDC(t *testing.T, minerTP *tp, pl *jdPool, mutate func(*jdc.Config)) *runningJDC {
@@ -45,13 +46,13 @@ func startJDC(t *testing.T, minerTP *tp, pl *jdPool, mutate func(*jdc.Config)) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	harness.Go(t, "jdc", j.Run)
+	app := harness.Go(t, "jdc", j.Run)
 	select {
 	case <-j.Ready():
 	case <-time.After(time.Minute):
 		t.Fatal("the JDC never got its upstream channel and tokens")
 	}
-	return &runningJDC{addr: ln.Addr().String(), key: pk, jdc: j}
+	return &runningJDC{addr: ln.Addr().String(), key: pk, jdc: j, app: app}
 }
 
 // startCPUMiner runs our CPU miner against addr.

@@ -161,9 +161,9 @@ func (u *upstream) pooledReady() []service.ClientEvent {
 		o := u.outputs[i]
 		outs[i] = &o
 	}
+	// The failures count on until the pool acknowledges a job: a pair that
+	// connects and then refuses every job is one to leave.
 	u.setMode(modePooled)
-	u.attempts = 0
-	u.retry.Reset()
 	u.cbcfg = coinbase.Config{Outputs: outs, Tag: []byte(u.j.cfg.CoinbaseTag), Lead: u.lead()}
 	u.log.Info("mining for the pool", "upstream", u.idx+1, "pool", u.j.cfg.Upstreams[u.idx].Pool.Address, "channel", u.channel)
 	evs := toDevices(coinbases.Notify(sv2.ProtocolMining, u.cbcfg))
@@ -480,6 +480,8 @@ func (u *upstream) submit(t *tmpl, s *share) service.ClientEvent {
 func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 	t.state, t.jobID = jobAcked, jobID
 	u.ackedJobs[jobID] = true
+	u.attempts = 0 // the pair works
+	u.retry.Reset()
 	u.stats.jobsAcked.Add(1)
 	u.stats.optimistic.Add(uint64(len(t.pending)))
 	evs := make([]service.ClientEvent, 0, len(t.pending))
