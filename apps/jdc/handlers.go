@@ -79,6 +79,9 @@ func (p *poolSide) SetCustomMiningJobError(_ context.Context, m *sv2.SetCustomMi
 func (p *poolSide) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError) ([]service.ClientEvent, error) {
 	u := p.u
 	u.stats.poolRefused.Add(1)
+	if m.ErrorCode == mining.CodeStaleShare { // a share on its way as a block arrived
+		u.stats.poolStale.Add(1)
+	}
 	u.log.Warn("the pool refused a share", "code", m.ErrorCode, "sequence", m.SequenceNumber)
 	// A share of a job the pool acknowledged, refused for anything but
 	// the race with a new block, breaks its commitment (§5.3.19).

@@ -178,6 +178,7 @@ type Stats struct {
 	Optimistic  uint64 // of those, made before their job's acknowledgement
 	Dropped     uint64 // shares of refused or stale jobs, or over MaxPendingShares
 	PoolRefused uint64 // shares the pool refused
+	StaleShares uint64 // of those, as stale: on their way as a new block arrived
 	Switches    uint64 // moves between pooled and solo mining
 	Solo        bool   // mining solo now
 	Upstream    int    // the upstream in use (or tried), from 0
@@ -189,7 +190,7 @@ func (j *JDC) Stats() Stats {
 	c := &j.up.stats
 	return Stats{Declared: c.declared.Load(), JobsAcked: c.jobsAcked.Load(), JobsRefused: c.jobsRefused.Load(),
 		SharesUp: c.sharesUp.Load(), Optimistic: c.optimistic.Load(), Dropped: c.dropped.Load(),
-		PoolRefused: c.poolRefused.Load(), Switches: c.switches.Load(), Solo: c.mode.Load() == int32(modeSolo),
+		PoolRefused: c.poolRefused.Load(), StaleShares: c.poolStale.Load(), Switches: c.switches.Load(), Solo: c.mode.Load() == int32(modeSolo),
 		Upstream: int(c.upstream.Load()), Blocks: j.blocks.Counts()}
 }
 

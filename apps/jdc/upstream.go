@@ -114,9 +114,9 @@ type upstream struct {
 
 // counters are what Stats reports; the upstream goroutine writes them.
 type counters struct {
-	sharesUp, optimistic, dropped, poolRefused, jobsAcked, jobsRefused, declared, switches atomic.Uint64
-	mode                                                                                   atomic.Int32
-	upstream                                                                               atomic.Int32
+	sharesUp, optimistic, dropped, poolRefused, poolStale, jobsAcked, jobsRefused, declared, switches atomic.Uint64
+	mode                                                                                              atomic.Int32
+	upstream                                                                                          atomic.Int32
 }
 
 func newUpstream(j *JDC) *upstream {

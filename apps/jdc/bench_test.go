@@ -1,0 +1,188 @@
+package jdc
+
+import (
+	"context"
+	"net"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/synthtp"
+)
+
+// fakePool opens one extended channel for anyone, takes every custom job
+// and counts the shares.
+type fakePool struct {
+	service.NullMiningServerHandler
+	shares atomic.Uint64
+}
+
+func (*fakePool) Flags(requested uint32) (uint32, uint32) { return 0, 0 }
+func (*fakePool) ClientAdded(context.Context, service.ClientInfo) ([]service.ServerEvent, error) {
+	return nil, nil
+}
+func (*fakePool) OpenExtendedMiningChannel(_ context.Context, c service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
+	return []service.ServerEvent{service.SendToClient{Client: c, Message: &sv2.OpenExtendedMiningChannelSuccess{
+		RequestID: m.RequestID, ChannelID: 1, Target: maxTarget, ExtranonceSize: 16, ExtranoncePrefix: []byte{0, 0, 0, 1}}}}, nil
+}
+func (*fakePool) SetCustomMiningJob(_ context.Context, c service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
+	return []service.ServerEvent{service.SendToClient{Client: c, Message: &sv2.SetCustomMiningJobSuccess{ChannelID: m.ChannelID, RequestID: m.RequestID, JobID: m.RequestID}}}, nil
+}
+func (p *fakePool) SubmitSharesExtended(context.Context, service.ClientID, *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
+	p.shares.Add(1)
+	return nil, nil
+}
+
+// fakeJDS grants coinbase-only tokens paying payout.
+type fakeJDS struct {
+	service.NullJobDeclarationServerHandler
+}
+
+func (*fakeJDS) Flags(requested uint32) (uint32, uint32) { return 0, 0 }
+func (*fakeJDS) ClientAdded(context.Context, service.ClientInfo) ([]service.ServerEvent, error) {
+	return nil, nil
+}
+func (*fakeJDS) AllocateMiningJobToken(_ context.Context, c service.ClientID, m *sv2.AllocateMiningJobToken) ([]service.ServerEvent, error) {
+	return []service.ServerEvent{service.SendToClient{Client: c, Message: &sv2.AllocateMiningJobTokenSuccess{RequestID: m.RequestID, MiningJobToken: []byte("t"), CoinbaseTxOutputs: poolOutputs()}}}, nil
+}
+
+// device is a mining client recording when each job's SetNewPrevHash
+// arrives.
+type benchDevice struct {
+	service.NullMiningClientHandler
+	prev chan time.Time
+	open chan *sv2.OpenExtendedMiningChannelSuccess
+}
+
+func (d *benchDevice) OpenExtendedMiningChannelSuccess(_ context.Context, m *sv2.OpenExtendedMiningChannelSuccess) ([]service.ClientEvent, error) {
+	d.open <- m
+	return nil, nil
+}
+func (d *benchDevice) SetNewPrevHash(context.Context, *sv2.SetNewPrevHash) ([]service.ClientEvent, error) {
+	select {
+	case d.prev <- time.Now():
+	default:
+	}
+	return nil, nil
+}
+
+func serve(b testing.TB, cfg service.ServerConfig, m service.MiningServerHandler, jd service.JobDeclarationServerHandler, td service.TemplateDistributionServerHandler) (*service.ServerService, string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Listener, cfg.Plain = ln, true
+	srv, err := service.NewServerService(cfg, m, jd, td)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	return srv, ln.Addr().String()
+}
+
+// benchStack is a JDC between a synthetic provider, a fake pool and JDS,
+// and devices over real TCP (plain: the benchmark is the JDC's work).
+func benchStack(b testing.TB) (*JDC, string, *service.ServerService, *synthtp.Provider, *fakePool) {
+	tp, err := synthtp.New(synthtp.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tpSrv, tpAddr := serve(b, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
+	fp := &fakePool{}
+	_, poolAddr := serve(b, service.ServerConfig{Mining: &service.ProtocolConfig{}}, fp, nil, nil)
+	_, jdsAddr := serve(b, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := New(Config{Listener: ln, Plain: true, User: "bench", Mode: ModeCoinbaseOnly,
+		TemplateProvider: Server{Address: tpAddr, Plain: true},
+		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-j.Ready()
+	return j, ln.Addr().String(), tpSrv, tp, fp
+}
+
+func connectDevice(b testing.TB, addr string, channels int) *benchDevice {
+	d := &benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, channels)}
+	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: addr, Plain: true}}, d, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	for i := range channels {
+		for svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
+			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
+			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
+		}
+	}
+	for range channels {
+		<-d.open
+	}
+	return d
+}
+
+// BenchmarkTemplateToDevice is a new tip from the provider to the
+// SetNewPrevHash of its job at a device, over loopback TCP through the
+// JDC, which does not wait for the pool or the JDS. p50 and p99 are
+// reported.
+//
+//	cd apps/jdc && go test -run '^$' -bench TemplateToDevice -benchtime 200x
+func BenchmarkTemplateToDevice(b *testing.B) {
+	_, addr, tpSrv, tp, _ := benchStack(b)
+	d := connectDevice(b, addr, 1)
+	ctx := context.Background()
+	var lat []time.Duration
+	for b.Loop() {
+		_, ev := tp.NewTip()
+		start := time.Now()
+		if err := tpSrv.HandleEvent(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, (<-d.prev).Sub(start))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkChannelMemory reports what one device channel costs the JDC
+// (heap-B/channel), 1,000 extended channels on 10 connections.
+func BenchmarkChannelMemory(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		_, addr, _, _, _ := benchStack(b)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		const conns, per = 10, 100
+		devs := make([]*benchDevice, conns)
+		b.StartTimer()
+		for i := range devs {
+			devs[i] = connectDevice(b, addr, per)
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		// The devices' own client services are in the figure too: an upper bound.
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(conns*per), "heap-B/channel")
+		runtime.KeepAlive(devs)
+		b.StartTimer()
+	}
+}
