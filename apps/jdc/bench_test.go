@@ -186,3 +186,113 @@ func BenchmarkChannelMemory(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// shareDevice is a device that mines every job it gets at once (the
+// channel's target takes any hash).
+type shareDevice struct {
+	benchDevice
+	jobs    chan *sv2.NewExtendedMiningJob
+	errs    atomic.Uint64
+	lastErr atomic.Value
+}
+
+func (d *shareDevice) NewExtendedMiningJob(_ context.Context, m *sv2.NewExtendedMiningJob) ([]service.ClientEvent, error) {
+	select {
+	case d.jobs <- m:
+	default:
+	}
+	return nil, nil
+}
+
+// BenchmarkSharesRelayed is device shares through the JDC to the pool, over
+// loopback TCP: each is validated against the device channel's target,
+// acknowledged to the device, and passed up on the pool's job.
+//
+//	cd apps/jdc && go test -run '^$' -bench SharesRelayed -benchtime 20000x
+func BenchmarkSharesRelayed(b *testing.B) {
+	tp, _ := synthtp.New(synthtp.Config{})
+	_, tpAddr := serve(b, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
+	fp := &fakePool{}
+	_, poolAddr := serve(b, service.ServerConfig{Mining: &service.ProtocolConfig{}}, fp, nil, nil)
+	_, jdsAddr := serve(b, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	j, err := New(Config{Listener: ln, Plain: true, User: "bench", Mode: ModeCoinbaseOnly, MinShareDifficulty: -1, MaxPendingShares: 1 << 20,
+		TemplateProvider: Server{Address: tpAddr, Plain: true},
+		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	b.Cleanup(func() { cancel(); <-done })
+	<-j.Ready()
+	// A channel takes MaxSharesPerTip shares (4,096) per block: eight of them.
+	const channels = 8
+	d := &shareDevice{benchDevice: benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, channels)}, jobs: make(chan *sv2.NewExtendedMiningJob, 64)}
+	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	ddone := make(chan struct{})
+	go func() { svc.Run(dctx); close(ddone) }()
+	b.Cleanup(func() { dcancel(); <-ddone })
+	var opens []*sv2.OpenExtendedMiningChannelSuccess
+	for i := range channels {
+		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
+			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e-9, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil { // every hash a share
+			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
+		}
+		opens = append(opens, <-d.open)
+	}
+	// Each channel's job: its own, or its group's, whichever came last.
+	jobOf := map[uint32]*sv2.NewExtendedMiningJob{}
+	for len(jobOf) < channels {
+		select {
+		case m := <-d.jobs:
+			member := false
+			for _, o := range opens {
+				if o.ChannelID == m.ChannelID {
+					jobOf[o.ChannelID], member = m, true
+				}
+			}
+			if !member { // the group channel's job is every member's
+				for _, o := range opens {
+					jobOf[o.ChannelID] = m
+				}
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatalf("jobs for %d of %d channels", len(jobOf), channels)
+		}
+	}
+	if b.N > channels*4096 {
+		b.Fatalf("at most %d shares per run", channels*4096)
+	}
+	ntime := uint32(time.Now().Unix())
+	b.ResetTimer()
+	for i := range b.N {
+		open := opens[i%channels]
+		job := jobOf[open.ChannelID]
+		if err := svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
+			ChannelID: open.ChannelID, SequenceNumber: uint32(i), JobID: job.JobID, Nonce: uint32(i), NTime: ntime,
+			Version: job.Version, Extranonce: make([]byte, open.ExtranonceSize)}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for fp.shares.Load() < uint64(b.N) && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Microsecond) // the fake pool only counts
+	}
+	b.StopTimer()
+	if got := fp.shares.Load(); got < uint64(b.N) {
+		b.Fatalf("%d of %d shares reached the pool; %d refused to the device (%v); JDC %+v", got, b.N, d.errs.Load(), d.lastErr.Load(), j.Stats())
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "shares/s")
+}
+
+func (d *shareDevice) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError) ([]service.ClientEvent, error) {
+	d.errs.Add(1)
+	d.lastErr.Store(m.ErrorCode)
+	return nil, nil
+}

@@ -91,12 +91,15 @@ type Config struct {
 	// CoinbaseTag is pushed in every coinbase scriptSig, e.g. "/my farm/".
 	CoinbaseTag string
 
-	SharesPerMinute  float64       // downstream vardiff aim (DefaultSharesPerMinute)
-	VardiffInterval  time.Duration // DefaultVardiffInterval
-	TokensAhead      int           // DefaultTokensAhead
-	MaxPendingShares int           // DefaultMaxPendingShares
-	UpstreamHashrate float32       // DefaultUpstreamHashrate
-	MaxConnections   int           // device connections at once (the service default if zero)
+	SharesPerMinute float64 // downstream vardiff aim (DefaultSharesPerMinute)
+	// MinShareDifficulty is the easiest device share taken
+	// (mining.DefaultMinShareDifficulty if zero; negative: none).
+	MinShareDifficulty float64
+	VardiffInterval    time.Duration // DefaultVardiffInterval
+	TokensAhead        int           // DefaultTokensAhead
+	MaxPendingShares   int           // DefaultMaxPendingShares
+	UpstreamHashrate   float32       // DefaultUpstreamHashrate
+	MaxConnections     int           // device connections at once (the service default if zero)
 
 	Logger *slog.Logger
 }

@@ -80,7 +80,7 @@ func New(cfg Config) (*JDC, error) {
 	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
 	ms, err := mining.NewServer(mining.ServerConfig{
 		Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}, Tag: []byte(cfg.CoinbaseTag)},
-		Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd,
+		Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
