@@ -63,6 +63,7 @@ func (p *poolSide) SetCustomMiningJobSuccess(_ context.Context, m *sv2.SetCustom
 	u := p.u
 	t := u.template(m.RequestID)
 	if t == nil || t.state != jobSetting {
+		u.log.Debug("an acknowledgement for no job on its way", "request", m.RequestID)
 		return nil, nil
 	}
 	u.log.Debug("custom job acknowledged", "template", t.nt.TemplateID, "job", m.JobID, "shares_waiting", len(t.pending))

@@ -117,6 +117,7 @@ type counters struct {
 	sharesUp, optimistic, dropped, poolRefused, poolStale, jobsAcked, jobsRefused, declared, switches atomic.Uint64
 	mode                                                                                              atomic.Int32
 	upstream                                                                                          atomic.Int32
+	pending                                                                                           atomic.Int64
 }
 
 func newUpstream(j *JDC) *upstream {
@@ -259,6 +260,7 @@ func (u *upstream) dropPending() {
 		t.reset()
 	}
 	u.pendingCount = 0
+	u.stats.pending.Store(int64(u.pendingCount))
 }
 
 // reset forgets where a template's job stood upstream.
@@ -316,6 +318,7 @@ func (u *upstream) forget(id uint64) {
 	if t := u.templates[id]; t != nil {
 		u.stats.dropped.Add(uint64(len(t.pending)))
 		u.pendingCount -= len(t.pending)
+		u.stats.pending.Store(int64(u.pendingCount))
 	}
 	delete(u.templates, id)
 	for req, tid := range u.byReq {
@@ -423,6 +426,10 @@ func (u *upstream) onTokenDeadline(d tokenDeadline) []service.ClientEvent {
 	return u.fail(fmt.Sprintf("no token within %s", u.j.cfg.TokenTimeout))
 }
 
+// pendingShares is how many shares wait for their job's acknowledgement
+// (for tests: the counter is the upstream goroutine's).
+func (u *upstream) pendingShares() int { return int(u.stats.pending.Load()) }
+
 // onShare passes an accepted device share up: at once on an acknowledged
 // job, kept until then on one on its way (bounded), dropped on a refused
 // or forgotten one. A block also goes to the miner's provider and, for a
@@ -459,6 +466,7 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 	default:
 		t.pending = append(t.pending, s)
 		u.pendingCount++
+		u.stats.pending.Store(int64(u.pendingCount))
 	}
 	return evs
 }
@@ -489,6 +497,7 @@ func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 		evs = append(evs, u.submit(t, s))
 	}
 	u.pendingCount -= len(t.pending)
+	u.stats.pending.Store(int64(u.pendingCount))
 	t.pending = nil
 	return evs
 }
@@ -512,6 +521,7 @@ func (u *upstream) refused(t *tmpl, why, code string) []service.ClientEvent {
 	u.stats.jobsRefused.Add(1)
 	u.stats.dropped.Add(uint64(len(t.pending)))
 	u.pendingCount -= len(t.pending)
+	u.stats.pending.Store(int64(u.pendingCount))
 	t.pending = nil
 	if retryable[code] && t.retries < maxRetries {
 		t.retries++

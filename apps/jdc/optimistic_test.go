@@ -1,0 +1,104 @@
+package jdc
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+	"github.com/stratumgo/stratum/core/synthtp"
+)
+
+// holdingPool is a fake pool that answers SetCustomMiningJob only when the
+// test says so.
+type holdingPool struct {
+	fakePool
+	held    chan *sv2.SetCustomMiningJob
+	clients chan service.ClientID
+}
+
+func (p *holdingPool) SetCustomMiningJob(_ context.Context, c service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
+	p.held <- m
+	p.clients <- c
+	return nil, nil
+}
+
+// Optimistic mining over real TCP: the devices mine the JDC's job at once;
+// their shares wait while the pool has not acknowledged it, and reach the
+// pool right after its SetCustomMiningJob.Success, on the job id it gave.
+func TestOptimisticMiningOverTCP(t *testing.T) {
+	tp, _ := synthtp.New(synthtp.Config{})
+	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
+	hp := &holdingPool{held: make(chan *sv2.SetCustomMiningJob, 4), clients: make(chan service.ClientID, 4)}
+	poolSrv, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, hp, nil, nil)
+	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MinShareDifficulty: -1, Logger: testLog(t),
+		TemplateProvider: Server{Address: tpAddr, Plain: true},
+		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-j.Ready()
+	scm := <-hp.held // the JDC asked; the pool holds its answer
+	poolClient := <-hp.clients
+
+	d := &shareDevice{benchDevice: benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, 1)}, jobs: make(chan *sv2.NewExtendedMiningJob, 8)}
+	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	ddone := make(chan struct{})
+	go func() { svc.Run(dctx); close(ddone) }()
+	defer func() { dcancel(); <-ddone }()
+	for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
+		RequestID: 1, UserIdentity: "rig", NominalHashRate: 1e-9, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
+		time.Sleep(time.Millisecond) // still connecting: the service has no event for it
+	}
+	open := <-d.open
+	job := <-d.jobs
+	const shares = 5
+	for i := range shares {
+		if err := svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
+			ChannelID: open.ChannelID, SequenceNumber: uint32(i), JobID: job.JobID, Nonce: uint32(i), NTime: uint32(time.Now().Unix()),
+			Version: job.Version, Extranonce: make([]byte, open.ExtranonceSize)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for j.up.pendingShares() < shares && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // the JDC's goroutine takes them; no event reaches the test
+	}
+	if n := hp.shares.Load(); n != 0 {
+		t.Fatalf("%d shares reached the pool before it acknowledged the job", n)
+	}
+	if err := poolSrv.HandleEvent(ctx, service.SendToClient{Client: poolClient, Message: &sv2.SetCustomMiningJobSuccess{ChannelID: scm.ChannelID, RequestID: scm.RequestID, JobID: 77}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for hp.shares.Load() < shares && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := hp.shares.Load(); n != shares {
+		t.Fatalf("%d of %d waiting shares reached the pool after its acknowledgement; device refusals %d (%v); %+v", n, shares, d.errs.Load(), d.lastErr.Load(), j.Stats())
+	}
+	if st := j.Stats(); st.Optimistic != shares {
+		t.Errorf("stats %+v: want %d optimistic shares", st, shares)
+	}
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
