@@ -24,6 +24,9 @@ const (
 	// DefaultUpstreamHashrate is the nominal hashrate the upstream channel
 	// declares (hashes per second) until devices say more.
 	DefaultUpstreamHashrate = 1e12
+	// DefaultMaxChannelsPerConnection leaves room for a proxy in front of
+	// many devices, and for 64 such connections.
+	DefaultMaxChannelsPerConnection = 1024
 	// DefaultAttempts is how many failures a pool + JDS pair gets before the
 	// next one (or solo mining) is tried.
 	DefaultAttempts = 3
@@ -100,6 +103,10 @@ type Config struct {
 	MaxPendingShares   int           // DefaultMaxPendingShares
 	UpstreamHashrate   float32       // DefaultUpstreamHashrate
 	MaxConnections     int           // device connections at once (the service default if zero)
+	// MaxChannelsPerConnection caps the channels one device connection
+	// opens (DefaultMaxChannelsPerConnection): the JDC's 65,536 extranonce
+	// indexes are shared by all its devices.
+	MaxChannelsPerConnection int
 
 	Logger *slog.Logger
 }
@@ -132,6 +139,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.UpstreamHashrate <= 0 {
 		c.UpstreamHashrate = DefaultUpstreamHashrate
+	}
+	if c.MaxChannelsPerConnection <= 0 {
+		c.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = DefaultAttempts

@@ -50,9 +50,10 @@ type devices struct {
 
 // device is one connection's state.
 type device struct {
-	id   service.ClientID
-	info service.ClientInfo
-	conn *mining.Conn
+	id       service.ClientID
+	info     service.ClientInfo
+	conn     *mining.Conn
+	channels int // opened so far: one connection may not take every extranonce index
 }
 
 var _ service.MiningServerHandler = (*devices)(nil)
@@ -98,11 +99,17 @@ func (h *devices) connOf(d *device) (*mining.Conn, error) {
 
 func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
+	if d.channels >= h.j.cfg.MaxChannelsPerConnection {
+		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: mining.CodeChannelCapacityExhausted}), nil
+	}
 	c, err := h.connOf(d)
 	if err != nil {
 		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: "not-ready"}), nil
 	}
 	msgs, err := do(c)
+	if err == nil {
+		d.channels++
+	}
 	if oe, ok := errors.AsType[*mining.OpenError](err); ok {
 		h.j.log.Info("device channel refused", "client", uint64(id), "code", oe.Code, "reason", oe.Err)
 		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: oe.Code}), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,3 +103,66 @@ func testLog(t *testing.T) *slog.Logger {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// One device connection may not take every channel: past
+// MaxChannelsPerConnection its requests are refused.
+func TestChannelsPerConnectionCapped(t *testing.T) {
+	tp, _ := synthtp.New(synthtp.Config{})
+	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
+	_, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, &fakePool{}, nil, nil)
+	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MaxChannelsPerConnection: 3,
+		TemplateProvider: Server{Address: tpAddr, Plain: true},
+		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-j.Ready()
+	d := &refusedDevice{errs: make(chan string, 1)}
+	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	ddone := make(chan struct{})
+	go func() { svc.Run(dctx); close(ddone) }()
+	defer func() { dcancel(); <-ddone }()
+	for i := range 4 {
+		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
+			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
+			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
+		}
+	}
+	select {
+	case code := <-d.errs:
+		if code != "channel-capacity-exhausted" {
+			t.Errorf("the fourth channel: %s", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fourth channel of a connection was not refused")
+	}
+	if n := d.opened.Load(); n != 3 {
+		t.Errorf("%d channels opened, want 3", n)
+	}
+}
+
+type refusedDevice struct {
+	service.NullMiningClientHandler
+	opened atomic.Int64
+	errs   chan string
+}
+
+func (d *refusedDevice) OpenExtendedMiningChannelSuccess(context.Context, *sv2.OpenExtendedMiningChannelSuccess) ([]service.ClientEvent, error) {
+	d.opened.Add(1)
+	return nil, nil
+}
+
+func (d *refusedDevice) OpenMiningChannelError(_ context.Context, m *sv2.OpenMiningChannelError) ([]service.ClientEvent, error) {
+	d.errs <- m.ErrorCode
+	return nil, nil
+}
