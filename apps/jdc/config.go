@@ -27,6 +27,9 @@ const (
 	// DefaultMaxChannelsPerConnection leaves room for a proxy in front of
 	// many devices, and for 64 such connections.
 	DefaultMaxChannelsPerConnection = 1024
+	// DefaultMaxChannelsPerSource is an eighth of the 65,536 extranonce
+	// indexes: a farm behind one address raises it.
+	DefaultMaxChannelsPerSource = 8192
 	// DefaultAttempts is how many failures a pool + JDS pair gets before the
 	// next one (or solo mining) is tried.
 	DefaultAttempts = 3
@@ -107,6 +110,10 @@ type Config struct {
 	// opens (DefaultMaxChannelsPerConnection): the JDC's 65,536 extranonce
 	// indexes are shared by all its devices.
 	MaxChannelsPerConnection int
+	// MaxChannelsPerSource caps the channels of all the connections of one
+	// IP address (DefaultMaxChannelsPerSource), so that one host cannot take
+	// every extranonce index from the rest.
+	MaxChannelsPerSource int
 
 	Logger *slog.Logger
 }
@@ -142,6 +149,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxChannelsPerConnection <= 0 {
 		c.MaxChannelsPerConnection = DefaultMaxChannelsPerConnection
+	}
+	if c.MaxChannelsPerSource <= 0 {
+		c.MaxChannelsPerSource = DefaultMaxChannelsPerSource
 	}
 	if c.Attempts <= 0 {
 		c.Attempts = DefaultAttempts

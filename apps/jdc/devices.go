@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/stratumgo/stratum/core/mining"
@@ -43,9 +44,10 @@ type share struct {
 type devices struct {
 	j *JDC
 
-	mu     sync.Mutex
-	srv    *mining.Server
-	byConn map[*mining.Conn]service.ClientID
+	mu       sync.Mutex
+	srv      *mining.Server
+	byConn   map[*mining.Conn]service.ClientID
+	bySource map[string]int // channels open per source address: one host may not take every extranonce index
 }
 
 // device is one connection's state.
@@ -70,8 +72,41 @@ func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]serv
 	return nil, nil
 }
 
+// source is a device connection's host, whose channels are counted together.
+func source(d *device) string {
+	if d.info.Remote == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(d.info.Remote.String())
+	if err != nil {
+		return d.info.Remote.String()
+	}
+	return host
+}
+
+// takeSource counts one more channel for the device's source, unless it
+// has MaxChannelsPerSource already.
+func (h *devices) takeSource(d *device) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bySource[source(d)] >= h.j.cfg.MaxChannelsPerSource {
+		return false
+	}
+	h.bySource[source(d)]++
+	return true
+}
+
+func (h *devices) giveSource(d *device, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.bySource[source(d)] -= n; h.bySource[source(d)] <= 0 {
+		delete(h.bySource, source(d))
+	}
+}
+
 func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
+	h.giveSource(d, d.channels)
 	if d.conn != nil {
 		h.mu.Lock()
 		delete(h.byConn, d.conn)
@@ -99,7 +134,7 @@ func (h *devices) connOf(d *device) (*mining.Conn, error) {
 
 func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
-	if d.channels >= h.j.cfg.MaxChannelsPerConnection {
+	if d.channels >= h.j.cfg.MaxChannelsPerConnection || !h.takeSource(d) {
 		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: mining.CodeChannelCapacityExhausted}), nil
 	}
 	c, err := h.connOf(d)
@@ -109,6 +144,8 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do 
 	msgs, err := do(c)
 	if err == nil {
 		d.channels++
+	} else {
+		h.giveSource(d, 1)
 	}
 	if oe, ok := errors.AsType[*mining.OpenError](err); ok {
 		h.j.log.Info("device channel refused", "client", uint64(id), "code", oe.Code, "reason", oe.Err)
@@ -144,7 +181,12 @@ func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2
 }
 
 func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
-	if d := service.ClientState(ctx).(*device); d.conn != nil {
+	// A member channel closed frees its count; a group's close is left
+	// counted until the connection ends (its members are not listed here).
+	if d := service.ClientState(ctx).(*device); d.conn != nil && m.ChannelID != d.conn.GroupChannelID() && d.conn.CloseChannel(m.ChannelID) == nil {
+		d.channels--
+		h.giveSource(d, 1)
+	} else if d.conn != nil {
 		d.conn.CloseChannel(m.ChannelID) // an unknown channel is nothing to close
 	}
 	return nil, nil

@@ -85,7 +85,7 @@ func New(cfg Config) (*JDC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	j.dev = &devices{j: j, srv: ms, byConn: map[*mining.Conn]service.ClientID{}}
+	j.dev = &devices{j: j, srv: ms, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}}
 	u := j.up
 	j.tp = tpclient.New(tpclient.Config{
 		// Room for the pool's outputs, whatever the JDS names: a payout

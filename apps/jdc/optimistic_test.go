@@ -166,3 +166,52 @@ func (d *refusedDevice) OpenMiningChannelError(_ context.Context, m *sv2.OpenMin
 	d.errs <- m.ErrorCode
 	return nil, nil
 }
+
+// All the connections of one address share MaxChannelsPerSource: with 3
+// per connection and 5 per source, a second connection gets 2 and is
+// refused the third.
+func TestChannelsPerSourceCapped(t *testing.T) {
+	tp, _ := synthtp.New(synthtp.Config{})
+	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
+	_, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, &fakePool{}, nil, nil)
+	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MaxChannelsPerConnection: 3, MaxChannelsPerSource: 5,
+		TemplateProvider: Server{Address: tpAddr, Plain: true},
+		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { j.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	<-j.Ready()
+	connectDevice(t, ln.Addr().String(), 3)
+	d := &refusedDevice{errs: make(chan string, 1)}
+	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	ddone := make(chan struct{})
+	go func() { svc.Run(dctx); close(ddone) }()
+	defer func() { dcancel(); <-ddone }()
+	for i := range 3 {
+		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
+			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
+			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
+		}
+	}
+	select {
+	case code := <-d.errs:
+		if code != "channel-capacity-exhausted" {
+			t.Errorf("the sixth channel of the source: %s", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sixth channel of a source was not refused")
+	}
+	if n := d.opened.Load(); n != 2 {
+		t.Errorf("%d channels opened on the second connection, want 2", n)
+	}
+}
