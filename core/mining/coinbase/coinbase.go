@@ -60,7 +60,8 @@ type Config struct {
 	Weights []uint64
 	// Tag is pushed in the scriptSig after the template's coinbase_prefix, for
 	// example "/pool name/". It may be empty.
-	Tag []byte // Lead are bytes in the extranonce's push, before the extranonce: a job
+	Tag []byte
+	// Lead are bytes in the extranonce's push, before the extranonce: a job
 	// declarator client or proxy puts its upstream channel's extranonce
 	// prefix (and filler) there, so that its devices' channels keep their
 	// own extranonce when it moves to another upstream. It may be empty.
