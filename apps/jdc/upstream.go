@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 
 	"github.com/stratumgo/stratum/core/backoff"
+	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/target"
@@ -107,9 +108,8 @@ type upstream struct {
 	order     []uint64
 	tip       *sv2.TemplateSetNewPrevHash
 
-	cbcfg        coinbase.Config // the devices' coinbase now
-	pendingCount int
-	stats        counters
+	cbcfg coinbase.Config // the devices' coinbase now
+	stats counters
 }
 
 // counters are what Stats reports; the upstream goroutine writes them.
@@ -259,8 +259,7 @@ func (u *upstream) dropPending() {
 		t.pending = nil
 		t.reset()
 	}
-	u.pendingCount = 0
-	u.stats.pending.Store(int64(u.pendingCount))
+	u.stats.pending.Store(0)
 }
 
 // reset forgets where a template's job stood upstream.
@@ -317,8 +316,7 @@ func (u *upstream) onTransactions(id uint64, txs [][]byte) []service.ClientEvent
 func (u *upstream) forget(id uint64) {
 	if t := u.templates[id]; t != nil {
 		u.stats.dropped.Add(uint64(len(t.pending)))
-		u.pendingCount -= len(t.pending)
-		u.stats.pending.Store(int64(u.pendingCount))
+		u.stats.pending.Add(-int64(len(t.pending)))
 	}
 	delete(u.templates, id)
 	for req, tid := range u.byReq {
@@ -426,8 +424,7 @@ func (u *upstream) onTokenDeadline(d tokenDeadline) []service.ClientEvent {
 	return u.fail(fmt.Sprintf("no token within %s", u.j.cfg.TokenTimeout))
 }
 
-// pendingShares is how many shares wait for their job's acknowledgement
-// (for tests: the counter is the upstream goroutine's).
+// pendingShares is how many shares wait for their jobs' acknowledgement.
 func (u *upstream) pendingShares() int { return int(u.stats.pending.Load()) }
 
 // onShare passes an accepted device share up: at once on an acknowledged
@@ -460,13 +457,12 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 		u.stats.dropped.Add(1)
 	case t.state == jobAcked:
 		evs = append(evs, u.submit(t, s))
-	case u.pendingCount >= u.j.cfg.MaxPendingShares:
+	case u.pendingShares() >= u.j.cfg.MaxPendingShares:
 		u.stats.dropped.Add(1)
 		u.log.Warn("optimistic share dropped: too many waiting for the pool's acknowledgement", "template", s.templateID)
 	default:
 		t.pending = append(t.pending, s)
-		u.pendingCount++
-		u.stats.pending.Store(int64(u.pendingCount))
+		u.stats.pending.Add(1)
 	}
 	return evs
 }
@@ -496,8 +492,7 @@ func (u *upstream) acked(t *tmpl, jobID uint32) []service.ClientEvent {
 	for _, s := range t.pending {
 		evs = append(evs, u.submit(t, s))
 	}
-	u.pendingCount -= len(t.pending)
-	u.stats.pending.Store(int64(u.pendingCount))
+	u.stats.pending.Add(-int64(len(t.pending)))
 	t.pending = nil
 	return evs
 }
@@ -509,7 +504,8 @@ const maxRetries = 3
 // retryable are the refusals that may pass on a later try: the other side
 // had not seen the tip yet, or could not ask its node.
 var retryable = map[string]bool{
-	"stale-chain-tip": true, "invalid-coinbase": true, "node-unavailable": true, "rate-limited": true, "missing-transactions": true,
+	jdserver.CodeStaleChainTip: true, jdserver.CodeInvalidCoinbase: true, jdserver.CodeNodeUnavailable: true,
+	jdserver.CodeRateLimited: true, jdserver.CodeMissingTransactions: true,
 }
 
 // refused drops a refused job's shares; a refusal that may pass is tried
@@ -520,8 +516,7 @@ func (u *upstream) refused(t *tmpl, why, code string) []service.ClientEvent {
 	t.state = jobRefused
 	u.stats.jobsRefused.Add(1)
 	u.stats.dropped.Add(uint64(len(t.pending)))
-	u.pendingCount -= len(t.pending)
-	u.stats.pending.Store(int64(u.pendingCount))
+	u.stats.pending.Add(-int64(len(t.pending)))
 	t.pending = nil
 	if retryable[code] && t.retries < maxRetries {
 		t.retries++

@@ -139,16 +139,16 @@ func TestRefusedJobDropsShares(t *testing.T) {
 	for i := range 5 { // MaxPendingShares is 3
 		u.onShare(&share{templateID: 1, nonce: uint32(i), extranonce: make([]byte, deviceFull)})
 	}
-	if u.pendingCount != 3 || u.stats.dropped.Load() != 2 {
-		t.Fatalf("%d waiting, %d dropped; want 3 and 2", u.pendingCount, u.stats.dropped.Load())
+	if u.pendingShares() != 3 || u.stats.dropped.Load() != 2 {
+		t.Fatalf("%d waiting, %d dropped; want 3 and 2", u.pendingShares(), u.stats.dropped.Load())
 	}
 	p := &poolSide{u: u}
 	p.SetCustomMiningJobError(nil, &sv2.SetCustomMiningJobError{ChannelID: 5, RequestID: scm[0].RequestID, ErrorCode: "invalid-mining-job-token"})
 	if u.templates[1].retries != 0 {
 		t.Error("a refusal that cannot pass is retried")
 	}
-	if u.pendingCount != 0 || u.stats.dropped.Load() != 5 {
-		t.Fatalf("%d waiting, %d dropped after the refusal; want 0 and 5", u.pendingCount, u.stats.dropped.Load())
+	if u.pendingShares() != 0 || u.stats.dropped.Load() != 5 {
+		t.Fatalf("%d waiting, %d dropped after the refusal; want 0 and 5", u.pendingShares(), u.stats.dropped.Load())
 	}
 	if out := u.onShare(&share{templateID: 1}); len(out) != 0 || u.stats.dropped.Load() != 6 {
 		t.Error("a share on a refused job was not dropped")
@@ -164,8 +164,8 @@ func TestNewTipWhileDeclaring(t *testing.T) {
 	evs = append(evs, u.onTemplate(testTemplate(2, true))...)
 	evs = append(evs, u.onPrevHash(&sv2.TemplateSetNewPrevHash{TemplateID: 2, PrevHash: sv2.U256{8}, HeaderTimestamp: 1001, NBits: 0x207fffff})...)
 	evs = append(evs, u.onTransactions(2, nil)...)
-	if _, ok := u.templates[1]; ok || u.pendingCount != 0 || u.stats.dropped.Load() != 1 {
-		t.Fatalf("old template kept %v, %d waiting, %d dropped", ok, u.pendingCount, u.stats.dropped.Load())
+	if _, ok := u.templates[1]; ok || u.pendingShares() != 0 || u.stats.dropped.Load() != 1 {
+		t.Fatalf("old template kept %v, %d waiting, %d dropped", ok, u.pendingShares(), u.stats.dropped.Load())
 	}
 	decls := sent[*sv2.DeclareMiningJob](evs, sv2.ProtocolJobDeclaration)
 	if len(decls) != 1 {

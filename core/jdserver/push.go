@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -46,7 +47,7 @@ func (p *pushed) submit(hash chainhash.Hash, raw []byte, from string) {
 	}
 	if len(p.inFlight) >= maxInFlight {
 		p.mu.Unlock()
-		p.log.Error("BLOCK NOT SUBMITTED: too many pushed blocks already on their way to the node", "hash", hash.String(), "from", from, "block", hexPrefix(raw))
+		p.log.Error("BLOCK NOT SUBMITTED: too many pushed blocks already on their way to the node", "hash", hash.String(), "from", from, "block", hex.EncodeToString(raw)) // for an operator to submitblock by hand
 		return
 	}
 	p.inFlight[hash] = true
@@ -83,7 +84,7 @@ func (p *pushed) run(hash chainhash.Hash, raw []byte) {
 			return
 		}
 		if p.ctx.Err() != nil || time.Now().After(deadline) {
-			p.log.Error("BLOCK NOT DELIVERED: the node could not be reached", "hash", hash.String(), "error", err, "block", hexPrefix(raw))
+			p.log.Error("BLOCK NOT DELIVERED: the node could not be reached", "hash", hash.String(), "error", err, "block", hex.EncodeToString(raw)) // for an operator to submitblock by hand
 			return
 		}
 		d := retry.Next()
@@ -93,17 +94,6 @@ func (p *pushed) run(hash chainhash.Hash, raw []byte) {
 		case <-p.ctx.Done():
 		}
 	}
-}
-
-// hexPrefix is the whole block in hex for the log when nothing else could
-// deliver it: an operator can still submitblock it by hand.
-func hexPrefix(raw []byte) string {
-	const hexdigits = "0123456789abcdef"
-	b := make([]byte, 2*len(raw))
-	for i, c := range raw {
-		b[2*i], b[2*i+1] = hexdigits[c>>4], hexdigits[c&15]
-	}
-	return string(b)
 }
 
 func (p *pushed) count(n *uint64) { p.mu.Lock(); *n++; p.mu.Unlock() }
