@@ -25,34 +25,14 @@ const attackWait = 20 * time.Second
 
 // attackStack is benchStack with a configurable JDC.
 func attackStack(t testing.TB, mod func(*Config)) (*JDC, string, *service.ServerService, *synthtp.Provider, *fakePool) {
-	tp, err := synthtp.New(synthtp.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpSrv, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
 	fp := &fakePool{}
-	_, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, fp, nil, nil)
-	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Listener: ln, Plain: true, User: "attack", Mode: ModeCoinbaseOnly,
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	j, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	<-j.Ready()
-	return j, ln.Addr().String(), tpSrv, tp, fp
+	j, addr, tpSrv, tp, _ := fakeStack(t, fp, func(c *Config) {
+		c.User = "attack"
+		if mod != nil {
+			mod(c)
+		}
+	})
+	return j, addr, tpSrv, tp, fp
 }
 
 // rawDevice is a hand-driven device connection from local IP ip, set up

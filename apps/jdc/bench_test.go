@@ -90,47 +90,16 @@ func serve(b testing.TB, cfg service.ServerConfig, m service.MiningServerHandler
 // benchStack is a JDC between a synthetic provider, a fake pool and JDS,
 // and devices over real TCP (plain: the benchmark is the JDC's work).
 func benchStack(b testing.TB) (*JDC, string, *service.ServerService, *synthtp.Provider, *fakePool) {
-	tp, err := synthtp.New(synthtp.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tpSrv, tpAddr := serve(b, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
 	fp := &fakePool{}
-	_, poolAddr := serve(b, service.ServerConfig{Mining: &service.ProtocolConfig{}}, fp, nil, nil)
-	_, jdsAddr := serve(b, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	j, err := New(Config{Listener: ln, Plain: true, User: "bench", Mode: ModeCoinbaseOnly,
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	<-j.Ready()
-	return j, ln.Addr().String(), tpSrv, tp, fp
+	j, addr, tpSrv, tp, _ := fakeStack(b, fp, func(c *Config) { c.User = "bench" })
+	return j, addr, tpSrv, tp, fp
 }
 
 func connectDevice(b testing.TB, addr string, channels int) *benchDevice {
 	d := &benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, channels)}
-	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: addr, Plain: true}}, d, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { svc.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
+	svc := dialDevice(b, addr, d)
 	for i := range channels {
-		for svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
-			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
-			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
-		}
+		requestChannel(svc, uint32(i+1), 1e6)
 	}
 	for range channels {
 		<-d.open
@@ -210,40 +179,16 @@ func (d *shareDevice) NewExtendedMiningJob(_ context.Context, m *sv2.NewExtended
 //
 //	cd apps/jdc && go test -run '^$' -bench SharesRelayed -benchtime 20000x
 func BenchmarkSharesRelayed(b *testing.B) {
-	tp, _ := synthtp.New(synthtp.Config{})
-	_, tpAddr := serve(b, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
 	fp := &fakePool{}
-	_, poolAddr := serve(b, service.ServerConfig{Mining: &service.ProtocolConfig{}}, fp, nil, nil)
-	_, jdsAddr := serve(b, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	j, err := New(Config{Listener: ln, Plain: true, User: "bench", Mode: ModeCoinbaseOnly, MinShareDifficulty: -1, MaxPendingShares: 1 << 20,
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	b.Cleanup(func() { cancel(); <-done })
-	<-j.Ready()
+	j, addr, _, _, _ := fakeStack(b, fp, func(c *Config) { c.User, c.MinShareDifficulty, c.MaxPendingShares = "bench", -1, 1<<20 })
 	// A channel takes MaxSharesPerTip shares (4,096) per block: eight of them.
 	const channels = 8
 	d := &shareDevice{benchDevice: benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, channels)}, jobs: make(chan *sv2.NewExtendedMiningJob, 64)}
-	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	ddone := make(chan struct{})
-	go func() { svc.Run(dctx); close(ddone) }()
-	b.Cleanup(func() { dcancel(); <-ddone })
+	svc := dialDevice(b, addr, d)
+	ctx := context.Background()
 	var opens []*sv2.OpenExtendedMiningChannelSuccess
 	for i := range channels {
-		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
-			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e-9, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil { // every hash a share
-			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
-		}
+		requestChannel(svc, uint32(i+1), 1e-9) // every hash a share
 		opens = append(opens, <-d.open)
 	}
 	// Each channel's job: its own, or its group's, whichever came last.
@@ -274,7 +219,7 @@ func BenchmarkSharesRelayed(b *testing.B) {
 	for i := range b.N {
 		open := opens[i%channels]
 		job := jobOf[open.ChannelID]
-		if err := svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
+		if err := svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
 			ChannelID: open.ChannelID, SequenceNumber: uint32(i), JobID: job.JobID, Nonce: uint32(i), NTime: ntime,
 			Version: job.Version, Extranonce: make([]byte, open.ExtranonceSize)}}); err != nil {
 			b.Fatal(err)

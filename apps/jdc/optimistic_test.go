@@ -3,14 +3,12 @@ package jdc
 import (
 	"context"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
-	"github.com/stratumgo/stratum/core/synthtp"
 )
 
 // holdingPool is a fake pool that answers SetCustomMiningJob only when the
@@ -31,44 +29,20 @@ func (p *holdingPool) SetCustomMiningJob(_ context.Context, c service.ClientID, 
 // their shares wait while the pool has not acknowledged it, and reach the
 // pool right after its SetCustomMiningJob.Success, on the job id it gave.
 func TestOptimisticMiningOverTCP(t *testing.T) {
-	tp, _ := synthtp.New(synthtp.Config{})
-	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
 	hp := &holdingPool{held: make(chan *sv2.SetCustomMiningJob, 4), clients: make(chan service.ClientID, 4)}
-	poolSrv, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, hp, nil, nil)
-	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MinShareDifficulty: -1, Logger: testLog(t),
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-j.Ready()
+	j, addr, _, _, poolSrv := fakeStack(t, hp, func(c *Config) { c.MinShareDifficulty, c.Logger = -1, testLog(t) })
+	ctx := context.Background()
 	scm := <-hp.held // the JDC asked; the pool holds its answer
 	poolClient := <-hp.clients
 
 	d := &shareDevice{benchDevice: benchDevice{prev: make(chan time.Time, 1), open: make(chan *sv2.OpenExtendedMiningChannelSuccess, 1)}, jobs: make(chan *sv2.NewExtendedMiningJob, 8)}
-	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	ddone := make(chan struct{})
-	go func() { svc.Run(dctx); close(ddone) }()
-	defer func() { dcancel(); <-ddone }()
-	for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
-		RequestID: 1, UserIdentity: "rig", NominalHashRate: 1e-9, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
-		time.Sleep(time.Millisecond) // still connecting: the service has no event for it
-	}
+	svc := dialDevice(t, addr, d)
+	requestChannel(svc, 1, 1e-9) // every hash a share
 	open := <-d.open
 	job := <-d.jobs
 	const shares = 5
 	for i := range shares {
-		if err := svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
+		if err := svc.HandleEvent(ctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.SubmitSharesExtended{
 			ChannelID: open.ChannelID, SequenceNumber: uint32(i), JobID: job.JobID, Nonce: uint32(i), NTime: uint32(time.Now().Unix()),
 			Version: job.Version, Extranonce: make([]byte, open.ExtranonceSize)}}); err != nil {
 			t.Fatal(err)
@@ -107,36 +81,11 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 // One device connection may not take every channel: past
 // MaxChannelsPerConnection its requests are refused.
 func TestChannelsPerConnectionCapped(t *testing.T) {
-	tp, _ := synthtp.New(synthtp.Config{})
-	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
-	_, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, &fakePool{}, nil, nil)
-	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MaxChannelsPerConnection: 3,
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-j.Ready()
+	_, addr, _, _, _ := fakeStack(t, &fakePool{}, func(c *Config) { c.MaxChannelsPerConnection = 3 })
 	d := &refusedDevice{errs: make(chan string, 1)}
-	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	ddone := make(chan struct{})
-	go func() { svc.Run(dctx); close(ddone) }()
-	defer func() { dcancel(); <-ddone }()
+	svc := dialDevice(t, addr, d)
 	for i := range 4 {
-		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
-			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
-			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
-		}
+		requestChannel(svc, uint32(i+1), 1e6)
 	}
 	select {
 	case code := <-d.errs:
@@ -171,37 +120,12 @@ func (d *refusedDevice) OpenMiningChannelError(_ context.Context, m *sv2.OpenMin
 // per connection and 5 per source, a second connection gets 2 and is
 // refused the third.
 func TestChannelsPerSourceCapped(t *testing.T) {
-	tp, _ := synthtp.New(synthtp.Config{})
-	_, tpAddr := serve(t, service.ServerConfig{TemplateDistribution: &service.ProtocolConfig{}}, nil, nil, tp)
-	_, poolAddr := serve(t, service.ServerConfig{Mining: &service.ProtocolConfig{}}, &fakePool{}, nil, nil)
-	_, jdsAddr := serve(t, service.ServerConfig{JobDeclaration: &service.ProtocolConfig{}}, nil, &fakeJDS{}, nil)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	j, err := New(Config{Listener: ln, Plain: true, User: "miner", Mode: ModeCoinbaseOnly, MaxChannelsPerConnection: 3, MaxChannelsPerSource: 5,
-		TemplateProvider: Server{Address: tpAddr, Plain: true},
-		Upstreams:        []Upstream{{Pool: Server{Address: poolAddr, Plain: true}, JDS: Server{Address: jdsAddr, Plain: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { j.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	<-j.Ready()
-	connectDevice(t, ln.Addr().String(), 3)
+	_, addr, _, _, _ := fakeStack(t, &fakePool{}, func(c *Config) { c.MaxChannelsPerConnection, c.MaxChannelsPerSource = 3, 5 })
+	connectDevice(t, addr, 3)
 	d := &refusedDevice{errs: make(chan string, 1)}
-	svc, err := service.NewClientService(service.ClientConfig{Mining: &service.UpstreamConfig{Address: ln.Addr().String(), Plain: true}}, d, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	ddone := make(chan struct{})
-	go func() { svc.Run(dctx); close(ddone) }()
-	defer func() { dcancel(); <-ddone }()
+	svc := dialDevice(t, addr, d)
 	for i := range 3 {
-		for svc.HandleEvent(dctx, service.SendToServer{Protocol: sv2.ProtocolMining, Message: &sv2.OpenExtendedMiningChannel{
-			RequestID: uint32(i + 1), UserIdentity: "rig", NominalHashRate: 1e6, MaxTarget: maxTarget, MinExtranonceSize: 8}}) != nil {
-			time.Sleep(time.Millisecond) // still connecting: the service has no event for it
-		}
+		requestChannel(svc, uint32(i+1), 1e6)
 	}
 	select {
 	case code := <-d.errs:
