@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 )
 
@@ -242,4 +243,32 @@ func TrustCert(path string) (*tls.Config, error) {
 		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// NodeFlags are --node-rpc-url, --node-rpc-user, --node-rpc-pass and
+// --node-rpc-cert, for an app that talks to a node's JSON-RPC; urlUsage
+// says what the app needs the node for.
+func NodeFlags(app, urlUsage string) []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: urlUsage, EnvVars: Env(app, "node-rpc-url")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: Env(app, "node-rpc-user")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: Env(app, "node-rpc-pass")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert) for https URLs", EnvVars: Env(app, "node-rpc-cert")}),
+	}
+}
+
+// NodeConfig reads NodeFlags: nil when --node-rpc-url is not set.
+func NodeConfig(c *cli.Context, log *slog.Logger) (*node.Config, error) {
+	url := c.String("node-rpc-url")
+	if url == "" {
+		return nil, nil
+	}
+	cfg := &node.Config{URL: url, User: c.String("node-rpc-user"), Password: c.String("node-rpc-pass"), Logger: log.With("component", "node")}
+	if path := c.String("node-rpc-cert"); path != "" {
+		var err error
+		if cfg.TLSConfig, err = TrustCert(path); err != nil {
+			return nil, fmt.Errorf("--node-rpc-cert: %w", err)
+		}
+	}
+	return cfg, nil
 }

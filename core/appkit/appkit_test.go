@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 )
 
@@ -114,5 +116,32 @@ func TestKeyFileModes(t *testing.T) {
 	}
 	if fi, _ := os.Stat(wide); fi.Mode().Perm() != 0o600 {
 		t.Errorf("replaced file has mode %o, want 600", fi.Mode().Perm())
+	}
+}
+
+// NodeConfig is nil without --node-rpc-url, carries the flags with it, and
+// names --node-rpc-cert when the certificate cannot be read.
+func TestNodeConfig(t *testing.T) {
+	run := func(args ...string) (*node.Config, error) {
+		var cfg *node.Config
+		var err error
+		app := &cli.App{Flags: NodeFlags("TEST", "`URL`"), Action: func(c *cli.Context) error {
+			cfg, err = NodeConfig(c, slog.New(slog.DiscardHandler))
+			return nil
+		}}
+		if e := app.Run(append([]string{"x"}, args...)); e != nil {
+			t.Fatal(e)
+		}
+		return cfg, err
+	}
+	if cfg, err := run(); cfg != nil || err != nil {
+		t.Errorf("no URL: %+v, %v", cfg, err)
+	}
+	cfg, err := run("--node-rpc-url", "http://127.0.0.1:1", "--node-rpc-user", "u", "--node-rpc-pass", "p")
+	if err != nil || cfg.URL != "http://127.0.0.1:1" || cfg.User != "u" || cfg.Password != "p" || cfg.Logger == nil {
+		t.Errorf("flags: %+v, %v", cfg, err)
+	}
+	if _, err := run("--node-rpc-url", "https://127.0.0.1:1", "--node-rpc-cert", "/nonexistent"); err == nil || !strings.Contains(err.Error(), "--node-rpc-cert") {
+		t.Errorf("a missing certificate: %v", err)
 	}
 }

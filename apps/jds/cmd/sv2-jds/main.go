@@ -16,7 +16,6 @@ import (
 	"github.com/stratumgo/stratum/core/appkit"
 	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/network"
-	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 )
@@ -32,10 +31,6 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Value: noise.DefaultCertValidity, Usage: "how long each Noise certificate lasts (`DURATION`)", EnvVars: env("cert-validity")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve JDCs without Noise encryption (trusted LAN only; tokens are signed all the same)", EnvVars: env("plain")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "network", Value: "mainnet", Usage: "the chain the node must be on, and of the --payout address: `NET` is mainnet, testnet, testnet4, signet or regtest", EnvVars: env("network")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: "the node's JSON-RPC `URL` (http:// or https://), for mempool look-ups, block proposals and submitblock (required)", EnvVars: env("node-rpc-url")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert) for https URLs", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-address", Value: "127.0.0.1:8442", Usage: "the template provider's `ADDRESS`, which the chain tip is taken from", EnvVars: env("tp-address")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "tp-authority-pubkey", Usage: "pin the template provider's authority public `KEY` (without it the link is encrypted but not authenticated)", EnvVars: env("tp-authority-pubkey")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "tp-plain", Usage: "talk to the template provider without Noise (same machine only)", EnvVars: env("tp-plain")}),
@@ -48,6 +43,7 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "mempool-refresh", Value: jdserver.DefaultMempoolRefresh, Usage: "follow the node's mempool every `DURATION`", EnvVars: env("mempool-refresh")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` JDC connections", EnvVars: env("max-connections")}),
 	}
+	flags = append(flags, appkit.NodeFlags(app, "the node's JSON-RPC `URL` (http:// or https://), for mempool look-ups, block proposals and submitblock (required)")...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
@@ -104,19 +100,15 @@ func run(c *cli.Context) error {
 	if cfg.PayoutScript, err = network.OutputScript(payout, net); err != nil {
 		return fmt.Errorf("--payout: %w", err)
 	}
-	url := c.String("node-rpc-url")
-	if url == "" {
+	nc, err := appkit.NodeConfig(c, log)
+	if err != nil {
+		return err
+	}
+	if nc == nil {
 		return errors.New("--node-rpc-url is required: the JDS checks declarations and submits blocks through the node")
 	}
-	cfg.Node = node.Config{
-		URL: url, User: c.String("node-rpc-user"), Password: c.String("node-rpc-pass"),
-		Network: cfg.Network, Logger: log.With("component", "node"),
-	}
-	if path := c.String("node-rpc-cert"); path != "" {
-		if cfg.Node.TLSConfig, err = appkit.TrustCert(path); err != nil {
-			return fmt.Errorf("--node-rpc-cert: %w", err)
-		}
-	}
+	nc.Network = cfg.Network
+	cfg.Node = *nc
 	if k := c.String("tp-authority-pubkey"); k != "" {
 		pk, err := noise.ParsePublicKey(k)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/network"
-	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
 )
@@ -42,10 +41,6 @@ func newApp() *cli.App {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "fixed-version", Usage: "forbid version rolling (REQUIRES_FIXED_VERSION)", EnvVars: env("fixed-version")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "min-share-difficulty", Value: mining.DefaultMinShareDifficulty, Usage: "take no share easier than `D` (difficulty 1 = 2^32 hashes), whatever a channel declares", EnvVars: env("min-share-difficulty")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "share-batch-size", Value: 10, Usage: "acknowledge accepted shares `N` at a time", EnvVars: env("share-batch-size")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-url", Usage: "also submit found blocks straight to the node at `URL` (http:// or https://)", EnvVars: env("node-rpc-url")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-user", Usage: "node RPC `USER`", EnvVars: env("node-rpc-user")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-pass", Usage: "node RPC `PASSWORD`", EnvVars: env("node-rpc-pass")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "node-rpc-cert", Usage: "trust the node's TLS certificate in `FILE` (btcd's rpc.cert)", EnvVars: env("node-rpc-cert")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-listen", Usage: "run a job declarator server in the pool on `ADDRESS`, so that miners' JDCs mine templates of their own (needs --node-rpc-url; tokens are signed with the pool's authority key)", EnvVars: env("jds-listen")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-authority-pubkey", Usage: "accept custom jobs with tokens of the standalone sv2-jds whose authority public `KEY` this is", EnvVars: env("jds-authority-pubkey")}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: "jds-mode", Value: string(jdserver.ModeBoth), Usage: "job declaration `MODE`: both, full-template or coinbase-only (the in-process JDS serves it; with --jds-authority-pubkey, full-template refuses coinbase-only tokens)", EnvVars: env("jds-mode")}),
@@ -57,6 +52,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
+	flags = append(flags, appkit.NodeFlags(app, "also submit found blocks straight to the node at `URL` (http:// or https://)")...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
@@ -116,28 +112,10 @@ func run(c *cli.Context) error {
 		}
 		cfg.TemplateProvider.AuthorityKey = &pk
 	}
-	if url := c.String("node-rpc-url"); url != "" {
-		cfg.Node = &node.Config{URL: url, User: c.String("node-rpc-user"), Password: c.String("node-rpc-pass"), Logger: log.With("component", "node")}
-		if path := c.String("node-rpc-cert"); path != "" {
-			if cfg.Node.TLSConfig, err = appkit.TrustCert(path); err != nil {
-				return fmt.Errorf("--node-rpc-cert: %w", err)
-			}
-		}
+	if cfg.Node, err = appkit.NodeConfig(c, log); err != nil {
+		return err
 	}
-	if listen, key := c.String("jds-listen"), c.String("jds-authority-pubkey"); listen != "" || key != "" {
-		mode, err := jdserver.ParseMode(c.String("jds-mode"))
-		if err != nil {
-			return fmt.Errorf("--jds-mode: %w", err)
-		}
-		cfg.JobDeclaration = &pool.JobDeclaration{Listen: listen, Mode: mode, TokenLifetime: c.Duration("jds-token-lifetime")}
-		if key != "" {
-			pk, err := noise.ParsePublicKey(key)
-			if err != nil {
-				return fmt.Errorf("--jds-authority-pubkey: %w", err)
-			}
-			cfg.JobDeclaration.AuthorityKey = &pk
-		}
-	}
+
 	if !cfg.Plain || (cfg.JobDeclaration != nil && cfg.JobDeclaration.Listen != "") {
 		if cfg.AuthorityKey, err = appkit.AuthorityKey(c); err != nil {
 			return err
