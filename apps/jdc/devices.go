@@ -183,11 +183,14 @@ func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2
 func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
 	// A member channel closed frees its count; a group's close is left
 	// counted until the connection ends (its members are not listed here).
-	if d := service.ClientState(ctx).(*device); d.conn != nil && m.ChannelID != d.conn.GroupChannelID() && d.conn.CloseChannel(m.ChannelID) == nil {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return nil, nil
+	}
+	group := m.ChannelID == d.conn.GroupChannelID()
+	if d.conn.CloseChannel(m.ChannelID) == nil && !group { // an unknown channel is nothing to close
 		d.channels--
 		h.giveSource(d, 1)
-	} else if d.conn != nil {
-		d.conn.CloseChannel(m.ChannelID) // an unknown channel is nothing to close
 	}
 	return nil, nil
 }
