@@ -292,7 +292,7 @@ func (c *Conn) jobWith(ch *channel, e *templateEntry, cb *coinbase.Coinbase, fut
 func (c *Conn) extendedJob(channel, id uint32, e *templateEntry, cb *coinbase.Coinbase, future bool) *sv2.NewExtendedMiningJob {
 	return &sv2.NewExtendedMiningJob{
 		ChannelID: channel, JobID: id, MinNTime: c.minNTime(future), Version: e.t.Version,
-		VersionRollingAllowed: !c.srv.cfg.FixedVersion, MerklePath: e.t.MerklePath,
+		VersionRollingAllowed: !c.srv.cfg.FixedVersion && !e.fixedVersion, MerklePath: e.t.MerklePath,
 		CoinbaseTxPrefix: cb.Prefix(), CoinbaseTxSuffix: cb.Suffix(),
 	}
 }
@@ -309,7 +309,7 @@ func (c *Conn) minNTime(future bool) sv2.Option[uint32] {
 func (c *Conn) makeJob(ch *channel, e *templateEntry, cb *coinbase.Coinbase, id uint32, future bool) *job {
 	j := &job{
 		id: id, templateID: e.t.TemplateID, cb: cb, path: e.t.MerklePath, future: future,
-		version: e.t.Version, rolling: !c.srv.cfg.FixedVersion, prefix: ch.prefix.Bytes,
+		version: e.t.Version, rolling: !c.srv.cfg.FixedVersion && !e.fixedVersion, prefix: ch.prefix.Bytes,
 		target: ch.target, difficulty: target.Difficulty(ch.target),
 	}
 	if !ch.extended {

@@ -86,6 +86,10 @@ type Server struct {
 
 type templateEntry struct {
 	t *sv2.NewTemplate
+	// An upstream's job (NewUpstreamJob) has its coinbase fixed, for every
+	// connection, and may forbid version rolling.
+	fixed        *coinbase.Coinbase
+	fixedVersion bool
 
 	mu        sync.Mutex // connections build coinbases concurrently
 	coinbases map[coinbaseKey]*coinbase.Coinbase
@@ -192,6 +196,9 @@ type Outbound struct {
 // coinbaseFor returns the template's coinbase with the outputs of cfg for a
 // full extranonce size, built once.
 func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (*coinbase.Coinbase, error) {
+	if e.fixed != nil {
+		return e.fixed, nil
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := coinbaseKey{cfg, size}
@@ -218,12 +225,50 @@ func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (
 // kept until the next prev hash, so that a SetNewPrevHash naming it still
 // activates it. Templates without a BIP34 height are not checked.
 func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
+	return s.addTemplate(&templateEntry{t: t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)})
+}
+
+// UpstreamJob is a job of an upstream channel, for a proxy's devices to
+// mine as they would a template's (Server.NewUpstreamJob).
+type UpstreamJob struct {
+	// ID names the job among the server's templates: a SetNewPrevHash
+	// activates it by this TemplateID, and ShareResult.TemplateID is it.
+	ID             uint64
+	Future         bool // announced without min_ntime, for a later SetNewPrevHash
+	Version        uint32
+	VersionRolling bool
+	MerklePath     []sv2.U256
+	// CoinbasePrefix and CoinbaseSuffix surround the server's full
+	// extranonce (ExtranonceFullSize bytes): the upstream job's
+	// coinbase_tx_prefix, with the upstream extranonce bytes the proxy keeps
+	// fixed appended, and its coinbase_tx_suffix.
+	CoinbasePrefix, CoinbaseSuffix []byte
+}
+
+// NewUpstreamJob records an upstream's job and returns the jobs it makes
+// for every connection, as NewTemplate does for a template: the server's
+// coinbase configuration does not apply (the job's coinbase is the
+// upstream's), and neither does the height check, the job carrying no
+// height. A share that meets the network target is ShareBlockFound, but its
+// FoundBlock has only the stripped coinbase: the share goes upstream.
+func (s *Server) NewUpstreamJob(j UpstreamJob) ([]Outbound, error) {
+	t := &sv2.NewTemplate{TemplateID: j.ID, FutureTemplate: j.Future, Version: j.Version, MerklePath: j.MerklePath}
+	return s.addTemplate(&templateEntry{t: t, fixedVersion: !j.VersionRolling,
+		fixed: coinbase.FromParts(j.CoinbasePrefix, j.CoinbaseSuffix, s.cfg.Extranonce.FullSize())})
+}
+
+// ExtranonceFullSize is the full extranonce of the server's jobs: the
+// channel index and the rollable bytes of its allocator.
+func (s *Server) ExtranonceFullSize() int { return s.cfg.Extranonce.FullSize() }
+
+// addTemplate is NewTemplate for a prepared entry.
+func (s *Server) addTemplate(e *templateEntry) ([]Outbound, error) {
+	t := e.t
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !t.FutureTemplate && s.tip == nil {
 		return nil, fmt.Errorf("template %d: %w", t.TemplateID, ErrNoTip)
 	}
-	e := &templateEntry{t: t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
 	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
 		return nil, err
 	}
@@ -356,7 +401,7 @@ func (s *Server) SetCoinbase(cfg coinbase.Config) ([]Outbound, error) {
 	// entries, a future template's kept for its prev hash.
 	fresh := make(map[uint64]*templateEntry, len(s.templates))
 	for id, e := range s.templates {
-		fresh[id] = &templateEntry{t: e.t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+		fresh[id] = &templateEntry{t: e.t, fixed: e.fixed, fixedVersion: e.fixedVersion, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
 	}
 	if s.active == nil || s.tip == nil {
 		s.templates = fresh
@@ -364,7 +409,7 @@ func (s *Server) SetCoinbase(cfg coinbase.Config) ([]Outbound, error) {
 	}
 	e := fresh[s.active.t.TemplateID]
 	if e == nil {
-		e = &templateEntry{t: s.active.t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+		e = &templateEntry{t: s.active.t, fixed: s.active.fixed, fixedVersion: s.active.fixedVersion, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
 		fresh[e.t.TemplateID] = e
 	}
 	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {

@@ -417,3 +417,16 @@ func WitnessCommitmentScript(wtxids []sv2.U256) []byte {
 	commitment := merkle.DoubleSHA256(append(root[:], reserved[:]...))
 	return append([]byte(WitnessCommitmentPrefix), commitment[:]...)
 }
+
+// FromParts makes a Coinbase of an upstream's job (NewExtendedMiningJob's
+// coinbase_tx_prefix and coinbase_tx_suffix, with whatever extranonce bytes
+// of the upstream's a proxy keeps fixed already appended to prefix) around
+// a full extranonce of extranonceSize bytes. Only the stripped form is
+// known: FullPrefix, FullSuffix and AppendTx are the stripped ones, so a
+// block built from it lacks any witness and a proxy passes its shares
+// upstream rather than submitting it. The parts are copied.
+func FromParts(prefix, suffix []byte, extranonceSize int) *Coinbase {
+	p := append([]byte(nil), prefix...)
+	s := append([]byte(nil), suffix...)
+	return &Coinbase{prefix: p, suffix: s, fullPrefix: p, fullSuffix: s, extranonceSize: extranonceSize}
+}
