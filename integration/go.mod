@@ -35,6 +35,7 @@ require (
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/stratumgo/stratum/apps/cpuminer v0.0.0
 	github.com/stratumgo/stratum/apps/jdc v0.0.0
+	github.com/stratumgo/stratum/apps/proxy v0.0.0
 	github.com/stratumgo/stratum/apps/jds v0.0.0
 	github.com/stratumgo/stratum/apps/pool v0.0.0
 	github.com/stratumgo/stratum/apps/templateprovider v0.0.0
@@ -60,3 +61,5 @@ replace github.com/stratumgo/stratum/apps/cpuminer => ../apps/cpuminer
 replace github.com/stratumgo/stratum/apps/jds => ../apps/jds
 
 replace github.com/stratumgo/stratum/apps/jdc => ../apps/jdc
+
+replace github.com/stratumgo/stratum/apps/proxy => ../apps/proxy

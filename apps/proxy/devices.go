@@ -1,0 +1,406 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/btcsuite/btcd/txscript/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
+	"github.com/stratumgo/stratum/core/mining/extranonce"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/mining/vardiff"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// What the upstream side hands the devices' side, and back.
+var (
+	retarget = service.NewTopic[struct{}]("vardiff retarget")
+	// shares carries the device shares that meet their lane's upstream
+	// target to the upstream side.
+	shares = service.NewTopic[*share]("share")
+)
+
+// laneJob and lanePrev are an upstream job and tip for one lane's devices.
+type (
+	laneJob struct {
+		lane int
+		job  mining.UpstreamJob
+	}
+	lanePrev struct {
+		lane int
+		prev *sv2.TemplateSetNewPrevHash
+	}
+	// hashrates are the devices' total nominal hashrates, per lane.
+	hashrates []float64
+)
+
+// share is an accepted device share for the upstream.
+type share struct {
+	templateID   uint64
+	nonce, ntime uint32
+	version      uint32
+	extranonce   []byte // the device's full extranonce: its channel's prefix and its rolled bytes
+	block        bool
+	channel      uint32
+	client       service.ClientID
+}
+
+// devices is the mining server handler for the devices. The service calls
+// it for one connection at a time on that connection's goroutine; what
+// connections share has its lock.
+type devices struct {
+	p *Proxy
+
+	mu       sync.Mutex
+	lanes    []*mining.Server // one per upstream channel, made by layout
+	channels []int            // device channels per lane
+	hashrate []float64        // their nominal hashrate per lane
+	byConn   map[*mining.Conn]service.ClientID
+	bySource map[string]int // channels open per source address
+
+	connected, removed atomic.Int64 // device connections now, and ended
+}
+
+// device is one connection's state.
+type device struct {
+	id       service.ClientID
+	info     service.ClientInfo
+	conn     *mining.Conn
+	lane     int
+	hashrate map[uint32]float32 // by channel
+}
+
+var _ service.MiningServerHandler = (*devices)(nil)
+
+func newDevices(p *Proxy) *devices {
+	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}}
+}
+
+// layout makes the lanes' mining servers once the devices' full extranonce
+// is known: ChannelIndexSize bytes of channel index and the rest to roll.
+func (h *devices) layout(full int) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lanes != nil {
+		return nil
+	}
+	cfg := &h.p.cfg
+	var lanes []*mining.Server
+	for range cfg.UpstreamChannels {
+		alloc, err := extranonce.New(extranonce.Config{IndexSize: cfg.ChannelIndexSize, RollableSize: full - cfg.ChannelIndexSize})
+		if err != nil {
+			return err
+		}
+		vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
+		// The jobs' coinbases are the upstream's (Server.NewUpstreamJob): the
+		// configured outputs are never used.
+		ms, err := mining.NewServer(mining.ServerConfig{
+			Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}},
+			Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
+			ChannelOpenBurst: cfg.MaxChannelsPerConnection,
+		})
+		if err != nil {
+			return err
+		}
+		lanes = append(lanes, ms)
+	}
+	h.lanes, h.channels, h.hashrate = lanes, make([]int, len(lanes)), make([]float64, len(lanes))
+	return nil
+}
+
+func (h *devices) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
+
+// Flags: standard jobs and version rolling; devices set no custom jobs.
+func (h *devices) Flags(requested uint32) (success, unsupported uint32) {
+	return 0, requested &^ (mining.FlagRequiresStandardJobs | mining.FlagRequiresVersionRolling)
+}
+
+func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
+	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}})
+	h.connected.Add(1)
+	return nil, nil
+}
+
+// source is a device connection's host, whose channels are counted together.
+func source(d *device) string {
+	if d.info.Remote == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(d.info.Remote.String())
+	if err != nil {
+		return d.info.Remote.String()
+	}
+	return host
+}
+
+func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	h.connected.Add(-1)
+	h.removed.Add(1)
+	if d.conn == nil {
+		return nil, nil
+	}
+	h.mu.Lock()
+	h.forget(d, len(d.hashrate))
+	for ch := range d.hashrate {
+		h.hashrate[d.lane] -= float64(d.hashrate[ch])
+	}
+	delete(h.byConn, d.conn)
+	srv := h.lanes[d.lane]
+	h.mu.Unlock()
+	srv.RemoveConn(d.conn)
+	return nil, nil
+}
+
+// forget gives back n channels of d's; h.mu is held.
+func (h *devices) forget(d *device, n int) {
+	h.channels[d.lane] -= n
+	if h.bySource[source(d)] -= n; h.bySource[source(d)] <= 0 {
+		delete(h.bySource, source(d))
+	}
+}
+
+// errNotReady refuses channels before the upstream's first channel.
+var errNotReady = errors.New("proxy: no upstream channel yet")
+
+// take counts one more channel for d, on the lane with the fewest if d
+// has none yet, unless d or its source has its most already.
+func (h *devices) take(d *device) (*mining.Conn, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lanes == nil {
+		return nil, errNotReady
+	}
+	cfg := &h.p.cfg
+	if len(d.hashrate) >= cfg.MaxChannelsPerConnection || h.bySource[source(d)] >= cfg.MaxChannelsPerSource {
+		return nil, extranonce.ErrExhausted
+	}
+	if d.conn == nil {
+		best := 0
+		for i, n := range h.channels {
+			if n < h.channels[best] {
+				best = i
+			}
+		}
+		c, err := h.lanes[best].NewConn(d.info.Setup.Flags)
+		if err != nil {
+			return nil, err
+		}
+		d.conn, d.lane = c, best
+		h.byConn[c] = d.id
+	}
+	h.channels[d.lane]++
+	h.bySource[source(d)]++
+	return d.conn, nil
+}
+
+func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, hashrate float32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	c, err := h.take(d)
+	if err != nil {
+		code := mining.CodeChannelCapacityExhausted
+		if errors.Is(err, errNotReady) {
+			code = "not-ready"
+		}
+		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: code}), nil
+	}
+	msgs, err := do(c)
+	if err != nil {
+		h.mu.Lock()
+		h.forget(d, 1)
+		h.mu.Unlock()
+	}
+	if oe, ok := errors.AsType[*mining.OpenError](err); ok {
+		h.p.log.Info("device channel refused", "client", uint64(id), "code", oe.Code, "reason", oe.Err)
+		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: oe.Code}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ch := openedChannel(msgs)
+	h.mu.Lock()
+	d.hashrate[ch] = hashrate
+	h.hashrate[d.lane] += float64(hashrate)
+	h.mu.Unlock()
+	return send(id, msgs...), nil
+}
+
+// openedChannel is the channel id an open's success names.
+func openedChannel(msgs []sv2.Message) uint32 {
+	switch m := msgs[0].(type) {
+	case *sv2.OpenStandardMiningChannelSuccess:
+		return m.ChannelID
+	case *sv2.OpenExtendedMiningChannelSuccess:
+		return m.ChannelID
+	}
+	panic(fmt.Sprintf("proxy: a channel opened with %T", msgs[0]))
+}
+
+func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
+	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
+}
+
+func (h *devices) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
+	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
+}
+
+func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	st, err := d.conn.UpdateChannel(m)
+	if ue, ok := errors.AsType[*mining.UpdateError](err); ok {
+		return send(id, &sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: ue.Code}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := d.hashrate[m.ChannelID]; ok {
+		h.mu.Lock()
+		h.hashrate[d.lane] += float64(m.NominalHashRate) - float64(old)
+		d.hashrate[m.ChannelID] = m.NominalHashRate
+		h.mu.Unlock()
+	}
+	if st == nil {
+		return nil, nil
+	}
+	return send(id, st), nil
+}
+
+func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil || d.conn.CloseChannel(m.ChannelID) != nil {
+		return nil, nil // an unknown channel is nothing to close
+	}
+	closed := []uint32{m.ChannelID}
+	if m.ChannelID == d.conn.GroupChannelID() { // the group's close closes its members
+		closed = closed[:0]
+		for ch := range d.hashrate {
+			closed = append(closed, ch)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ch := range closed {
+		if hr, ok := d.hashrate[ch]; ok {
+			h.hashrate[d.lane] -= float64(hr)
+			delete(d.hashrate, ch)
+			h.forget(d, 1)
+		}
+	}
+	return nil, nil
+}
+
+func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	r := d.conn.SubmitStandard(m)
+	return h.shared(d, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, nil, &r), nil
+}
+
+func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if d.conn == nil {
+		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
+	}
+	r := d.conn.SubmitExtended(m)
+	return h.shared(d, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, m.Extranonce, &r), nil
+}
+
+// shared answers the device and hands an accepted share that meets its
+// lane's upstream target to the upstream side; the others stay here.
+func (h *devices) shared(d *device, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
+	var evs []service.ServerEvent
+	if r.Status != mining.ShareRejected {
+		up := h.p.up.lanes[d.lane].share.Load()
+		block := r.Status == mining.ShareBlockFound
+		if block || (up != nil && target.Meets(&r.Hash, up)) {
+			full := append(append(make([]byte, 0, len(r.Prefix)+len(ext)), r.Prefix...), ext...)
+			s := &share{templateID: r.TemplateID, nonce: nonce, ntime: ntime, version: version, extranonce: full,
+				block: block, channel: channel, client: d.id}
+			evs = append(evs, service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)})
+		}
+	}
+	if reply := r.Reply(channel, seq); reply != nil {
+		evs = append(evs, service.SendToClient{Client: d.id, Message: reply})
+	}
+	return evs
+}
+
+func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
+	return send(id, &sv2.SetCustomMiningJobError{ChannelID: m.ChannelID, RequestID: m.RequestID, ErrorCode: mining.CodeJDNotSupported}), nil
+}
+
+// HandleEvent takes a lane's upstream jobs and tips and pushes each device
+// its jobs.
+func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
+	h.mu.Lock()
+	lanes := h.lanes
+	h.mu.Unlock()
+	switch v := payload.(type) {
+	case laneJob:
+		if lanes == nil {
+			return nil, nil
+		}
+		outs, err := lanes[v.lane].NewUpstreamJob(v.job)
+		if errors.Is(err, mining.ErrNoTip) { // a non-future job before any tip: the next prev hash brings one
+			err = nil
+		}
+		return h.route(outs, err)
+	case lanePrev:
+		if lanes == nil {
+			return nil, nil
+		}
+		return h.route(lanes[v.lane].SetNewPrevHash(v.prev))
+	}
+	return nil, fmt.Errorf("proxy: unexpected event %s", service.PayloadName(payload))
+}
+
+func (h *devices) route(outs []mining.Outbound, err error) ([]service.ServerEvent, error) {
+	events := make([]service.ServerEvent, 0, len(outs))
+	h.mu.Lock()
+	for _, o := range outs {
+		if id, ok := h.byConn[o.Conn]; ok {
+			events = append(events, service.SendMessagesToClient{Client: id, Messages: o.Messages})
+		}
+	}
+	h.mu.Unlock()
+	if err != nil {
+		h.p.log.Warn("upstream job not given to the devices", "error", err)
+	}
+	return events, nil
+}
+
+// HandleClientEvent retargets a device's channels (vardiff).
+func (h *devices) HandleClientEvent(ctx context.Context, id service.ClientID, payload any) ([]service.ServerEvent, error) {
+	d := service.ClientState(ctx).(*device)
+	if _, ok := retarget.Of(payload); ok && d.conn != nil {
+		return send(id, d.conn.UpdateTargets()...), nil
+	}
+	return nil, nil
+}
+
+// totals are the devices' nominal hashrates per lane.
+func (h *devices) totals() hashrates {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append(hashrates(nil), h.hashrate...)
+}
+
+func send(id service.ClientID, msgs ...sv2.Message) []service.ServerEvent {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return []service.ServerEvent{service.SendMessagesToClient{Client: id, Messages: msgs}}
+}

@@ -1,0 +1,549 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/stratumgo/stratum/core/backoff"
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// maxEntries bounds the upstream jobs remembered for the shares of the
+// devices: those of the current tip, the newest first kept.
+const maxEntries = 256
+
+// lane is one upstream extended channel and the device channels it
+// carries. Its fields are the upstream goroutine's, except share, which
+// the devices' goroutines read.
+type lane struct {
+	idx      int
+	req      uint32 // the OpenExtendedMiningChannel request id
+	open     bool
+	channel  uint32
+	group    uint32
+	prefix   []byte
+	rollable int
+	seq      uint32
+	// active is the upstream job the last SetNewPrevHash activated, and
+	// prev that message: after SetExtranoncePrefix they are given to the
+	// devices again with the new prefix.
+	active *sv2.NewExtendedMiningJob
+	prev   *sv2.SetNewPrevHash
+	jobs   map[uint32]*sv2.NewExtendedMiningJob // this tip's, by upstream job id
+	byJob  map[uint32]uint64                    // upstream job id → entry id of its newest layout
+	// share is the upstream channel's target: the device shares that meet
+	// it go up. Nil while the channel is not open.
+	share atomic.Pointer[sv2.U256]
+}
+
+// entry is an upstream job as the devices' jobs name it (their template
+// id): which connection of which upstream it came from, and its id there.
+type entry struct {
+	gen  uint64
+	lane int
+	job  uint32
+}
+
+// upstream is the Mining client side. The client service calls its
+// handlers on one goroutine, so its fields need no lock; stats and the
+// lanes' share targets are read by other goroutines.
+type upstream struct {
+	p   *Proxy
+	log *slog.Logger
+
+	idx      int    // the upstream in use (or tried)
+	attempts int    // its failures in a row
+	gen      uint64 // bumped whenever the connection's channels are lost
+	up       bool   // connected
+	retry    backoff.Backoff
+	probing  bool
+	lanes    []*lane
+
+	next    uint64 // the last entry id given
+	entries map[uint64]entry
+	order   []uint64 // entry ids, oldest first
+
+	// fullSize is the devices' full extranonce, fixed by the first upstream
+	// channel opened (or Config.ExtranonceSize).
+	fullSize int
+	hashrate []float64 // per lane, as last declared upstream
+	sentBy   map[uint32]shareFrom
+	stats    counters
+}
+
+// shareFrom names the device of a share sent upstream, for the
+// upstream's refusals.
+type shareFrom struct {
+	client  service.ClientID
+	channel uint32
+}
+
+// counters are what Stats reports.
+type counters struct {
+	sharesUp, upAccepted, upRefused, dropped, switches, jobs atomic.Uint64
+	upstream                                                 atomic.Int32
+	connected                                                atomic.Bool
+}
+
+func newUpstream(p *Proxy) *upstream {
+	u := &upstream{p: p, log: p.log.With("side", "upstream"), entries: map[uint64]entry{}, sentBy: map[uint32]shareFrom{},
+		retry: backoff.Backoff{Base: 250 * time.Millisecond, Cap: 5 * time.Second}}
+	for i := range p.cfg.UpstreamChannels {
+		u.lanes = append(u.lanes, &lane{idx: i, req: uint32(i + 1)})
+	}
+	u.hashrate = make([]float64, len(u.lanes))
+	return u
+}
+
+func (u *upstream) toDevices(payload any) service.ClientEvent {
+	return service.SendEventToSiblingServerService{Event: service.Notify{Protocol: sv2.ProtocolMining, Payload: payload}}
+}
+
+func (u *upstream) toPool(m sv2.Message) service.ClientEvent {
+	return service.SendToServer{Protocol: sv2.ProtocolMining, Message: m}
+}
+
+func (u *upstream) current() Upstream { return u.p.cfg.Upstreams[u.idx] }
+
+// lost forgets the channels of the connection that ended: their jobs'
+// shares are dropped from now on.
+func (u *upstream) lost() {
+	u.gen++
+	u.up = false
+	u.stats.connected.Store(false)
+	for _, l := range u.lanes {
+		l.open, l.active, l.prev, l.jobs, l.byJob = false, nil, nil, nil, nil
+		l.share.Store(nil)
+	}
+	clear(u.sentBy)
+}
+
+// connect (re)connects to the current upstream after d.
+func (u *upstream) connect(d time.Duration) []service.ClientEvent {
+	up := u.current()
+	u.stats.upstream.Store(int32(u.idx))
+	return []service.ClientEvent{service.Connect{Protocol: sv2.ProtocolMining, Delay: d,
+		Upstream: &service.UpstreamConfig{Address: up.Address, AuthorityKey: up.AuthorityKey, Plain: up.Plain}}}
+}
+
+// fail counts a failure of the current upstream and moves on: the same
+// one again with backoff until Attempts, then the next in the list (the
+// first again after the last).
+func (u *upstream) fail(why string) []service.ClientEvent {
+	u.lost()
+	u.attempts++
+	u.log.Warn("upstream failed", "upstream", u.idx+1, "address", u.current().Address, "attempt", u.attempts, "of", u.p.cfg.Attempts, "reason", why)
+	if u.attempts < u.p.cfg.Attempts || len(u.p.cfg.Upstreams) == 1 {
+		return u.connect(u.retry.Next())
+	}
+	u.attempts = 0
+	u.idx = (u.idx + 1) % len(u.p.cfg.Upstreams)
+	u.stats.switches.Add(1)
+	u.log.Warn("failing over", "upstream", u.idx+1, "address", u.current().Address)
+	d := time.Duration(0)
+	if u.idx == 0 { // a whole round failed: not in a tight loop
+		d = u.retry.Next()
+	}
+	return u.connect(d)
+}
+
+// switchTo moves to upstream idx at once (the first, back after a probe).
+func (u *upstream) switchTo(idx int) []service.ClientEvent {
+	u.lost()
+	u.idx, u.attempts = idx, 0
+	u.retry.Reset()
+	u.stats.switches.Add(1)
+	u.log.Info("back to the preferred upstream", "upstream", idx+1, "address", u.current().Address)
+	return u.connect(0)
+}
+
+// openLanes asks for the upstream channels on a new connection.
+func (u *upstream) openLanes() []service.ClientEvent {
+	var evs []service.ClientEvent
+	min := u.p.cfg.ExtranonceSize
+	if min == 0 {
+		min = u.fullSize
+	}
+	for _, l := range u.lanes {
+		evs = append(evs, u.toPool(&sv2.OpenExtendedMiningChannel{RequestID: l.req, UserIdentity: u.p.cfg.User,
+			NominalHashRate: u.declared(l.idx), MaxTarget: target.Max(), MinExtranonceSize: uint16(max(min, u.p.cfg.ChannelIndexSize+1))}))
+	}
+	return evs
+}
+
+// declared is the hashrate a lane's channel declares: its devices' total,
+// or the configured default before any device said.
+func (u *upstream) declared(lane int) float32 {
+	if h := u.hashrate[lane]; h > 0 {
+		return float32(h)
+	}
+	return u.p.cfg.UpstreamHashrate
+}
+
+// opened takes an upstream channel: the first fixes the devices'
+// extranonce size and lets them in.
+func (u *upstream) opened(l *lane, m *sv2.OpenExtendedMiningChannelSuccess) []service.ClientEvent {
+	l.open, l.channel, l.group, l.prefix, l.rollable = true, m.ChannelID, m.GroupChannelID, append([]byte(nil), m.ExtranoncePrefix...), int(m.ExtranonceSize)
+	t := m.Target
+	l.share.Store(&t)
+	if u.fullSize == 0 {
+		u.fullSize = u.p.cfg.ExtranonceSize
+		if u.fullSize == 0 {
+			u.fullSize = l.rollable
+		}
+		if u.fullSize <= u.p.cfg.ChannelIndexSize {
+			u.log.Error("the upstream channel rolls too few extranonce bytes for any device", "extranonce_size", l.rollable)
+			u.fullSize = 0
+			return u.fail(fmt.Sprintf("the upstream channel rolls %d extranonce bytes; the proxy needs more than %d", l.rollable, u.p.cfg.ChannelIndexSize))
+		}
+		if err := u.p.dev.layout(u.fullSize); err != nil {
+			u.log.Error("cannot lay out the devices' extranonce", "error", err)
+			return nil
+		}
+	}
+	if l.rollable < u.fullSize {
+		return u.fail(fmt.Sprintf("the upstream channel rolls %d extranonce bytes; the devices were given %d", l.rollable, u.fullSize))
+	}
+	u.log.Info("upstream channel open", "upstream", u.idx+1, "lane", l.idx+1, "channel", m.ChannelID,
+		"extranonce_prefix", len(m.ExtranoncePrefix), "extranonce_size", m.ExtranonceSize, "difficulty", target.Difficulty(m.Target))
+	for _, o := range u.lanes {
+		if !o.open {
+			return nil
+		}
+	}
+	u.attempts = 0
+	u.retry.Reset()
+	u.log.Info("mining through the upstream", "upstream", u.idx+1, "address", u.current().Address, "channels", len(u.lanes))
+	u.p.markReady()
+	if u.idx != 0 && !u.probing {
+		u.probing = true
+		u.p.after(u.p.cfg.PrimaryProbe, probeDue{})
+	}
+	return nil
+}
+
+// lead is the upstream part of a lane's extranonce, before the devices':
+// the channel's prefix and zero filler up to the bytes it rolls.
+func (u *upstream) lead(l *lane) []byte {
+	return append(append([]byte(nil), l.prefix...), make([]byte, l.rollable-u.fullSize)...)
+}
+
+// lanesOf are the open lanes a message for channel id concerns: the
+// channel's own, or every one of a group.
+func (u *upstream) lanesOf(id uint32) []*lane {
+	var ls []*lane
+	for _, l := range u.lanes {
+		if l.open && (l.channel == id || l.group == id) {
+			ls = append(ls, l)
+		}
+	}
+	return ls
+}
+
+// onJob gives an upstream job to the devices of every lane it is for.
+func (u *upstream) onJob(m *sv2.NewExtendedMiningJob) []service.ClientEvent {
+	var evs []service.ClientEvent
+	for _, l := range u.lanesOf(m.ChannelID) {
+		if l.jobs == nil {
+			l.jobs, l.byJob = map[uint32]*sv2.NewExtendedMiningJob{}, map[uint32]uint64{}
+		}
+		l.jobs[m.JobID] = m
+		if len(l.jobs) > maxEntries { // a flood of jobs on one tip: the oldest go
+			for id := range l.jobs {
+				if id != m.JobID && (l.active == nil || id != l.active.JobID) {
+					delete(l.jobs, id)
+					delete(l.byJob, id)
+					break
+				}
+			}
+		}
+		evs = append(evs, u.layout(l, m, !m.MinNTime.Valid))
+	}
+	u.stats.jobs.Add(1)
+	return evs
+}
+
+// layout makes a device job of upstream job m on lane l, as a future job
+// or one active on the tip.
+func (u *upstream) layout(l *lane, m *sv2.NewExtendedMiningJob, future bool) service.ClientEvent {
+	u.next++
+	id := u.next
+	u.entries[id] = entry{gen: u.gen, lane: l.idx, job: m.JobID}
+	u.order = append(u.order, id)
+	for len(u.order) > maxEntries*len(u.lanes) {
+		delete(u.entries, u.order[0])
+		u.order = u.order[1:]
+	}
+	l.byJob[m.JobID] = id
+	prefix := append(append(make([]byte, 0, len(m.CoinbaseTxPrefix)+l.rollable), m.CoinbaseTxPrefix...), u.lead(l)...)
+	return u.toDevices(laneJob{lane: l.idx, job: mining.UpstreamJob{ID: id, Future: future, Version: m.Version,
+		VersionRolling: m.VersionRollingAllowed, MerklePath: m.MerklePath, CoinbasePrefix: prefix, CoinbaseSuffix: m.CoinbaseTxSuffix}})
+}
+
+// onPrevHash moves the devices of the lanes it is for to a new tip.
+func (u *upstream) onPrevHash(m *sv2.SetNewPrevHash) []service.ClientEvent {
+	var evs []service.ClientEvent
+	for _, l := range u.lanesOf(m.ChannelID) {
+		id, ok := l.byJob[m.JobID]
+		if !ok {
+			u.log.Warn("SetNewPrevHash for a job the upstream did not send", "lane", l.idx+1, "job", m.JobID)
+			continue
+		}
+		l.active, l.prev = l.jobs[m.JobID], m
+		for jid := range l.jobs { // the old tip's jobs are gone
+			if jid != m.JobID {
+				delete(l.jobs, jid)
+				delete(l.byJob, jid)
+			}
+		}
+		evs = append(evs, u.toDevices(lanePrev{lane: l.idx, prev: &sv2.TemplateSetNewPrevHash{TemplateID: id, PrevHash: m.PrevHash,
+			HeaderTimestamp: m.MinNTime, NBits: m.NBits}}))
+	}
+	return evs
+}
+
+// onExtranoncePrefix takes a lane's new prefix: the devices get the
+// current job again, laid out with it, and the jobs laid out with the old
+// one go stale (their shares would not be the upstream's any more).
+func (u *upstream) onExtranoncePrefix(m *sv2.SetExtranoncePrefix) []service.ClientEvent {
+	for _, l := range u.lanes {
+		if !l.open || l.channel != m.ChannelID {
+			continue
+		}
+		if len(m.ExtranoncePrefix)+u.fullSize > len(l.prefix)+l.rollable {
+			return u.fail(fmt.Sprintf("a new extranonce prefix of %d bytes leaves less than the devices' %d", len(m.ExtranoncePrefix), u.fullSize))
+		}
+		l.rollable = len(l.prefix) + l.rollable - len(m.ExtranoncePrefix)
+		l.prefix = append([]byte(nil), m.ExtranoncePrefix...)
+		u.log.Info("upstream extranonce prefix changed", "lane", l.idx+1, "channel", l.channel)
+		if l.active == nil || l.prev == nil {
+			return nil
+		}
+		for jid := range l.jobs {
+			if jid != l.active.JobID {
+				delete(l.jobs, jid)
+				delete(l.byJob, jid)
+			}
+		}
+		job := u.layout(l, l.active, true)
+		p := l.prev
+		return []service.ClientEvent{job, u.toDevices(lanePrev{lane: l.idx, prev: &sv2.TemplateSetNewPrevHash{TemplateID: l.byJob[l.active.JobID],
+			PrevHash: p.PrevHash, HeaderTimestamp: p.MinNTime, NBits: p.NBits}})}
+	}
+	return nil
+}
+
+// onShare passes a device share up if it meets its lane's target and its
+// job is of the current connection; the device has its answer already.
+func (u *upstream) onShare(s *share) []service.ClientEvent {
+	e, ok := u.entries[s.templateID]
+	if !ok || e.gen != u.gen || !u.lanes[e.lane].open {
+		u.stats.dropped.Add(1)
+		if s.block {
+			u.log.Error("BLOCK LOST: a device found a block on work of an upstream no longer connected", "client", uint64(s.client), "channel", s.channel)
+		}
+		return nil
+	}
+	l := u.lanes[e.lane]
+	l.seq++
+	u.stats.sharesUp.Add(1)
+	if len(u.sentBy) >= 1<<16 { // refusals come within moments; older ones are noise
+		clear(u.sentBy)
+	}
+	u.sentBy[l.seq] = shareFrom{s.client, s.channel}
+	if s.block {
+		u.log.Info("a device found a block: its share goes upstream", "client", uint64(s.client), "channel", s.channel, "upstream", u.idx+1)
+	}
+	// The upstream's extranonce after its prefix: the filler, then the device's.
+	ext := append(make([]byte, l.rollable-u.fullSize, l.rollable), s.extranonce...)
+	return []service.ClientEvent{u.toPool(&sv2.SubmitSharesExtended{ChannelID: l.channel, SequenceNumber: l.seq, JobID: e.job,
+		Nonce: s.nonce, NTime: s.ntime, Version: s.version, Extranonce: ext})}
+}
+
+// onHashrates tells the upstream the devices' new total nominal hashrate
+// per lane, where it changed.
+func (u *upstream) onHashrates(h []float64) []service.ClientEvent {
+	var evs []service.ClientEvent
+	for i, l := range u.lanes {
+		if i >= len(h) || h[i] == u.hashrate[i] {
+			continue
+		}
+		u.hashrate[i] = h[i]
+		if l.open {
+			evs = append(evs, u.toPool(&sv2.UpdateChannel{ChannelID: l.channel, NominalHashRate: u.declared(i), MaximumTarget: target.Max()}))
+		}
+	}
+	return evs
+}
+
+// probeDue starts a probe of the first upstream, off the handler's
+// goroutine; primaryBack is its success.
+type (
+	probeDue    struct{}
+	primaryBack struct{}
+	probeFailed struct{}
+)
+
+func (u *upstream) onProbeDue(ctx context.Context) []service.ClientEvent {
+	if u.idx == 0 {
+		u.probing = false
+		return nil
+	}
+	up := u.p.cfg.Upstreams[0]
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, u.p.cfg.PrimaryProbe)
+		defer cancel()
+		_, err := u.p.client.Probe(pctx, sv2.ProtocolMining, service.UpstreamConfig{Address: up.Address, AuthorityKey: up.AuthorityKey, Plain: up.Plain})
+		if err == nil {
+			u.p.notifyUpstream(primaryBack{})
+			return
+		}
+		u.p.notifyUpstream(probeFailed{})
+	}()
+	return nil
+}
+
+func (u *upstream) onProbeResult(payload any) []service.ClientEvent {
+	if _, ok := payload.(primaryBack); ok && u.idx != 0 {
+		u.probing = false
+		return u.switchTo(0)
+	}
+	if u.idx != 0 {
+		u.p.after(u.p.cfg.PrimaryProbe, probeDue{})
+	} else {
+		u.probing = false
+	}
+	return nil
+}
+
+// poolSide is the Mining client handler towards the upstream.
+type poolSide struct {
+	service.NullMiningClientHandler
+	u *upstream
+}
+
+func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
+	u := p.u
+	u.up = true
+	u.stats.connected.Store(true)
+	u.log.Info("upstream connected", "upstream", u.idx+1, "address", s.Address, "authenticated", s.Handshake.Authenticated)
+	return u.openLanes(), nil
+}
+
+func (p *poolSide) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
+	u := p.u
+	if errors.Is(err, service.ErrReconnect) { // a switch of ours, or the upstream's Reconnect
+		u.lost()
+		return nil, nil
+	}
+	return u.fail("disconnected: " + err.Error()), nil
+}
+
+func (p *poolSide) laneOf(req uint32) *lane {
+	if req == 0 || int(req) > len(p.u.lanes) {
+		return nil
+	}
+	return p.u.lanes[req-1]
+}
+
+func (p *poolSide) OpenExtendedMiningChannelSuccess(_ context.Context, m *sv2.OpenExtendedMiningChannelSuccess) ([]service.ClientEvent, error) {
+	l := p.laneOf(m.RequestID)
+	if l == nil || l.open {
+		return nil, nil
+	}
+	return p.u.opened(l, m), nil
+}
+
+func (p *poolSide) OpenMiningChannelError(_ context.Context, m *sv2.OpenMiningChannelError) ([]service.ClientEvent, error) {
+	return p.u.fail("the upstream refused the channel: " + m.ErrorCode), nil
+}
+
+func (p *poolSide) NewExtendedMiningJob(_ context.Context, m *sv2.NewExtendedMiningJob) ([]service.ClientEvent, error) {
+	return p.u.onJob(m), nil
+}
+
+func (p *poolSide) SetNewPrevHash(_ context.Context, m *sv2.SetNewPrevHash) ([]service.ClientEvent, error) {
+	return p.u.onPrevHash(m), nil
+}
+
+func (p *poolSide) SetTarget(_ context.Context, m *sv2.SetTarget) ([]service.ClientEvent, error) {
+	for _, l := range p.u.lanes {
+		if l.open && l.channel == m.ChannelID {
+			t := m.MaximumTarget
+			l.share.Store(&t)
+		}
+	}
+	return nil, nil
+}
+
+func (p *poolSide) SetExtranoncePrefix(_ context.Context, m *sv2.SetExtranoncePrefix) ([]service.ClientEvent, error) {
+	return p.u.onExtranoncePrefix(m), nil
+}
+
+func (p *poolSide) SetGroupChannel(_ context.Context, m *sv2.SetGroupChannel) ([]service.ClientEvent, error) {
+	for _, l := range p.u.lanes {
+		for _, id := range m.ChannelIDs {
+			if l.open && l.channel == id {
+				l.group = m.GroupChannelID
+			}
+		}
+	}
+	return nil, nil
+}
+
+// CloseChannel from the upstream ends a lane: the connection is made again,
+// for all of them, with backoff.
+func (p *poolSide) CloseChannel(_ context.Context, m *sv2.CloseChannel) ([]service.ClientEvent, error) {
+	for _, l := range p.u.lanes {
+		if l.open && (l.channel == m.ChannelID || l.group == m.ChannelID) {
+			return p.u.fail("the upstream closed channel " + fmt.Sprint(m.ChannelID) + ": " + m.ReasonCode), nil
+		}
+	}
+	return nil, nil
+}
+
+func (p *poolSide) SubmitSharesSuccess(_ context.Context, m *sv2.SubmitSharesSuccess) ([]service.ClientEvent, error) {
+	p.u.stats.upAccepted.Add(uint64(m.NewSubmitsAcceptedCount))
+	return nil, nil
+}
+
+func (p *poolSide) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError) ([]service.ClientEvent, error) {
+	u := p.u
+	u.stats.upRefused.Add(1)
+	from, ok := u.sentBy[m.SequenceNumber]
+	if m.ErrorCode == mining.CodeStaleShare {
+		u.log.Debug("the upstream refused a share as stale", "sequence", m.SequenceNumber)
+		return nil, nil
+	}
+	if ok {
+		u.log.Warn("the upstream refused a device's share", "code", m.ErrorCode, "client", uint64(from.client), "channel", from.channel)
+	} else {
+		u.log.Warn("the upstream refused a share", "code", m.ErrorCode, "sequence", m.SequenceNumber)
+	}
+	return nil, nil
+}
+
+// HandleEvent takes the devices' shares and hashrates, and the proxy's
+// timers.
+func (p *poolSide) HandleEvent(ctx context.Context, payload any) ([]service.ClientEvent, error) {
+	u := p.u
+	if s, ok := shares.Of(payload); ok {
+		return u.onShare(s), nil
+	}
+	switch v := payload.(type) {
+	case hashrates:
+		return u.onHashrates(v), nil
+	case probeDue:
+		return u.onProbeDue(ctx), nil
+	case primaryBack, probeFailed:
+		return u.onProbeResult(v), nil
+	}
+	return nil, nil
+}
