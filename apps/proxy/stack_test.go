@@ -31,9 +31,9 @@ type miniPool struct {
 	byConn map[*mining.Conn]service.ClientID
 	conns  map[service.ClientID]*mining.Conn
 
-	sent    chan sv2.Message          // to any client, in order per client
-	results chan mining.ShareResult   // of every share
-	updates chan *sv2.UpdateChannel   // every UpdateChannel
+	sent    chan sv2.Message        // to any client, in order per client
+	results chan mining.ShareResult // of every share
+	updates chan *sv2.UpdateChannel // every UpdateChannel
 	opens   chan *sv2.OpenExtendedMiningChannel
 }
 
