@@ -21,6 +21,7 @@ type Conn struct {
 	srv      *Server
 	flags    uint32
 	coinbase *coinbase.Config // the outputs its jobs pay
+	ids      *ChannelIDs      // shared with other Conns of one downstream connection, or nil
 
 	mu        sync.Mutex
 	closed    bool // removed from the server: no new channels
@@ -116,8 +117,31 @@ type job struct {
 }
 
 func (c *Conn) nextChannelID() uint32 {
+	if c.ids != nil {
+		return c.ids.next()
+	}
 	c.lastID++
 	return c.lastID
+}
+
+// ChannelIDs numbers the channels and groups of several Conns that serve
+// one downstream connection, so that their ids do not collide: a proxy
+// passing each of a device's channels through on an upstream channel of
+// its own lays each out with a Server of its own. The zero value is ready;
+// it is safe for concurrent use.
+type ChannelIDs struct {
+	mu   sync.Mutex
+	last uint32
+}
+
+func (ids *ChannelIDs) next() uint32 {
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	ids.last++
+	if ids.last == 0 { // 0 is no channel
+		ids.last++
+	}
+	return ids.last
 }
 
 func (c *Conn) nextJobID() uint32 {

@@ -343,6 +343,10 @@ func (s *Server) NewConn(flags uint32) (*Conn, error) {
 // their own (a solo miner's address, say) instead of the server's; nil
 // means the server's. The configuration must not change afterwards.
 func (s *Server) NewConnWithCoinbase(flags uint32, cb *coinbase.Config) (*Conn, error) {
+	return s.newConn(flags, cb, nil)
+}
+
+func (s *Server) newConn(flags uint32, cb *coinbase.Config, ids *ChannelIDs) (*Conn, error) {
 	if flags&FlagRequiresVersionRolling != 0 && s.cfg.FixedVersion {
 		return nil, fmt.Errorf("%w: REQUIRES_VERSION_ROLLING on a server with fixed versions", ErrFlags)
 	}
@@ -355,6 +359,7 @@ func (s *Server) NewConnWithCoinbase(flags uint32, cb *coinbase.Config) (*Conn, 
 		srv:      s,
 		flags:    flags,
 		coinbase: cb,
+		ids:      ids,
 		channels: make(map[uint32]*channel),
 		jobRefs:  make(map[uint32]int),
 	}
@@ -363,6 +368,13 @@ func (s *Server) NewConnWithCoinbase(flags uint32, cb *coinbase.Config) (*Conn, 
 	c.tip = s.tip
 	s.mu.Unlock()
 	return c, nil
+}
+
+// NewConnWithIDs is NewConn for a connection whose channel and group ids
+// come from ids, shared with Conns of other Servers that serve the same
+// downstream connection.
+func (s *Server) NewConnWithIDs(flags uint32, ids *ChannelIDs) (*Conn, error) {
+	return s.newConn(flags, nil, ids)
 }
 
 // RemoveConn forgets a connection, for example when it disconnects, and
