@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 
 	"github.com/stratumgo/stratum/core/mining"
@@ -73,16 +72,7 @@ func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]serv
 }
 
 // source is a device connection's host, whose channels are counted together.
-func source(d *device) string {
-	if d.info.Remote == nil {
-		return ""
-	}
-	host, _, err := net.SplitHostPort(d.info.Remote.String())
-	if err != nil {
-		return d.info.Remote.String()
-	}
-	return host
-}
+func source(d *device) string { return d.info.Source() }
 
 // takeSource counts one more channel for the device's source, unless it
 // has MaxChannelsPerSource already.

@@ -21,6 +21,16 @@ type ClientInfo struct {
 	Handshake transport.Handshake // how the connection is secured
 }
 
+// Source names the client's source as the service's per-source limits
+// count it (its IP address; "" without a remote address), for a handler
+// that bounds per source what its clients may make it keep.
+func (c ClientInfo) Source() string {
+	if c.Remote == nil {
+		return ""
+	}
+	return sourceOf(c.Remote)
+}
+
 // ServerInfo describes a client service's connection to a server after
 // SetupConnection.Success.
 type ServerInfo struct {
