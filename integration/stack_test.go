@@ -204,6 +204,13 @@ func TestDevnetJD(t *testing.T) {
 	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) template=jdc `), "--jd")
 }
 
+// TestDevnetProxy is the same with a mining proxy in front of the CPU
+// miner (scripts/devnet --proxy).
+func TestDevnetProxy(t *testing.T) {
+	t.Parallel()
+	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) `), "--proxy")
+}
+
 // testDevnet runs scripts/devnet with args until three lines match blockRE
 // (height and hash captured), then stops it as Ctrl-C would and checks it
 // ended cleanly.

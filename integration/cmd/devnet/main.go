@@ -3,7 +3,8 @@
 // loopback with Noise on every link and keys made on the fly. With --jd the
 // miner mines templates of its own: the pool runs its job declarator server,
 // and a job declarator client with the miner's own template provider stands
-// between the pool and the CPU miner. It prints where each listens, a line
+// between the pool and the CPU miner. With --proxy a mining proxy stands in
+// front of the CPU miner (before the JDC with --jd). It prints where each listens, a line
 // per block found, and the hashrate; Ctrl-C stops everything and removes its
 // temporary directory. scripts/devnet runs it.
 package main
@@ -32,6 +33,7 @@ import (
 	"github.com/stratumgo/stratum/apps/cpuminer"
 	"github.com/stratumgo/stratum/apps/jdc"
 	"github.com/stratumgo/stratum/apps/pool"
+	"github.com/stratumgo/stratum/apps/proxy"
 	"github.com/stratumgo/stratum/apps/templateprovider"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -42,10 +44,11 @@ func main() {
 	threads := flag.Int("threads", 1, "CPU miner threads")
 	txEvery := flag.Duration("tx-interval", 20*time.Second, "send a few SegWit transactions this often, so blocks carry some (0: never)")
 	jd := flag.Bool("jd", false, "job declaration: the miner's own templates through a JDC, the pool's JDS judging them")
+	px := flag.Bool("proxy", false, "a mining proxy between the CPU miner and the pool (or the JDC with --jd)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd, proxy: *px}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "devnet:", err)
 		os.Exit(1)
 	}
@@ -56,6 +59,7 @@ type options struct {
 	threads int
 	txEvery time.Duration
 	jd      bool
+	proxy   bool
 }
 
 // jdcTag marks the coinbases of the JDC's templates.
@@ -167,16 +171,40 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 		minerAddr, minerKey = jdcLn.Addr().String(), jdcPub
 	}
 	goRun("pool", func(ctx context.Context) error { return pool.Run(ctx, poolCfg) })
+	via := "the pool"
+	if opts.jd {
+		via = "the job declarator client"
+	}
+	if opts.proxy {
+		proxyKey, proxyPub, _ := noise.GenerateAuthorityKeyPair(nil)
+		proxyLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		upKey := minerKey // minerKey becomes the proxy's below
+		up := proxy.Upstream{Address: minerAddr, AuthorityKey: &upKey}
+		p, err := proxy.New(proxy.Config{Listener: proxyLn, AuthorityKey: &proxyKey, User: "devnet-proxy",
+			Upstreams: []proxy.Upstream{up}, Logger: logger.With("app", "proxy")})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "mining proxy listening on %s (authority key %s), in front of %s\n", proxyLn.Addr(), proxyPub, via)
+		goRun("proxy", p.Run)
+		select { // it serves devices once its upstream channel is open
+		case <-p.Ready():
+		case <-ctx.Done(): // stopped, or an app failed, before
+			wg.Wait()
+			close(errs)
+			return errors.Join(append(collect(errs), ctx.Err())...)
+		}
+		minerAddr, minerKey, via = proxyLn.Addr().String(), proxyPub, "the mining proxy"
+	}
 	miner, err := cpuminer.New(cpuminer.Config{Pool: minerAddr, AuthorityKey: &minerKey, User: "devnet",
 		ChannelKind: cpuminer.Extended, Threads: threads, Logger: logger.With("app", "cpuminer")})
 	if err != nil {
 		return err
 	}
-	if opts.jd {
-		fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the job declarator client\n", threads)
-	} else {
-		fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to the pool\n", threads)
-	}
+	fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to %s\n", threads, via)
 	goRun("cpu miner", miner.Run)
 	wg.Go(func() { watchBlocks(ctx, n.Client(), payoutScript, payout, opts.jd, out) })
 	wg.Go(func() { report(ctx, miner, out) })
