@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"testing"
 	"time"
@@ -249,4 +250,32 @@ func TestProxyBehindJDC(t *testing.T) {
 		}
 	}
 	credited(t, pl.pool, "miner")
+}
+
+// Passthrough: every device channel rides an upstream channel of its own
+// with the device's user identity, so the pool credits each device's user
+// and never the proxy's; blocks found through it are accepted.
+func TestProxyPassthrough(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t, 3*time.Minute)
+	n, _ := setupJDNode(t, ctx, harness.NodeOptions{}, 0)
+	height, _ := n.Client().GetBlockCount(ctx)
+	pl, _ := startPaidPool(t, n)
+	px := startProxy(t, "farm", []proxy.Upstream{poolUpstream(pl)}, func(c *proxy.Config) { c.Mode = proxy.ModePassthrough })
+	for _, w := range []struct{ user, kind string }{{"worker-a", cpuminer.Standard}, {"worker-b", cpuminer.Extended}} {
+		harness.Go(t, "cpuminer "+w.user, func(ctx context.Context) error {
+			return cpuminer.Run(ctx, cpuminer.Config{Pool: px.addr, AuthorityKey: &px.key, User: w.user, ChannelKind: w.kind, Threads: 1,
+				NominalHashrate: 1e6, Logger: testLogger(t, w.user)})
+		})
+	}
+	for h := height + 1; h <= height+3; h++ {
+		if b := blockAt(t, ctx, n.Client(), h); !coinbaseHas(b, "/stratumgo test/") {
+			t.Errorf("block %d was not made on the pool's job", h)
+		}
+	}
+	credited(t, pl.pool, "worker-a")
+	credited(t, pl.pool, "worker-b")
+	if _, ok := pl.pool.Stats().Users["farm"]; ok {
+		t.Errorf("the pool saw the proxy's user in passthrough mode: %+v", pl.pool.Stats().Users)
+	}
 }

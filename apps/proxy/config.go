@@ -119,6 +119,9 @@ type Config struct {
 	HashrateDebounce   time.Duration // DefaultHashrateDebounce
 	Attempts           int           // DefaultAttempts
 	PrimaryProbe       time.Duration // DefaultPrimaryProbe
+	// ShareBatchSize is how many accepted device shares one
+	// SubmitShares.Success acknowledges (core mining's default, 10, if zero).
+	ShareBatchSize int
 
 	MaxConnections int // device connections at once (the service default if zero)
 	// MaxChannelsPerConnection caps the channels one device connection

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 
@@ -31,11 +30,11 @@ var (
 // laneJob and lanePrev are an upstream job and tip for one lane's devices.
 type (
 	laneJob struct {
-		lane int
-		job  mining.UpstreamJob
+		srv *mining.Server
+		job mining.UpstreamJob
 	}
 	lanePrev struct {
-		lane int
+		srv  *mining.Server
 		prev *sv2.TemplateSetNewPrevHash
 	}
 	// hashrates are the devices' total nominal hashrates, per lane.
@@ -76,6 +75,12 @@ type device struct {
 	conn     *mining.Conn
 	lane     int
 	hashrate map[uint32]float32 // by channel
+
+	// Passthrough mode: the device's channels, those on their way, and the
+	// ids the lanes' Conns share.
+	pt        map[uint32]*ptChannel
+	ptPending int
+	ids       mining.ChannelIDs
 }
 
 var _ service.MiningServerHandler = (*devices)(nil)
@@ -86,18 +91,18 @@ func newDevices(p *Proxy) *devices {
 
 // layout makes the lanes' mining servers once the devices' full extranonce
 // is known: ChannelIndexSize bytes of channel index and the rest to roll.
-func (h *devices) layout(full int) error {
+func (h *devices) layout(full int) ([]*mining.Server, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.lanes != nil {
-		return nil
+		return h.lanes, nil
 	}
 	cfg := &h.p.cfg
 	var lanes []*mining.Server
 	for range cfg.UpstreamChannels {
 		alloc, err := extranonce.New(extranonce.Config{IndexSize: cfg.ChannelIndexSize, RollableSize: full - cfg.ChannelIndexSize})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
 		// The jobs' coinbases are the upstream's (Server.NewUpstreamJob): the
@@ -105,15 +110,16 @@ func (h *devices) layout(full int) error {
 		ms, err := mining.NewServer(mining.ServerConfig{
 			Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}},
 			Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
+			ShareBatchSize:   cfg.ShareBatchSize,
 			ChannelOpenBurst: cfg.MaxChannelsPerConnection,
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		lanes = append(lanes, ms)
 	}
 	h.lanes, h.channels, h.hashrate = lanes, make([]int, len(lanes)), make([]float64, len(lanes))
-	return nil
+	return lanes, nil
 }
 
 func (h *devices) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
@@ -124,27 +130,21 @@ func (h *devices) Flags(requested uint32) (success, unsupported uint32) {
 }
 
 func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
-	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}})
+	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}, pt: map[uint32]*ptChannel{}})
 	h.connected.Add(1)
 	return nil, nil
 }
 
 // source is a device connection's host, whose channels are counted together.
-func source(d *device) string {
-	if d.info.Remote == nil {
-		return ""
-	}
-	host, _, err := net.SplitHostPort(d.info.Remote.String())
-	if err != nil {
-		return d.info.Remote.String()
-	}
-	return host
-}
+func source(d *device) string { return d.info.Source() }
 
 func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
 	h.connected.Add(-1)
 	h.removed.Add(1)
+	if h.p.cfg.Mode == ModePassthrough {
+		return h.ptRemoved(d), nil
+	}
 	if d.conn == nil {
 		return nil, nil
 	}
@@ -245,15 +245,24 @@ func openedChannel(msgs []sv2.Message) uint32 {
 }
 
 func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
+	if h.p.cfg.Mode == ModePassthrough {
+		return h.ptOpenChannel(ctx, id, m)
+	}
 	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
 }
 
 func (h *devices) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
+	if h.p.cfg.Mode == ModePassthrough {
+		return h.ptOpenChannel(ctx, id, m)
+	}
 	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
 }
 
 func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
+	if h.p.cfg.Mode == ModePassthrough {
+		return h.ptUpdateChannel(d, m)
+	}
 	if d.conn == nil {
 		return send(id, &sv2.UpdateChannelError{ChannelID: m.ChannelID, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
@@ -278,6 +287,18 @@ func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2
 
 func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.CloseChannel) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
+	if h.p.cfg.Mode == ModePassthrough {
+		if pc := d.pt[m.ChannelID]; pc != nil {
+			return h.ptCloseChannel(d, m.ChannelID), nil
+		}
+		var evs []service.ServerEvent // a group id: the group's channels
+		for ch, pc := range d.pt {
+			if pc.conn.GroupChannelID() == m.ChannelID {
+				evs = append(evs, h.ptCloseChannel(d, ch)...)
+			}
+		}
+		return evs, nil
+	}
 	if d.conn == nil || d.conn.CloseChannel(m.ChannelID) != nil {
 		return nil, nil // an unknown channel is nothing to close
 	}
@@ -302,28 +323,41 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 
 func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
-	if d.conn == nil {
+	conn, l := h.channelOf(d, m.ChannelID)
+	if conn == nil {
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
-	r := d.conn.SubmitStandard(m)
-	return h.shared(d, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, nil, &r), nil
+	r := conn.SubmitStandard(m)
+	return h.shared(d, l, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, nil, &r), nil
 }
 
 func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
-	if d.conn == nil {
+	conn, l := h.channelOf(d, m.ChannelID)
+	if conn == nil {
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
-	r := d.conn.SubmitExtended(m)
-	return h.shared(d, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, m.Extranonce, &r), nil
+	r := conn.SubmitExtended(m)
+	return h.shared(d, l, m.ChannelID, m.SequenceNumber, m.Nonce, m.NTime, m.Version, m.Extranonce, &r), nil
 }
 
 // shared answers the device and hands an accepted share that meets its
 // lane's upstream target to the upstream side; the others stay here.
-func (h *devices) shared(d *device, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
+// channelOf is the mining.Conn a device's channel is on, and its lane.
+func (h *devices) channelOf(d *device, channel uint32) (*mining.Conn, *lane) {
+	if pc := d.pt[channel]; pc != nil {
+		return pc.conn, pc.lane
+	}
+	if d.conn == nil {
+		return nil, nil
+	}
+	return d.conn, h.p.up.lanes[d.lane]
+}
+
+func (h *devices) shared(d *device, l *lane, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
 	var evs []service.ServerEvent
 	if r.Status != mining.ShareRejected {
-		up := h.p.up.lanes[d.lane].share.Load()
+		up := l.share.Load()
 		block := r.Status == mining.ShareBlockFound
 		if block || (up != nil && target.Meets(&r.Hash, up)) {
 			full := append(append(make([]byte, 0, len(r.Prefix)+len(ext)), r.Prefix...), ext...)
@@ -345,24 +379,15 @@ func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *
 // HandleEvent takes a lane's upstream jobs and tips and pushes each device
 // its jobs.
 func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerEvent, error) {
-	h.mu.Lock()
-	lanes := h.lanes
-	h.mu.Unlock()
 	switch v := payload.(type) {
 	case laneJob:
-		if lanes == nil {
-			return nil, nil
-		}
-		outs, err := lanes[v.lane].NewUpstreamJob(v.job)
+		outs, err := v.srv.NewUpstreamJob(v.job)
 		if errors.Is(err, mining.ErrNoTip) { // a non-future job before any tip: the next prev hash brings one
 			err = nil
 		}
 		return h.route(outs, err)
 	case lanePrev:
-		if lanes == nil {
-			return nil, nil
-		}
-		return h.route(lanes[v.lane].SetNewPrevHash(v.prev))
+		return h.route(v.srv.SetNewPrevHash(v.prev))
 	}
 	return nil, fmt.Errorf("proxy: unexpected event %s", service.PayloadName(payload))
 }
@@ -385,8 +410,18 @@ func (h *devices) route(outs []mining.Outbound, err error) ([]service.ServerEven
 // HandleClientEvent retargets a device's channels (vardiff).
 func (h *devices) HandleClientEvent(ctx context.Context, id service.ClientID, payload any) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
-	if _, ok := retarget.Of(payload); ok && d.conn != nil {
-		return send(id, d.conn.UpdateTargets()...), nil
+	if evs, ok := h.ptEvent(d, payload); ok {
+		return evs, nil
+	}
+	if _, ok := retarget.Of(payload); ok {
+		var msgs []sv2.Message
+		if d.conn != nil {
+			msgs = d.conn.UpdateTargets()
+		}
+		for _, pc := range d.pt {
+			msgs = append(msgs, pc.conn.UpdateTargets()...)
+		}
+		return send(id, msgs...), nil
 	}
 	return nil, nil
 }

@@ -55,9 +55,6 @@ func New(cfg Config) (*Proxy, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Mode == ModePassthrough {
-		return nil, fmt.Errorf("%w: passthrough mode is not available yet; use aggregate", ErrConfig)
-	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	p.up = newUpstream(p)
 	p.dev = newDevices(p)
@@ -148,6 +145,13 @@ func (p *Proxy) notifyUpstream(payload any) {
 // after hands payload to the upstream side after d.
 func (p *Proxy) after(d time.Duration, payload any) {
 	time.AfterFunc(d, func() { p.notifyUpstream(payload) })
+}
+
+// stopping reports whether Run's context has ended.
+func (p *Proxy) stopping() bool {
+	p.runMu.Lock()
+	defer p.runMu.Unlock()
+	return p.runCtx != nil && p.runCtx.Err() != nil
 }
 
 func (p *Proxy) markReady() { p.once.Do(func() { close(p.readyCh) }) }

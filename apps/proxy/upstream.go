@@ -32,8 +32,7 @@ type lane struct {
 	rollable int
 	seq      uint32
 	// active is the upstream job the last SetNewPrevHash activated, and
-	// prev that message: after SetExtranoncePrefix they are given to the
-	// devices again with the new prefix.
+	// prev that message.
 	active *sv2.NewExtendedMiningJob
 	prev   *sv2.SetNewPrevHash
 	jobs   map[uint32]*sv2.NewExtendedMiningJob // this tip's, by upstream job id
@@ -41,14 +40,27 @@ type lane struct {
 	// share is the upstream channel's target: the device shares that meet
 	// it go up. Nil while the channel is not open.
 	share atomic.Pointer[sv2.U256]
+	// srv lays out the lane's jobs for its devices; set once, before any
+	// device uses the lane. full is the devices' full extranonce on it.
+	srv  *mining.Server
+	full int
+	// A passed-through lane (passthrough.go) carries one device channel:
+	// the device's connection and its request.
+	ptClient service.ClientID
+	ptReq    sv2.Message
+	closed   bool // its device went away while it was asked for
 }
 
 // entry is an upstream job as the devices' jobs name it (their template
 // id): which connection of which upstream it came from, and its id there.
 type entry struct {
 	gen  uint64
-	lane int
+	lane *lane
 	job  uint32
+	// filler is the zeros between the lane's prefix and the devices'
+	// extranonce when the job was laid out: a later SetExtranoncePrefix
+	// does not change the upstream job's.
+	filler int
 }
 
 // upstream is the Mining client side. The client service calls its
@@ -76,6 +88,12 @@ type upstream struct {
 	hashrate []float64 // per lane, as last declared upstream
 	sentBy   map[uint32]shareFrom
 	stats    counters
+
+	// Passthrough mode: the lanes of device channels, and those asked for
+	// by request id.
+	pt      map[*lane]struct{}
+	ptByReq map[uint32]*lane
+	lastReq uint32
 }
 
 // shareFrom names the device of a share sent upstream, for the
@@ -95,10 +113,13 @@ type counters struct {
 func newUpstream(p *Proxy) *upstream {
 	u := &upstream{p: p, log: p.log.With("side", "upstream"), entries: map[uint64]entry{}, sentBy: map[uint32]shareFrom{},
 		retry: backoff.Backoff{Base: 250 * time.Millisecond, Cap: 5 * time.Second}}
-	for i := range p.cfg.UpstreamChannels {
-		u.lanes = append(u.lanes, &lane{idx: i, req: uint32(i + 1)})
+	if p.cfg.Mode == ModeAggregate {
+		for i := range p.cfg.UpstreamChannels {
+			u.lanes = append(u.lanes, &lane{idx: i, req: uint32(i + 1)})
+		}
 	}
 	u.hashrate = make([]float64, len(u.lanes))
+	u.pt, u.ptByReq, u.lastReq = map[*lane]struct{}{}, map[uint32]*lane{}, uint32(len(u.lanes))
 	return u
 }
 
@@ -122,6 +143,7 @@ func (u *upstream) lost() {
 		l.open, l.active, l.prev, l.jobs, l.byJob = false, nil, nil, nil, nil
 		l.share.Store(nil)
 	}
+	u.ptLost()
 	clear(u.sentBy)
 }
 
@@ -203,9 +225,14 @@ func (u *upstream) opened(l *lane, m *sv2.OpenExtendedMiningChannelSuccess) []se
 			u.fullSize = 0
 			return u.fail(fmt.Sprintf("the upstream channel rolls %d extranonce bytes; the proxy needs more than %d", l.rollable, u.p.cfg.ChannelIndexSize))
 		}
-		if err := u.p.dev.layout(u.fullSize); err != nil {
-			u.log.Error("cannot lay out the devices' extranonce", "error", err)
-			return nil
+		srvs, err := u.p.dev.layout(u.fullSize)
+		if err != nil { // more than an extranonce can hold, say
+			u.log.Error("cannot lay out the devices' extranonce", "extranonce_size", l.rollable, "error", err)
+			u.fullSize = 0
+			return u.fail(fmt.Sprintf("the upstream channel's extranonce cannot be laid out: %v", err))
+		}
+		for i, s := range srvs {
+			u.lanes[i].srv, u.lanes[i].full = s, u.fullSize
 		}
 	}
 	if l.rollable < u.fullSize {
@@ -232,17 +259,29 @@ func (u *upstream) opened(l *lane, m *sv2.OpenExtendedMiningChannelSuccess) []se
 // lead is the upstream part of a lane's extranonce, before the devices':
 // the channel's prefix and zero filler up to the bytes it rolls.
 func (u *upstream) lead(l *lane) []byte {
-	return append(append([]byte(nil), l.prefix...), make([]byte, l.rollable-u.fullSize)...)
+	return append(append([]byte(nil), l.prefix...), make([]byte, l.rollable-l.full)...)
 }
 
 // lanesOf are the open lanes a message for channel id concerns: the
 // channel's own, or every one of a group.
 func (u *upstream) lanesOf(id uint32) []*lane {
 	var ls []*lane
-	for _, l := range u.lanes {
+	for _, l := range u.allLanes() {
 		if l.open && (l.channel == id || l.group == id) {
 			ls = append(ls, l)
 		}
+	}
+	return ls
+}
+
+// allLanes are the aggregate lanes and the passed-through ones.
+func (u *upstream) allLanes() []*lane {
+	if len(u.pt) == 0 {
+		return u.lanes
+	}
+	ls := append([]*lane(nil), u.lanes...)
+	for l := range u.pt {
+		ls = append(ls, l)
 	}
 	return ls
 }
@@ -275,15 +314,15 @@ func (u *upstream) onJob(m *sv2.NewExtendedMiningJob) []service.ClientEvent {
 func (u *upstream) layout(l *lane, m *sv2.NewExtendedMiningJob, future bool) service.ClientEvent {
 	u.next++
 	id := u.next
-	u.entries[id] = entry{gen: u.gen, lane: l.idx, job: m.JobID}
+	u.entries[id] = entry{gen: u.gen, lane: l, job: m.JobID, filler: l.rollable - l.full}
 	u.order = append(u.order, id)
-	for len(u.order) > maxEntries*len(u.lanes) {
+	for len(u.order) > maxEntries*max(1, len(u.lanes)+len(u.pt)) {
 		delete(u.entries, u.order[0])
 		u.order = u.order[1:]
 	}
 	l.byJob[m.JobID] = id
 	prefix := append(append(make([]byte, 0, len(m.CoinbaseTxPrefix)+l.rollable), m.CoinbaseTxPrefix...), u.lead(l)...)
-	return u.toDevices(laneJob{lane: l.idx, job: mining.UpstreamJob{ID: id, Future: future, Version: m.Version,
+	return u.toDevices(laneJob{srv: l.srv, job: mining.UpstreamJob{ID: id, Future: future, Version: m.Version,
 		VersionRolling: m.VersionRollingAllowed, MerklePath: m.MerklePath, CoinbasePrefix: prefix, CoinbaseSuffix: m.CoinbaseTxSuffix}})
 }
 
@@ -303,39 +342,31 @@ func (u *upstream) onPrevHash(m *sv2.SetNewPrevHash) []service.ClientEvent {
 				delete(l.byJob, jid)
 			}
 		}
-		evs = append(evs, u.toDevices(lanePrev{lane: l.idx, prev: &sv2.TemplateSetNewPrevHash{TemplateID: id, PrevHash: m.PrevHash,
+		evs = append(evs, u.toDevices(lanePrev{srv: l.srv, prev: &sv2.TemplateSetNewPrevHash{TemplateID: id, PrevHash: m.PrevHash,
 			HeaderTimestamp: m.MinNTime, NBits: m.NBits}}))
 	}
 	return evs
 }
 
-// onExtranoncePrefix takes a lane's new prefix: the devices get the
-// current job again, laid out with it, and the jobs laid out with the old
-// one go stale (their shares would not be the upstream's any more).
+// onExtranoncePrefix takes a lane's new prefix for the upstream jobs that
+// follow (§5.3.10): the jobs sent before keep the old one upstream, so the
+// devices' jobs laid out with it stay valid, and the next upstream job is
+// laid out with the new one.
 func (u *upstream) onExtranoncePrefix(m *sv2.SetExtranoncePrefix) []service.ClientEvent {
-	for _, l := range u.lanes {
+	for _, l := range u.allLanes() {
 		if !l.open || l.channel != m.ChannelID {
 			continue
 		}
-		if len(m.ExtranoncePrefix)+u.fullSize > len(l.prefix)+l.rollable {
-			return u.fail(fmt.Sprintf("a new extranonce prefix of %d bytes leaves less than the devices' %d", len(m.ExtranoncePrefix), u.fullSize))
+		if len(m.ExtranoncePrefix)+l.full > len(l.prefix)+l.rollable {
+			if l.ptReq != nil {
+				return u.ptDeviceClosed(l)
+			}
+			return u.fail(fmt.Sprintf("a new extranonce prefix of %d bytes leaves less than the devices' %d", len(m.ExtranoncePrefix), l.full))
 		}
 		l.rollable = len(l.prefix) + l.rollable - len(m.ExtranoncePrefix)
 		l.prefix = append([]byte(nil), m.ExtranoncePrefix...)
 		u.log.Info("upstream extranonce prefix changed", "lane", l.idx+1, "channel", l.channel)
-		if l.active == nil || l.prev == nil {
-			return nil
-		}
-		for jid := range l.jobs {
-			if jid != l.active.JobID {
-				delete(l.jobs, jid)
-				delete(l.byJob, jid)
-			}
-		}
-		job := u.layout(l, l.active, true)
-		p := l.prev
-		return []service.ClientEvent{job, u.toDevices(lanePrev{lane: l.idx, prev: &sv2.TemplateSetNewPrevHash{TemplateID: l.byJob[l.active.JobID],
-			PrevHash: p.PrevHash, HeaderTimestamp: p.MinNTime, NBits: p.NBits}})}
+		return nil
 	}
 	return nil
 }
@@ -344,14 +375,14 @@ func (u *upstream) onExtranoncePrefix(m *sv2.SetExtranoncePrefix) []service.Clie
 // job is of the current connection; the device has its answer already.
 func (u *upstream) onShare(s *share) []service.ClientEvent {
 	e, ok := u.entries[s.templateID]
-	if !ok || e.gen != u.gen || !u.lanes[e.lane].open {
+	if !ok || e.gen != u.gen || !e.lane.open {
 		u.stats.dropped.Add(1)
 		if s.block {
 			u.log.Error("BLOCK LOST: a device found a block on work of an upstream no longer connected", "client", uint64(s.client), "channel", s.channel)
 		}
 		return nil
 	}
-	l := u.lanes[e.lane]
+	l := e.lane
 	l.seq++
 	u.stats.sharesUp.Add(1)
 	if len(u.sentBy) >= 1<<16 { // refusals come within moments; older ones are noise
@@ -362,7 +393,7 @@ func (u *upstream) onShare(s *share) []service.ClientEvent {
 		u.log.Info("a device found a block: its share goes upstream", "client", uint64(s.client), "channel", s.channel, "upstream", u.idx+1)
 	}
 	// The upstream's extranonce after its prefix: the filler, then the device's.
-	ext := append(make([]byte, l.rollable-u.fullSize, l.rollable), s.extranonce...)
+	ext := append(make([]byte, e.filler, e.filler+len(s.extranonce)), s.extranonce...)
 	return []service.ClientEvent{u.toPool(&sv2.SubmitSharesExtended{ChannelID: l.channel, SequenceNumber: l.seq, JobID: e.job,
 		Nonce: s.nonce, NTime: s.ntime, Version: s.version, Extranonce: ext})}
 }
@@ -434,6 +465,16 @@ func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service
 	u.up = true
 	u.stats.connected.Store(true)
 	u.log.Info("upstream connected", "upstream", u.idx+1, "address", s.Address, "authenticated", s.Handshake.Authenticated)
+	if u.p.cfg.Mode == ModePassthrough {
+		u.attempts = 0
+		u.retry.Reset()
+		u.p.markReady()
+		if u.idx != 0 && !u.probing {
+			u.probing = true
+			u.p.after(u.p.cfg.PrimaryProbe, probeDue{})
+		}
+		return u.ptReopen(), nil
+	}
 	return u.openLanes(), nil
 }
 
@@ -454,6 +495,9 @@ func (p *poolSide) laneOf(req uint32) *lane {
 }
 
 func (p *poolSide) OpenExtendedMiningChannelSuccess(_ context.Context, m *sv2.OpenExtendedMiningChannelSuccess) ([]service.ClientEvent, error) {
+	if l := p.u.ptByReq[m.RequestID]; l != nil {
+		return p.u.ptOpened(l, m), nil
+	}
 	l := p.laneOf(m.RequestID)
 	if l == nil || l.open {
 		return nil, nil
@@ -462,6 +506,12 @@ func (p *poolSide) OpenExtendedMiningChannelSuccess(_ context.Context, m *sv2.Op
 }
 
 func (p *poolSide) OpenMiningChannelError(_ context.Context, m *sv2.OpenMiningChannelError) ([]service.ClientEvent, error) {
+	if l := p.u.ptByReq[m.RequestID]; l != nil {
+		return p.u.ptRefusedUp(l, m.ErrorCode), nil
+	}
+	if p.laneOf(m.RequestID) == nil {
+		return nil, nil
+	}
 	return p.u.fail("the upstream refused the channel: " + m.ErrorCode), nil
 }
 
@@ -474,7 +524,7 @@ func (p *poolSide) SetNewPrevHash(_ context.Context, m *sv2.SetNewPrevHash) ([]s
 }
 
 func (p *poolSide) SetTarget(_ context.Context, m *sv2.SetTarget) ([]service.ClientEvent, error) {
-	for _, l := range p.u.lanes {
+	for _, l := range p.u.allLanes() {
 		if l.open && l.channel == m.ChannelID {
 			t := m.MaximumTarget
 			l.share.Store(&t)
@@ -488,7 +538,7 @@ func (p *poolSide) SetExtranoncePrefix(_ context.Context, m *sv2.SetExtranoncePr
 }
 
 func (p *poolSide) SetGroupChannel(_ context.Context, m *sv2.SetGroupChannel) ([]service.ClientEvent, error) {
-	for _, l := range p.u.lanes {
+	for _, l := range p.u.allLanes() {
 		for _, id := range m.ChannelIDs {
 			if l.open && l.channel == id {
 				l.group = m.GroupChannelID
@@ -501,6 +551,16 @@ func (p *poolSide) SetGroupChannel(_ context.Context, m *sv2.SetGroupChannel) ([
 // CloseChannel from the upstream ends a lane: the connection is made again,
 // for all of them, with backoff.
 func (p *poolSide) CloseChannel(_ context.Context, m *sv2.CloseChannel) ([]service.ClientEvent, error) {
+	var evs []service.ClientEvent
+	for l := range p.u.pt {
+		if l.open && (l.channel == m.ChannelID || l.group == m.ChannelID) {
+			l.open = false
+			evs = append(evs, p.u.ptDeviceClosed(l)...)
+		}
+	}
+	if evs != nil {
+		return evs, nil
+	}
 	for _, l := range p.u.lanes {
 		if l.open && (l.channel == m.ChannelID || l.group == m.ChannelID) {
 			return p.u.fail("the upstream closed channel " + fmt.Sprint(m.ChannelID) + ": " + m.ReasonCode), nil
@@ -536,6 +596,9 @@ func (p *poolSide) HandleEvent(ctx context.Context, payload any) ([]service.Clie
 	u := p.u
 	if s, ok := shares.Of(payload); ok {
 		return u.onShare(s), nil
+	}
+	if evs, ok := u.ptEvent(payload); ok {
+		return evs, nil
 	}
 	switch v := payload.(type) {
 	case hashrates:

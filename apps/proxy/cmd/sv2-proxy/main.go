@@ -30,8 +30,8 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "cert-validity", Value: noise.DefaultCertValidity, Usage: "how long each Noise certificate lasts (`DURATION`)", EnvVars: env("cert-validity")}),
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: "plain", Usage: "serve devices without Noise encryption (trusted LAN only; no authority key needed then)", EnvVars: env("plain")}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: "upstream", Usage: "mine through `ADDR[,KEY]`: a pool, proxy or JDC at host:port, with the authority public KEY it logs to pin (none: encrypted but not authenticated; \"plain\": no Noise, trusted links only); repeat, or separate with ';', in order of preference (required)", EnvVars: env("upstream")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "user", Usage: "the user `IDENTITY` of the upstream channels, which the pool credits the devices' shares to (required)", EnvVars: env("user")}),
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "mode", Value: string(proxy.ModeAggregate), Usage: "`MODE`: aggregate (every device channel rides a few upstream channels)", EnvVars: env("mode")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "user", Usage: "the user `IDENTITY` of the upstream channels, which the pool credits the devices' shares to (required in aggregate mode)", EnvVars: env("user")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "mode", Value: string(proxy.ModeAggregate), Usage: "`MODE`: aggregate (every device channel rides a few upstream channels of --user) or passthrough (each device channel rides an upstream channel of its own, with the device's user identity, for pools that account per worker)", EnvVars: env("mode")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "upstream-channels", Value: proxy.DefaultUpstreamChannels, Usage: "carry the devices on `N` upstream channels", EnvVars: env("upstream-channels")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "channel-index-size", Value: proxy.DefaultChannelIndexSize, Usage: "number the device channels of each upstream channel with `N` bytes of its extranonce (1 to 3: 256, 65,536 or 16 M channels)", EnvVars: env("channel-index-size")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "extranonce-size", Usage: "give each device channel a full extranonce of `N` bytes, of which --channel-index-size number the channel (0: what the first upstream channel rolls; every upstream must roll at least N)", EnvVars: env("extranonce-size")}),
@@ -88,7 +88,7 @@ func run(c *cli.Context) error {
 		MaxChannelsPerSource: c.Int("max-channels-per-source"),
 		Logger:               log,
 	}
-	if cfg.User == "" {
+	if cfg.User == "" && mode == proxy.ModeAggregate {
 		return errors.New("--user is required: the identity the pool credits the devices' shares to")
 	}
 	for _, s := range c.StringSlice("upstream") {
