@@ -207,16 +207,41 @@ func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID,
 // side, which passes on those that meet the pool's target.
 func (h *devices) shared(id service.ClientID, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
 	var evs []service.ServerEvent
+	// The device's answer first: a forward that fails (the upstream side
+	// behind, its queue full) ends the events after it, and only the
+	// share's credit upstream is lost, not the device's acknowledgement.
+	if reply := r.Reply(channel, seq); reply != nil {
+		evs = append(evs, service.SendToClient{Client: id, Message: reply})
+	}
 	if r.Status != mining.ShareRejected {
 		full := append(append(make([]byte, 0, len(r.Prefix)+len(ext)), r.Prefix...), ext...)
 		s := &share{templateID: r.TemplateID, hash: r.Hash, nonce: nonce, ntime: ntime, vers: version, extranonce: full,
 			block: r.Block, channel: channel, client: id}
-		evs = append(evs, service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)})
-	}
-	if reply := r.Reply(channel, seq); reply != nil {
-		evs = append(evs, service.SendToClient{Client: id, Message: reply})
+		if r.Block != nil {
+			h.blockUp(s)
+		} else {
+			evs = append(evs, service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)})
+		}
 	}
 	return evs
+}
+
+// blockUp hands a share that is a block to the upstream side waiting for
+// room, not through the bounded sibling queue a share may be dropped
+// from: a block is never dropped.
+func (h *devices) blockUp(s *share) {
+	h.j.runMu.Lock()
+	ctx := h.j.runCtx
+	h.j.runMu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := h.j.client.HandleEvent(ctx, shares.Notify(sv2.ProtocolMining, s)); err != nil {
+		// The template provider is still a way: the block is its template's.
+		h.j.log.Error("a device's block could not be handed to the upstream side; submitting it through the template provider alone",
+			"client", uint64(s.client), "channel", s.channel, "error", err)
+		h.j.blocks.Found(s.block, s.hash, fmt.Sprintf("device %d channel %d (upstream side unavailable)", s.client, s.channel))
+	}
 }
 
 func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
