@@ -129,7 +129,8 @@ type Config struct {
 	MaxChannelsPerConnection int
 	// MaxChannelsPerSource caps the channels of all the connections of one
 	// IP address (DefaultMaxChannelsPerSource), so that one host cannot take
-	// every channel index from the rest.
+	// every channel index from the rest; its channels closed after a share
+	// was accepted count until the next tip, their indexes held till then.
 	MaxChannelsPerSource int
 
 	Logger *slog.Logger

@@ -30,8 +30,9 @@ var (
 // laneJob and lanePrev are an upstream job and tip for one lane's devices.
 type (
 	laneJob struct {
-		srv *mining.Server
-		job mining.UpstreamJob
+		srv    *mining.Server
+		job    mining.UpstreamJob
+		handed int64 // upstream.handed with this job
 	}
 	lanePrev struct {
 		srv  *mining.Server
@@ -64,8 +65,17 @@ type devices struct {
 	hashrate []float64        // their nominal hashrate per lane
 	byConn   map[*mining.Conn]service.ClientID
 	bySource map[string]int // channels open per source address
+	// held counts, per source address, the channels closed on this tip
+	// after a share was accepted: their extranonce indexes are reused only
+	// from the next tip (mining.Conn.CloseChannel), so they count against
+	// MaxChannelsPerSource until then.
+	held map[string]int
+	tip  atomic.Uint64 // bumped on every tip the lanes take
 
 	connected, removed atomic.Int64 // device connections now, and ended
+	// taken is the laneJob.handed of the last job taken: how far the
+	// upstream side's jobs have come (one lost on the way counts too).
+	taken atomic.Int64
 }
 
 // device is one connection's state.
@@ -75,6 +85,7 @@ type device struct {
 	conn     *mining.Conn
 	lane     int
 	hashrate map[uint32]float32 // by channel
+	credited map[uint32]uint64  // by channel: the devices.tip of its last accepted share
 
 	// Passthrough mode: the device's channels, those on their way, and the
 	// ids the lanes' Conns share.
@@ -86,7 +97,7 @@ type device struct {
 var _ service.MiningServerHandler = (*devices)(nil)
 
 func newDevices(p *Proxy) *devices {
-	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}}
+	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, held: map[string]int{}}
 }
 
 // layout makes the lanes' mining servers once the devices' full extranonce
@@ -130,7 +141,7 @@ func (h *devices) Flags(requested uint32) (success, unsupported uint32) {
 }
 
 func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
-	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}, pt: map[uint32]*ptChannel{}})
+	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}, credited: map[uint32]uint64{}, pt: map[uint32]*ptChannel{}})
 	h.connected.Add(1)
 	return nil, nil
 }
@@ -152,6 +163,7 @@ func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ err
 	h.forget(d, len(d.hashrate))
 	for ch := range d.hashrate {
 		h.hashrate[d.lane] -= float64(d.hashrate[ch])
+		h.hold(d, ch)
 	}
 	delete(h.byConn, d.conn)
 	srv := h.lanes[d.lane]
@@ -168,6 +180,15 @@ func (h *devices) forget(d *device, n int) {
 	}
 }
 
+// hold counts closed channel ch of d in held if it had a share accepted
+// on this tip; h.mu is held.
+func (h *devices) hold(d *device, ch uint32) {
+	if tip, ok := d.credited[ch]; ok && tip == h.tip.Load() {
+		h.held[source(d)]++
+	}
+	delete(d.credited, ch)
+}
+
 // errNotReady refuses channels before the upstream's first channel.
 var errNotReady = errors.New("proxy: no upstream channel yet")
 
@@ -180,7 +201,7 @@ func (h *devices) take(d *device) (*mining.Conn, error) {
 		return nil, errNotReady
 	}
 	cfg := &h.p.cfg
-	if len(d.hashrate) >= cfg.MaxChannelsPerConnection || h.bySource[source(d)] >= cfg.MaxChannelsPerSource {
+	if len(d.hashrate) >= cfg.MaxChannelsPerConnection || h.bySource[source(d)]+h.held[source(d)] >= cfg.MaxChannelsPerSource {
 		return nil, extranonce.ErrExhausted
 	}
 	if d.conn == nil {
@@ -316,6 +337,7 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 			h.hashrate[d.lane] -= float64(hr)
 			delete(d.hashrate, ch)
 			h.forget(d, 1)
+			h.hold(d, ch)
 		}
 	}
 	return nil, nil
@@ -356,20 +378,49 @@ func (h *devices) channelOf(d *device, channel uint32) (*mining.Conn, *lane) {
 
 func (h *devices) shared(d *device, l *lane, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
 	var evs []service.ServerEvent
+	var fwd service.ServerEvent
 	if r.Status != mining.ShareRejected {
+		if _, ok := d.hashrate[channel]; ok { // an aggregate channel: its index is held if it closes
+			d.credited[channel] = h.tip.Load()
+		}
 		up := l.share.Load()
 		block := r.Status == mining.ShareBlockFound
 		if block || (up != nil && target.Meets(&r.Hash, up)) {
 			full := append(append(make([]byte, 0, len(r.Prefix)+len(ext)), r.Prefix...), ext...)
 			s := &share{templateID: r.TemplateID, nonce: nonce, ntime: ntime, version: version, extranonce: full,
 				block: block, channel: channel, client: d.id}
-			evs = append(evs, service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)})
+			if block {
+				h.blockUp(s)
+			} else {
+				fwd = service.SendEventToSiblingClientService{Event: shares.Notify(sv2.ProtocolMining, s)}
+			}
 		}
 	}
+	// The device's answer first: a forward that fails (the upstream side
+	// behind, its queue full) ends the events after it, and the share's
+	// credit upstream is lost, not the device's acknowledgement.
 	if reply := r.Reply(channel, seq); reply != nil {
 		evs = append(evs, service.SendToClient{Client: d.id, Message: reply})
 	}
+	if fwd != nil {
+		evs = append(evs, fwd)
+	}
 	return evs
+}
+
+// blockUp hands a share that is a block to the upstream side waiting for
+// room, not through the bounded sibling queue a share may be dropped
+// from: a block is never dropped.
+func (h *devices) blockUp(s *share) {
+	h.p.runMu.Lock()
+	ctx := h.p.runCtx
+	h.p.runMu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := h.p.client.HandleEvent(ctx, shares.Notify(sv2.ProtocolMining, s)); err != nil {
+		h.p.log.Error("BLOCK LOST: a device's block could not be handed to the upstream side", "client", uint64(s.client), "channel", s.channel, "error", err)
+	}
 }
 
 func (h *devices) SetCustomMiningJob(_ context.Context, id service.ClientID, m *sv2.SetCustomMiningJob) ([]service.ServerEvent, error) {
@@ -382,12 +433,20 @@ func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerE
 	switch v := payload.(type) {
 	case laneJob:
 		outs, err := v.srv.NewUpstreamJob(v.job)
+		h.taken.Store(v.handed)
 		if errors.Is(err, mining.ErrNoTip) { // a non-future job before any tip: the next prev hash brings one
 			err = nil
 		}
 		return h.route(outs, err)
 	case lanePrev:
-		return h.route(v.srv.SetNewPrevHash(v.prev))
+		outs, err := v.srv.SetNewPrevHash(v.prev)
+		if err == nil { // the indexes held by closed channels are free again
+			h.tip.Add(1)
+			h.mu.Lock()
+			clear(h.held)
+			h.mu.Unlock()
+		}
+		return h.route(outs, err)
 	}
 	return nil, fmt.Errorf("proxy: unexpected event %s", service.PayloadName(payload))
 }

@@ -114,6 +114,7 @@ type Stats struct {
 	SharesUp   uint64 // device shares passed upstream
 	UpAccepted uint64 // of those, acknowledged by the upstream
 	UpRefused  uint64 // refused by the upstream
+	UpStale    uint64 // of those, as stale: on their way as a new block arrived
 	Dropped    uint64 // shares of work of an upstream connection that ended
 	Jobs       uint64 // upstream jobs received
 	Switches   uint64 // moves to another upstream
@@ -126,7 +127,7 @@ type Stats struct {
 // Stats returns the proxy's counters.
 func (p *Proxy) Stats() Stats {
 	c := &p.up.stats
-	return Stats{SharesUp: c.sharesUp.Load(), UpAccepted: c.upAccepted.Load(), UpRefused: c.upRefused.Load(),
+	return Stats{SharesUp: c.sharesUp.Load(), UpAccepted: c.upAccepted.Load(), UpRefused: c.upRefused.Load(), UpStale: c.upStale.Load(),
 		Dropped: c.dropped.Load(), Jobs: c.jobs.Load(), Switches: c.switches.Load(), Upstream: int(c.upstream.Load()),
 		Connected: c.connected.Load(), Devices: int(p.dev.connected.Load()), Removed: uint64(p.dev.removed.Load())}
 }

@@ -5,19 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
 	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // maxEntries bounds the upstream jobs remembered for the shares of the
-// devices: those of the current tip, the newest first kept.
+// devices: those of the current tip, the newest first kept. It bounds too
+// the jobs a lane lays out for its devices on one tip, which the devices'
+// side remembers until the next.
 const maxEntries = 256
+
+// maxHandedBytes bounds the bytes of the jobs on their way to the devices'
+// side: while it is behind by more, active jobs and tips are dropped.
+const maxHandedBytes = 16 << 20
 
 // lane is one upstream extended channel and the device channels it
 // carries. Its fields are the upstream goroutine's, except share, which
@@ -37,6 +45,7 @@ type lane struct {
 	prev   *sv2.SetNewPrevHash
 	jobs   map[uint32]*sv2.NewExtendedMiningJob // this tip's, by upstream job id
 	byJob  map[uint32]uint64                    // upstream job id → entry id of its newest layout
+	laid   int                                  // jobs laid out for the devices since their last tip
 	// share is the upstream channel's target: the device shares that meet
 	// it go up. Nil while the channel is not open.
 	share atomic.Pointer[sv2.U256]
@@ -79,6 +88,7 @@ type upstream struct {
 	lanes    []*lane
 
 	next    uint64 // the last entry id given
+	handed  int64  // bytes of the jobs handed to the devices' side, in all
 	entries map[uint64]entry
 	order   []uint64 // entry ids, oldest first
 
@@ -105,9 +115,9 @@ type shareFrom struct {
 
 // counters are what Stats reports.
 type counters struct {
-	sharesUp, upAccepted, upRefused, dropped, switches, jobs atomic.Uint64
-	upstream                                                 atomic.Int32
-	connected                                                atomic.Bool
+	sharesUp, upAccepted, upRefused, upStale, dropped, switches, jobs atomic.Uint64
+	upstream                                                          atomic.Int32
+	connected                                                         atomic.Bool
 }
 
 func newUpstream(p *Proxy) *upstream {
@@ -204,7 +214,7 @@ func (u *upstream) openLanes() []service.ClientEvent {
 // or the configured default before any device said.
 func (u *upstream) declared(lane int) float32 {
 	if h := u.hashrate[lane]; h > 0 {
-		return float32(h)
+		return float32(min(h, math.MaxFloat32)) // the devices' float32s add up past it
 	}
 	return u.p.cfg.UpstreamHashrate
 }
@@ -212,6 +222,9 @@ func (u *upstream) declared(lane int) float32 {
 // opened takes an upstream channel: the first fixes the devices'
 // extranonce size and lets them in.
 func (u *upstream) opened(l *lane, m *sv2.OpenExtendedMiningChannelSuccess) []service.ClientEvent {
+	if n := len(m.ExtranoncePrefix) + int(m.ExtranonceSize); n > extranonce.MaxSize {
+		return u.fail(fmt.Sprintf("the upstream channel's extranonce is %d bytes, more than %d", n, extranonce.MaxSize))
+	}
 	l.open, l.channel, l.group, l.prefix, l.rollable = true, m.ChannelID, m.GroupChannelID, append([]byte(nil), m.ExtranoncePrefix...), int(m.ExtranonceSize)
 	t := m.Target
 	l.share.Store(&t)
@@ -286,10 +299,24 @@ func (u *upstream) allLanes() []*lane {
 	return ls
 }
 
-// onJob gives an upstream job to the devices of every lane it is for.
+// onJob gives an upstream job to the devices of every lane it is for: an
+// active one at once, a future one with the SetNewPrevHash that activates
+// it (onPrevHash), so that the devices' side, which remembers every job it
+// is given until the next tip, gets none of the future jobs that never
+// are. A lane lays out at most maxEntries active jobs on one tip: the next
+// one is given as a new tip instead (reanchor).
 func (u *upstream) onJob(m *sv2.NewExtendedMiningJob) []service.ClientEvent {
 	var evs []service.ClientEvent
+	future := !m.MinNTime.Valid
 	for _, l := range u.lanesOf(m.ChannelID) {
+		if !future && l.laid >= maxEntries && l.prev == nil {
+			u.log.Warn("too many upstream jobs before a tip: dropped", "lane", l.idx+1, "job", m.JobID)
+			continue
+		}
+		if !future && u.behind() {
+			u.log.Warn("the devices' side is behind: upstream job dropped", "lane", l.idx+1, "job", m.JobID)
+			continue
+		}
 		if l.jobs == nil {
 			l.jobs, l.byJob = map[uint32]*sv2.NewExtendedMiningJob{}, map[uint32]uint64{}
 		}
@@ -303,10 +330,36 @@ func (u *upstream) onJob(m *sv2.NewExtendedMiningJob) []service.ClientEvent {
 				}
 			}
 		}
-		evs = append(evs, u.layout(l, m, !m.MinNTime.Valid))
+		switch {
+		case future:
+		case l.laid >= maxEntries:
+			evs = append(evs, u.reanchor(l, m)...)
+		default:
+			evs = append(evs, u.layout(l, m, false))
+		}
 	}
 	u.stats.jobs.Add(1)
 	return evs
+}
+
+// behind reports whether the devices' side has more than maxHandedBytes
+// of jobs still to take.
+func (u *upstream) behind() bool { return u.handed-u.p.dev.taken.Load() > maxHandedBytes }
+
+// reanchor gives the devices active job m as a new tip on the lane's prev
+// hash, so that they forget the jobs laid out before it (theirs go stale).
+func (u *upstream) reanchor(l *lane, m *sv2.NewExtendedMiningJob) []service.ClientEvent {
+	for jid, j := range l.jobs {
+		if jid != m.JobID && j.MinNTime.Valid {
+			delete(l.jobs, jid)
+			delete(l.byJob, jid)
+		}
+	}
+	p := l.prev
+	job := u.layout(l, m, true)
+	l.active, l.laid = m, 0
+	return []service.ClientEvent{job, u.toDevices(lanePrev{srv: l.srv, prev: &sv2.TemplateSetNewPrevHash{
+		TemplateID: l.byJob[m.JobID], PrevHash: p.PrevHash, HeaderTimestamp: max(p.MinNTime, m.MinNTime.Value), NBits: p.NBits}})}
 }
 
 // layout makes a device job of upstream job m on lane l, as a future job
@@ -315,6 +368,7 @@ func (u *upstream) layout(l *lane, m *sv2.NewExtendedMiningJob, future bool) ser
 	u.next++
 	id := u.next
 	u.entries[id] = entry{gen: u.gen, lane: l, job: m.JobID, filler: l.rollable - l.full}
+	l.laid++
 	u.order = append(u.order, id)
 	for len(u.order) > maxEntries*max(1, len(u.lanes)+len(u.pt)) {
 		delete(u.entries, u.order[0])
@@ -322,27 +376,39 @@ func (u *upstream) layout(l *lane, m *sv2.NewExtendedMiningJob, future bool) ser
 	}
 	l.byJob[m.JobID] = id
 	prefix := append(append(make([]byte, 0, len(m.CoinbaseTxPrefix)+l.rollable), m.CoinbaseTxPrefix...), u.lead(l)...)
-	return u.toDevices(laneJob{srv: l.srv, job: mining.UpstreamJob{ID: id, Future: future, Version: m.Version,
+	u.handed += int64(len(prefix) + len(m.CoinbaseTxSuffix) + 32*len(m.MerklePath))
+	return u.toDevices(laneJob{srv: l.srv, handed: u.handed, job: mining.UpstreamJob{ID: id, Future: future, Version: m.Version,
 		VersionRolling: m.VersionRollingAllowed, MerklePath: m.MerklePath, CoinbasePrefix: prefix, CoinbaseSuffix: m.CoinbaseTxSuffix}})
 }
 
-// onPrevHash moves the devices of the lanes it is for to a new tip.
+// onPrevHash moves the devices of the lanes it is for to a new tip, with
+// its job laid out for them.
 func (u *upstream) onPrevHash(m *sv2.SetNewPrevHash) []service.ClientEvent {
+	if _, err := target.FromCompact(m.NBits); err != nil { // the devices could not take it
+		u.log.Warn("SetNewPrevHash with invalid nbits: ignored", "channel", m.ChannelID, "error", err)
+		return nil
+	}
+	if u.behind() {
+		u.log.Warn("the devices' side is behind: SetNewPrevHash dropped", "channel", m.ChannelID)
+		return nil
+	}
 	var evs []service.ClientEvent
 	for _, l := range u.lanesOf(m.ChannelID) {
-		id, ok := l.byJob[m.JobID]
+		j, ok := l.jobs[m.JobID]
 		if !ok {
 			u.log.Warn("SetNewPrevHash for a job the upstream did not send", "lane", l.idx+1, "job", m.JobID)
 			continue
 		}
-		l.active, l.prev = l.jobs[m.JobID], m
+		l.active, l.prev = j, m
 		for jid := range l.jobs { // the old tip's jobs are gone
 			if jid != m.JobID {
 				delete(l.jobs, jid)
 				delete(l.byJob, jid)
 			}
 		}
-		evs = append(evs, u.toDevices(lanePrev{srv: l.srv, prev: &sv2.TemplateSetNewPrevHash{TemplateID: id, PrevHash: m.PrevHash,
+		job := u.layout(l, j, true)
+		l.laid = 0
+		evs = append(evs, job, u.toDevices(lanePrev{srv: l.srv, prev: &sv2.TemplateSetNewPrevHash{TemplateID: l.byJob[m.JobID], PrevHash: m.PrevHash,
 			HeaderTimestamp: m.MinNTime, NBits: m.NBits}}))
 	}
 	return evs
@@ -579,6 +645,7 @@ func (p *poolSide) SubmitSharesError(_ context.Context, m *sv2.SubmitSharesError
 	u.stats.upRefused.Add(1)
 	from, ok := u.sentBy[m.SequenceNumber]
 	if m.ErrorCode == mining.CodeStaleShare {
+		u.stats.upStale.Add(1)
 		u.log.Debug("the upstream refused a share as stale", "sequence", m.SequenceNumber)
 		return nil, nil
 	}
