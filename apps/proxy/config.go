@@ -32,6 +32,9 @@ const (
 	// DefaultMaxChannelsPerSource is an eighth of the channel indexes: a
 	// farm behind one address raises it.
 	DefaultMaxChannelsPerSource = 8192
+	// DefaultPassthroughOpenRate is a fifth of what our pool allows one
+	// connection (100 channel opens a second).
+	DefaultPassthroughOpenRate = 20
 	// DefaultAttempts is how many failures an upstream gets before the next
 	// is tried.
 	DefaultAttempts = 2
@@ -132,6 +135,15 @@ type Config struct {
 	// every channel index from the rest; its channels closed after a share
 	// was accepted count until the next tip, their indexes held till then.
 	MaxChannelsPerSource int
+	// PassthroughOpenRate and PassthroughOpenBurst ration, per source
+	// address, the upstream channels passthrough mode asks for: a burst of
+	// PassthroughOpenBurst (MaxChannelsPerConnection if zero) refilled at
+	// PassthroughOpenRate a second (DefaultPassthroughOpenRate), beyond
+	// which a device's request is refused with channel-open-rate-exceeded,
+	// so that one churning device cannot spend the upstream's allowance
+	// of channel opens for every other.
+	PassthroughOpenRate  float64
+	PassthroughOpenBurst int
 
 	Logger *slog.Logger
 }
@@ -176,6 +188,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxChannelsPerSource <= 0 {
 		c.MaxChannelsPerSource = DefaultMaxChannelsPerSource
+	}
+	if c.PassthroughOpenRate <= 0 {
+		c.PassthroughOpenRate = DefaultPassthroughOpenRate
+	}
+	if c.PassthroughOpenBurst <= 0 {
+		c.PassthroughOpenBurst = c.MaxChannelsPerConnection
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -64,7 +64,8 @@ type devices struct {
 	channels []int            // device channels per lane
 	hashrate []float64        // their nominal hashrate per lane
 	byConn   map[*mining.Conn]service.ClientID
-	bySource map[string]int // channels open per source address
+	bySource map[string]int      // channels open per source address
+	ptOpens  map[string]*ptOpens // passthrough: upstream channel requests left per source
 	// held counts, per source address, the channels closed on this tip
 	// after a share was accepted: their extranonce indexes are reused only
 	// from the next tip (mining.Conn.CloseChannel), so they count against
@@ -97,7 +98,7 @@ type device struct {
 var _ service.MiningServerHandler = (*devices)(nil)
 
 func newDevices(p *Proxy) *devices {
-	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, held: map[string]int{}}
+	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, held: map[string]int{}, ptOpens: map[string]*ptOpens{}}
 }
 
 // layout makes the lanes' mining servers once the devices' full extranonce

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/txscript/v2"
 	"github.com/btcsuite/btcd/wire/v2"
@@ -91,7 +92,8 @@ func (h *devices) ptOpenChannel(ctx context.Context, id service.ClientID, req sv
 	}
 	h.mu.Lock()
 	full := len(d.pt)+d.ptPending >= h.p.cfg.MaxChannelsPerConnection || h.bySource[source(d)] >= h.p.cfg.MaxChannelsPerSource
-	if !full {
+	fast := !full && !h.ptTakeOpen(source(d))
+	if !full && !fast {
 		h.bySource[source(d)]++
 		d.ptPending++
 	}
@@ -99,8 +101,54 @@ func (h *devices) ptOpenChannel(ctx context.Context, id service.ClientID, req sv
 	if full {
 		return send(id, &sv2.OpenMiningChannelError{RequestID: reqID, ErrorCode: mining.CodeChannelCapacityExhausted}), nil
 	}
+	if fast {
+		return send(id, &sv2.OpenMiningChannelError{RequestID: reqID, ErrorCode: mining.CodeChannelOpenRateExceeded}), nil
+	}
 	return []service.ServerEvent{service.SendEventToSiblingClientService{Event: service.Notify{Protocol: sv2.ProtocolMining,
 		Payload: ptOpen{client: id, req: req}}}}, nil
+}
+
+// ptOpens is a source's allowance of upstream channel requests: a token
+// bucket of PassthroughOpenBurst refilled at PassthroughOpenRate a second.
+// The upstream limits how fast one connection, the proxy's, opens
+// channels (our pool: 4,096 at once, then 100 a second); without a share
+// per source, one churning device would spend it for every other.
+type ptOpens struct {
+	tokens float64
+	at     time.Time
+}
+
+// ptMaxSources bounds the sources whose allowance is remembered; beyond
+// it, those whose bucket is full again are forgotten.
+const ptMaxSources = 1 << 16
+
+// ptTakeOpen spends one of src's upstream requests, or reports that none
+// is left; h.mu is held.
+func (h *devices) ptTakeOpen(src string) bool {
+	cfg := &h.p.cfg
+	burst, now := float64(cfg.PassthroughOpenBurst), time.Now()
+	refill := func(b *ptOpens) {
+		b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*cfg.PassthroughOpenRate)
+		b.at = now
+	}
+	b := h.ptOpens[src]
+	if b == nil {
+		if len(h.ptOpens) >= ptMaxSources {
+			for k, o := range h.ptOpens {
+				if refill(o); o.tokens >= burst {
+					delete(h.ptOpens, k)
+				}
+			}
+		}
+		b = &ptOpens{tokens: burst, at: now}
+		h.ptOpens[src] = b
+	}
+	refill(b)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // ptUncount gives back a channel counted for d; h.mu is held.

@@ -39,6 +39,7 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "vardiff-interval", Value: proxy.DefaultVardiffInterval, Usage: "retarget device channels every `DURATION`", EnvVars: env("vardiff-interval")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "min-share-difficulty", Usage: "take no device share easier than difficulty `D` (0: 2^-24; negative: no minimum)", EnvVars: env("min-share-difficulty")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "primary-probe", Value: proxy.DefaultPrimaryProbe, Usage: "while mining through another upstream, probe the first every `DURATION` and go back once it answers", EnvVars: env("primary-probe")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "passthrough-open-rate", Value: proxy.DefaultPassthroughOpenRate, Usage: "in passthrough mode, ask the upstream for at most `RATE` channels a second per device address, beyond a burst of --max-channels-per-connection", EnvVars: env("passthrough-open-rate")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` device connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: proxy.DefaultMaxChannelsPerConnection, Usage: "let one device connection open at most `N` channels", EnvVars: env("max-channels-per-connection")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-source", Value: proxy.DefaultMaxChannelsPerSource, Usage: "let the connections of one IP address open at most `N` channels", EnvVars: env("max-channels-per-source")}),
@@ -85,8 +86,8 @@ func run(c *cli.Context) error {
 		SharesPerMinute:  c.Float64("shares-per-minute"), VardiffInterval: c.Duration("vardiff-interval"),
 		MinShareDifficulty: c.Float64("min-share-difficulty"), PrimaryProbe: c.Duration("primary-probe"),
 		MaxConnections: c.Int("max-connections"), MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
-		MaxChannelsPerSource: c.Int("max-channels-per-source"),
-		Logger:               log,
+		MaxChannelsPerSource: c.Int("max-channels-per-source"), PassthroughOpenRate: c.Float64("passthrough-open-rate"),
+		Logger: log,
 	}
 	if cfg.User == "" && mode == proxy.ModeAggregate {
 		return errors.New("--user is required: the identity the pool credits the devices' shares to")
