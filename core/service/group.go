@@ -18,6 +18,21 @@ type RunnerFunc func(ctx context.Context) error
 // Run calls f(ctx).
 func (f RunnerFunc) Run(ctx context.Context) error { return f(ctx) }
 
+// RunWhenReady runs r once ready is closed, or returns nil if ctx ends
+// first: a server whose work waits on an upstream (a proxy's devices wait
+// for its upstream channel, say) listens only once it has something to
+// give.
+func RunWhenReady(ready <-chan struct{}, r Runner) Runner {
+	return RunnerFunc(func(ctx context.Context) error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
+		return r.Run(ctx)
+	})
+}
+
 // RunAll runs every runner on a goroutine of its own, with one context
 // derived from ctx. The first runner to fail (an error that does not wrap
 // ErrStopped or ctx's cause) cancels the others; a runner that returns nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestRunAllStopsTogetherOnCancel(t *testing.T) {
@@ -52,5 +53,35 @@ func TestRunAllReturnsFirstFailureOnly(t *testing.T) {
 	)
 	if !errors.Is(err, first) {
 		t.Fatalf("RunAll = %v, want the first failure", err)
+	}
+}
+
+// RunWhenReady starts its runner only once ready is closed, and not at all
+// when the context ends first.
+func TestRunWhenReady(t *testing.T) {
+	ready := make(chan struct{})
+	started := make(chan struct{})
+	r := RunWhenReady(ready, RunnerFunc(func(ctx context.Context) error { close(started); <-ctx.Done(); return nil }))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-started:
+		t.Fatal("started before ready")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(ready)
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	never := RunWhenReady(make(chan struct{}), RunnerFunc(func(context.Context) error { t.Error("ran without being ready"); return nil }))
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := never.Run(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
