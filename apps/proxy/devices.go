@@ -71,7 +71,6 @@ type devices struct {
 	// from the next tip (mining.Conn.CloseChannel), so they count against
 	// MaxChannelsPerSource until then.
 	held map[string]int
-	tip  atomic.Uint64 // bumped on every tip the lanes take
 
 	connected, removed atomic.Int64 // device connections now, and ended
 	// taken is the laneJob.handed of the last job taken: how far the
@@ -86,7 +85,6 @@ type device struct {
 	conn     *mining.Conn
 	lane     int
 	hashrate map[uint32]float32 // by channel
-	credited map[uint32]uint64  // by channel: the devices.tip of its last accepted share
 
 	// Passthrough mode: the device's channels, those on their way, and the
 	// ids the lanes' Conns share.
@@ -109,22 +107,9 @@ func (h *devices) layout(full int) ([]*mining.Server, error) {
 	if h.lanes != nil {
 		return h.lanes, nil
 	}
-	cfg := &h.p.cfg
 	var lanes []*mining.Server
-	for range cfg.UpstreamChannels {
-		alloc, err := extranonce.New(extranonce.Config{IndexSize: cfg.ChannelIndexSize, RollableSize: full - cfg.ChannelIndexSize})
-		if err != nil {
-			return nil, err
-		}
-		vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
-		// The jobs' coinbases are the upstream's (Server.NewUpstreamJob): the
-		// configured outputs are never used.
-		ms, err := mining.NewServer(mining.ServerConfig{
-			Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}},
-			Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
-			ShareBatchSize:   cfg.ShareBatchSize,
-			ChannelOpenBurst: cfg.MaxChannelsPerConnection,
-		})
+	for range h.p.cfg.UpstreamChannels {
+		ms, err := h.p.cfg.laneServer(h.p.cfg.ChannelIndexSize, full)
 		if err != nil {
 			return nil, err
 		}
@@ -132,6 +117,23 @@ func (h *devices) layout(full int) ([]*mining.Server, error) {
 	}
 	h.lanes, h.channels, h.hashrate = lanes, make([]int, len(lanes)), make([]float64, len(lanes))
 	return lanes, nil
+}
+
+// laneServer makes the mining server that lays out a lane's jobs for its
+// devices: indexSize bytes of channel index in a full extranonce of full.
+func (cfg *Config) laneServer(indexSize, full int) (*mining.Server, error) {
+	alloc, err := extranonce.New(extranonce.Config{IndexSize: indexSize, RollableSize: full - indexSize})
+	if err != nil {
+		return nil, err
+	}
+	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
+	// The jobs' coinbases are the upstream's (Server.NewUpstreamJob): the
+	// configured outputs are never used.
+	return mining.NewServer(mining.ServerConfig{
+		Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}},
+		Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
+		ShareBatchSize: cfg.ShareBatchSize, ChannelOpenBurst: cfg.MaxChannelsPerConnection,
+	})
 }
 
 func (h *devices) Start(context.Context) ([]service.ServerEvent, error) { return nil, nil }
@@ -142,7 +144,7 @@ func (h *devices) Flags(requested uint32) (success, unsupported uint32) {
 }
 
 func (h *devices) ClientAdded(ctx context.Context, c service.ClientInfo) ([]service.ServerEvent, error) {
-	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}, credited: map[uint32]uint64{}, pt: map[uint32]*ptChannel{}})
+	service.SetClientState(ctx, &device{id: c.ID, info: c, hashrate: map[uint32]float32{}, pt: map[uint32]*ptChannel{}})
 	h.connected.Add(1)
 	return nil, nil
 }
@@ -160,11 +162,14 @@ func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ err
 	if d.conn == nil {
 		return nil, nil
 	}
+	held := h.credited(d, d.hashrate)
 	h.mu.Lock()
 	h.forget(d, len(d.hashrate))
+	if held > 0 {
+		h.held[source(d)] += held
+	}
 	for ch := range d.hashrate {
 		h.hashrate[d.lane] -= float64(d.hashrate[ch])
-		h.hold(d, ch)
 	}
 	delete(h.byConn, d.conn)
 	srv := h.lanes[d.lane]
@@ -181,13 +186,17 @@ func (h *devices) forget(d *device, n int) {
 	}
 }
 
-// hold counts closed channel ch of d in held if it had a share accepted
-// on this tip; h.mu is held.
-func (h *devices) hold(d *device, ch uint32) {
-	if tip, ok := d.credited[ch]; ok && tip == h.tip.Load() {
-		h.held[source(d)]++
+// credited counts the channels of d among chs that accepted a share on
+// this tip: closed, their indexes are held until the next
+// (mining.Conn.Credited). It is asked before they close.
+func (h *devices) credited(d *device, chs map[uint32]float32) int {
+	n := 0
+	for ch := range chs {
+		if d.conn.Credited(ch) {
+			n++
+		}
 	}
-	delete(d.credited, ch)
+	return n
 }
 
 // errNotReady refuses channels before the upstream's first channel.
@@ -321,25 +330,28 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 		}
 		return evs, nil
 	}
-	if d.conn == nil || d.conn.CloseChannel(m.ChannelID) != nil {
-		return nil, nil // an unknown channel is nothing to close
+	if d.conn == nil {
+		return nil, nil
 	}
-	closed := []uint32{m.ChannelID}
+	closed := map[uint32]float32{}
 	if m.ChannelID == d.conn.GroupChannelID() { // the group's close closes its members
-		closed = closed[:0]
-		for ch := range d.hashrate {
-			closed = append(closed, ch)
-		}
+		closed = d.hashrate
+	} else if hr, ok := d.hashrate[m.ChannelID]; ok {
+		closed[m.ChannelID] = hr
+	}
+	held := h.credited(d, closed)
+	if d.conn.CloseChannel(m.ChannelID) != nil {
+		return nil, nil // an unknown channel is nothing to close
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, ch := range closed {
-		if hr, ok := d.hashrate[ch]; ok {
-			h.hashrate[d.lane] -= float64(hr)
-			delete(d.hashrate, ch)
-			h.forget(d, 1)
-			h.hold(d, ch)
-		}
+	if held > 0 {
+		h.held[source(d)] += held
+	}
+	for ch, hr := range closed {
+		h.hashrate[d.lane] -= float64(hr)
+		delete(d.hashrate, ch)
+		h.forget(d, 1)
 	}
 	return nil, nil
 }
@@ -381,9 +393,6 @@ func (h *devices) shared(d *device, l *lane, channel, seq, nonce, ntime, version
 	var evs []service.ServerEvent
 	var fwd service.ServerEvent
 	if r.Status != mining.ShareRejected {
-		if _, ok := d.hashrate[channel]; ok { // an aggregate channel: its index is held if it closes
-			d.credited[channel] = h.tip.Load()
-		}
 		up := l.share.Load()
 		block := r.Status == mining.ShareBlockFound
 		if block || (up != nil && target.Meets(&r.Hash, up)) {
@@ -413,9 +422,7 @@ func (h *devices) shared(d *device, l *lane, channel, seq, nonce, ntime, version
 // room, not through the bounded sibling queue a share may be dropped
 // from: a block is never dropped.
 func (h *devices) blockUp(s *share) {
-	h.p.runMu.Lock()
-	ctx := h.p.runCtx
-	h.p.runMu.Unlock()
+	ctx := h.p.runContext()
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -442,7 +449,6 @@ func (h *devices) HandleEvent(_ context.Context, payload any) ([]service.ServerE
 	case lanePrev:
 		outs, err := v.srv.SetNewPrevHash(v.prev)
 		if err == nil { // the indexes held by closed channels are free again
-			h.tip.Add(1)
 			h.mu.Lock()
 			clear(h.held)
 			h.mu.Unlock()

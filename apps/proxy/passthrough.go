@@ -6,14 +6,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/btcsuite/btcd/txscript/v2"
-	"github.com/btcsuite/btcd/wire/v2"
-
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/mining/coinbase"
-	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/mining/vardiff"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -284,22 +278,6 @@ func (h *devices) ptUpdateChannel(d *device, m *sv2.UpdateChannel) ([]service.Se
 
 // Upstream side.
 
-// ptServer is the mining server of a passed-through lane whose upstream
-// channel rolls rollable bytes.
-func (u *upstream) ptServer(rollable int) (*mining.Server, error) {
-	cfg := &u.p.cfg
-	alloc, err := extranonce.New(extranonce.Config{IndexSize: ptIndexSize, RollableSize: rollable - ptIndexSize})
-	if err != nil {
-		return nil, err
-	}
-	vd := vardiff.Config{SharesPerMinute: cfg.SharesPerMinute}
-	return mining.NewServer(mining.ServerConfig{
-		Coinbase:   coinbase.Config{Outputs: []*wire.TxOut{{PkScript: []byte{txscript.OP_RETURN}}}},
-		Extranonce: alloc, SharesPerMinute: cfg.SharesPerMinute, Vardiff: &vd, MinShareDifficulty: cfg.MinShareDifficulty,
-		ShareBatchSize: cfg.ShareBatchSize,
-	})
-}
-
 // ptOpenUp asks the upstream for the channel of a device's request.
 func (u *upstream) ptOpenUp(l *lane) service.ClientEvent {
 	u.lastReq++
@@ -391,7 +369,7 @@ func (u *upstream) ptOpened(l *lane, m *sv2.OpenExtendedMiningChannelSuccess) []
 		return append(u.ptDeviceClosed(l), u.toPool(&sv2.CloseChannel{ChannelID: m.ChannelID, ReasonCode: "extranonce-changed"}))
 	}
 	if fresh {
-		srv, err := u.ptServer(int(m.ExtranonceSize))
+		srv, err := u.p.cfg.laneServer(ptIndexSize, int(m.ExtranonceSize))
 		if err != nil {
 			u.log.Error("cannot lay out a passed-through channel", "error", err)
 			return append(u.ptDeviceClosed(l), u.toPool(&sv2.CloseChannel{ChannelID: m.ChannelID, ReasonCode: "internal-error"}))

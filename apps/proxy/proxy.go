@@ -97,14 +97,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.runCtx = ctx
 	p.runMu.Unlock()
 	return service.RunAll(ctx, p.client,
-		service.RunnerFunc(func(ctx context.Context) error {
-			select {
-			case <-p.readyCh:
-			case <-ctx.Done():
-				return nil
-			}
-			return p.server.Run(ctx)
-		}),
+		service.RunWhenReady(p.readyCh, p.server),
 		service.RunnerFunc(p.tick),
 	)
 }
@@ -135,10 +128,7 @@ func (p *Proxy) Stats() Stats {
 // notifyUpstream hands payload to the upstream side's HandleEvent, unless
 // Run has ended.
 func (p *Proxy) notifyUpstream(payload any) {
-	p.runMu.Lock()
-	ctx := p.runCtx
-	p.runMu.Unlock()
-	if ctx != nil && ctx.Err() == nil {
+	if ctx := p.runContext(); ctx != nil && ctx.Err() == nil {
 		p.client.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolMining, Payload: payload}) //nolint:errcheck // only fails once Run ends
 	}
 }
@@ -148,11 +138,17 @@ func (p *Proxy) after(d time.Duration, payload any) {
 	time.AfterFunc(d, func() { p.notifyUpstream(payload) })
 }
 
-// stopping reports whether Run's context has ended.
-func (p *Proxy) stopping() bool {
+// runContext is Run's context, nil outside Run.
+func (p *Proxy) runContext() context.Context {
 	p.runMu.Lock()
 	defer p.runMu.Unlock()
-	return p.runCtx != nil && p.runCtx.Err() != nil
+	return p.runCtx
+}
+
+// stopping reports whether Run's context has ended.
+func (p *Proxy) stopping() bool {
+	ctx := p.runContext()
+	return ctx != nil && ctx.Err() != nil
 }
 
 func (p *Proxy) markReady() { p.once.Do(func() { close(p.readyCh) }) }

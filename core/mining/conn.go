@@ -629,6 +629,16 @@ func (c *Conn) closeLocked(id uint32) {
 	}
 }
 
+// Credited reports whether a channel accepted a share on the current tip:
+// closed now, its extranonce prefix would stay quarantined until the next
+// prev hash (see CloseChannel). Unknown channels are not.
+func (c *Conn) Credited(channelID uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.channels[channelID]
+	return ch != nil && ch.credited
+}
+
 // Target returns a channel's current target.
 func (c *Conn) Target(channelID uint32) (sv2.U256, bool) {
 	c.mu.Lock()
