@@ -230,9 +230,7 @@ func (h *devices) shared(id service.ClientID, channel, seq, nonce, ntime, versio
 // room, not through the bounded sibling queue a share may be dropped
 // from: a block is never dropped.
 func (h *devices) blockUp(s *share) {
-	h.j.runMu.Lock()
-	ctx := h.j.runCtx
-	h.j.runMu.Unlock()
+	ctx := h.j.runContext()
 	if ctx == nil {
 		ctx = context.Background()
 	}

@@ -156,14 +156,7 @@ func (j *JDC) Run(ctx context.Context) error {
 	j.runCtx = ctx
 	j.runMu.Unlock()
 	return service.RunAll(ctx, j.client,
-		service.RunnerFunc(func(ctx context.Context) error {
-			select {
-			case <-j.readyCh:
-			case <-ctx.Done():
-				return nil
-			}
-			return j.server.Run(ctx)
-		}),
+		service.RunWhenReady(j.readyCh, j.server),
 		service.RunnerFunc(func(ctx context.Context) error { return j.blocks.Run(ctx) }),
 		service.RunnerFunc(j.tick),
 	)
@@ -197,9 +190,7 @@ func (j *JDC) Stats() Stats {
 // after hands payload to the JDS side's HandleEvent after d, unless Run
 // has ended.
 func (j *JDC) after(d time.Duration, payload any) {
-	j.runMu.Lock()
-	ctx := j.runCtx
-	j.runMu.Unlock()
+	ctx := j.runContext()
 	if ctx == nil {
 		return
 	}
@@ -208,6 +199,13 @@ func (j *JDC) after(d time.Duration, payload any) {
 			j.client.HandleEvent(ctx, service.Notify{Protocol: sv2.ProtocolJobDeclaration, Payload: payload})
 		}
 	})
+}
+
+// runContext is Run's context, nil outside Run.
+func (j *JDC) runContext() context.Context {
+	j.runMu.Lock()
+	defer j.runMu.Unlock()
+	return j.runCtx
 }
 
 func (j *JDC) markReady() { j.once.Do(func() { close(j.readyCh) }) }
