@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stratumgo/stratum/core/mining/coinbase"
@@ -22,6 +23,7 @@ type Conn struct {
 	flags    uint32
 	coinbase *coinbase.Config // the outputs its jobs pay
 	ids      *ChannelIDs      // shared with other Conns of one downstream connection, or nil
+	ackEach  atomic.Bool      // every accepted share is acknowledged at once (AckEachShare)
 
 	mu        sync.Mutex
 	closed    bool // removed from the server: no new channels
@@ -82,6 +84,11 @@ type rootCache struct {
 	ext   [extranonce.MaxSize]byte
 	root  sv2.U256
 }
+
+// AckEachShare makes every accepted share due for acknowledgement at once,
+// in a batch of one, whatever ServerConfig.ShareBatchSize says: for clients
+// whose protocol answers each share (Stratum V1, service.ClientInfo.AckEachShare).
+func (c *Conn) AckEachShare() { c.ackEach.Store(true) }
 
 // batch counts accepted shares not yet acknowledged (§5.3.13).
 type batch struct {

@@ -36,7 +36,7 @@ type ShareResult struct {
 	Status     ShareStatus
 	Code       string   // the SubmitShares.Error code when rejected
 	Hash       sv2.U256 // the header hash, when computed
-	Difficulty float64  // credited difficulty: that of the job's target when it was sent
+	Difficulty float64  // credited difficulty: that of the job's target when it was sent, or of an easier SetTarget since
 	// Ack is due when AckDue is set: the batch reached ShareBatchSize, or a block was found.
 	Ack    sv2.SubmitSharesSuccess
 	AckDue bool
@@ -143,7 +143,18 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	hash := h.Hash()
 	// The network target first, so that a block is never lost to a share target.
 	isBlock := target.Meets(&hash, &c.tip.network)
-	if !isBlock && !target.Meets(&hash, &j.target) {
+	// A share meets the job's target, or the channel's when a SetTarget
+	// made it easier since the job was sent (§5.3.18: the new target applies
+	// to every submit from then on). A harder one does not refuse the shares
+	// of jobs sent before it: the miner may not have seen it yet.
+	jt, difficulty := &j.target, j.difficulty
+	if target.Less(j.target, ch.target) {
+		jt = &ch.target
+		if !target.Meets(&hash, &j.target) {
+			difficulty = target.Difficulty(ch.target)
+		}
+	}
+	if !isBlock && !target.Meets(&hash, jt) {
 		return reject(CodeDifficultyTooLow)
 	}
 	key := binary.LittleEndian.Uint64(hash[:8])
@@ -151,7 +162,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 		return reject(CodeDuplicateShare)
 	}
 	if ch.vd != nil {
-		ch.vd.OnShareAt(j.target) // a share refused for a full set still shows the rate
+		ch.vd.OnShareAt(*jt) // a share refused for a full set still shows the rate
 	}
 	if len(ch.seen) >= c.srv.cfg.MaxSharesPerTip && !isBlock {
 		return reject(CodeTooManyShares)
@@ -161,9 +172,9 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	}
 	ch.seen[key] = struct{}{}
 	ch.credited = true
-	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: j.difficulty, TemplateID: j.templateID, Prefix: j.prefix}
+	r := ShareResult{Status: ShareAccepted, Hash: hash, Difficulty: difficulty, TemplateID: j.templateID, Prefix: j.prefix}
 	ch.batch.count++
-	ch.batch.sum += j.difficulty
+	ch.batch.sum += difficulty
 	ch.batch.lastSeq = seq
 	if isBlock {
 		full := append(append([]byte(nil), j.prefix...), extranonce...)
@@ -173,7 +184,7 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 			r.Block.MerklePath = j.path
 		}
 	}
-	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) {
+	if isBlock || ch.batch.count >= uint32(c.srv.cfg.ShareBatchSize) || c.ackEach.Load() {
 		r.AckDue = true
 		r.Ack = ch.batch.ack(ch.id)
 	}

@@ -186,6 +186,21 @@ func TestShareValidation(t *testing.T) {
 			}
 			return r
 		}, status: ShareAccepted},
+		{name: "an easier SetTarget applies to earlier jobs at once", run: func(t *testing.T, e *env, ch uint32) ShareResult {
+			if _, err := e.conn.SetTarget(ch, halfTarget()); err != nil {
+				t.Fatal(err)
+			}
+			e.template(3, false, 3)
+			early := e.work(ch) // sent at half the maximum target
+			if _, err := e.conn.SetTarget(ch, target.Max()); err != nil {
+				t.Fatal(err)
+			}
+			r := e.submit(newShare(early).find(t, early, above(halfTarget())))
+			if r.Difficulty != target.Difficulty(target.Max()) {
+				t.Fatalf("credited difficulty %v, want the new target's %v", r.Difficulty, target.Difficulty(target.Max()))
+			}
+			return r
+		}, status: ShareAccepted},
 	}
 	for _, k := range channelKinds {
 		for _, c := range cases {
@@ -258,5 +273,20 @@ func TestAcknowledgementBatches(t *testing.T) {
 				t.Fatalf("flush: %+v %v, want the one unacknowledged share", ack, ok)
 			}
 		})
+	}
+}
+
+func TestAckEachShare(t *testing.T) {
+	e, ch := setup(t, 0, true, hardBits, nil) // batch size 3
+	e.conn.AckEachShare()
+	w := e.work(ch)
+	s := newShare(w)
+	for i := range 4 {
+		s.ntime = w.MinNTime + uint32(i)
+		s = s.find(t, w, anyHash)
+		r := e.submit(s)
+		if r.Status != ShareAccepted || !r.AckDue || r.Ack.NewSubmitsAcceptedCount != 1 || r.Ack.LastSequenceNumber != s.nonce {
+			t.Fatalf("share %d: %v %q, ack due %v %+v; want each share acknowledged alone", i, r.Status, r.Code, r.AckDue, r.Ack)
+		}
 	}
 }

@@ -91,6 +91,9 @@ type ServerConfig struct {
 	// client is disconnected on request, what is queued for it has this long
 	// to be written (DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// Gateways are other ways in, for clients of other protocols (Stratum
+	// V1, core/sv1), each on a listener of its own.
+	Gateways []Gateway
 	// Logger receives the service's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -146,6 +149,16 @@ func (c *ServerConfig) Validate() error {
 	}
 	if err := validExtensions(c.SupportedExtensions, c.RequiredExtensions); err != nil {
 		return err
+	}
+	names := map[string]bool{}
+	for i := range c.Gateways {
+		if err := c.Gateways[i].validate(); err != nil {
+			return err
+		}
+		if names[c.Gateways[i].Name] {
+			return fmt.Errorf("%w: two gateways named %q", ErrConfig, c.Gateways[i].Name)
+		}
+		names[c.Gateways[i].Name] = true
 	}
 	for _, p := range protocols {
 		if pc := c.protocol(p); pc != nil {

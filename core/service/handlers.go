@@ -19,6 +19,10 @@ type ClientInfo struct {
 	Version   uint16              // the negotiated protocol version
 	Flags     uint32              // the flags sent in SetupConnection.Success
 	Handshake transport.Handshake // how the connection is secured
+	// Gateway names the Gateway the client came through ("sv1"), empty
+	// for a Sv2 client; AckEachShare is that gateway's.
+	Gateway      string
+	AckEachShare bool
 }
 
 // Source names the client's source as the service's per-source limits

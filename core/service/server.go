@@ -36,11 +36,13 @@ type ServerService struct {
 	stopping chan struct{} // closed when the drain starts
 	stopped  chan struct{} // closed when Run returns
 	addr     net.Addr
-	nextID   atomic.Uint64
-	conns    atomic.Int64 // open connections, for MaxConnections
-	hsSem    chan struct{}
-	sources  *sources
-	wg       sync.WaitGroup
+	// gatewayAddrs are where cfg.Gateways listen, set before running closes.
+	gatewayAddrs []net.Addr
+	nextID       atomic.Uint64
+	conns        atomic.Int64 // open connections, for MaxConnections
+	hsSem        chan struct{}
+	sources      *sources
+	wg           sync.WaitGroup
 
 	mu      sync.Mutex
 	clients map[ClientID]*serverClient
@@ -53,7 +55,7 @@ type ServerService struct {
 // writer writes out to the socket.
 type serverClient struct {
 	info   ClientInfo
-	conn   *transport.Conn
+	conn   Wire
 	ctx    context.Context // handler calls for this client; ends on removal
 	cancel context.CancelCauseFunc
 	state  any // SetClientState's value, touched only by the actor
@@ -209,6 +211,11 @@ func (s *ServerService) Run(ctx context.Context) error {
 	if s.cfg.Listener != nil {
 		defer s.cfg.Listener.Close()
 	}
+	for _, g := range s.cfg.Gateways {
+		if g.Listener != nil {
+			defer g.Listener.Close()
+		}
+	}
 	for _, p := range protocols {
 		if h := s.handlers[p]; h != nil {
 			events, err := h.Start(ctx)
@@ -230,17 +237,57 @@ func (s *ServerService) Run(ctx context.Context) error {
 			return fmt.Errorf("service: %w", err)
 		}
 	}
+	lns := []net.Listener{ln}
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := range s.cfg.Gateways {
+		g := &s.cfg.Gateways[i]
+		gl := g.Listener
+		if gl == nil {
+			if gl, err = net.Listen("tcp", g.ListenAddress); err != nil {
+				return fmt.Errorf("service: gateway %s: %w", g.Name, err)
+			}
+		}
+		lns = append(lns, gl)
+		s.gatewayAddrs = append(s.gatewayAddrs, gl.Addr())
+	}
 	s.addr = ln.Addr()
 	close(s.running)
 	s.log.Info("listening", "address", s.addr.String(), "encrypted", !s.cfg.Plain)
+	for i, g := range s.cfg.Gateways {
+		s.log.Info("listening", "address", s.gatewayAddrs[i].String(), "gateway", g.Name)
+	}
 
-	stopListening := context.AfterFunc(ctx, func() { ln.Close() })
+	stopListening := context.AfterFunc(ctx, func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	})
 	defer stopListening()
 	if s.sibling != nil {
 		s.wg.Go(func() { s.siblingLoop(ctx) })
 	}
-	err = s.acceptLoop(ctx, ln, responder)
-	ln.Close()
+	// Every listener's loop runs until ctx ends or one fails; the first
+	// failure closes them all.
+	errc := make(chan error, len(lns))
+	for i, l := range lns {
+		var g *Gateway
+		if i > 0 {
+			g = &s.cfg.Gateways[i-1]
+		}
+		go func() { errc <- s.acceptLoop(ctx, l, g, responder) }()
+	}
+	for range lns {
+		if e := <-errc; e != nil && err == nil {
+			err = e
+			for _, l := range lns {
+				l.Close()
+			}
+		}
+	}
 	stopTimer := s.shutdown()
 	s.wg.Wait()
 	stopTimer()
@@ -270,7 +317,8 @@ func (s *ServerService) responderConfig() (noise.ResponderConfig, error) {
 	return noise.ResponderConfig{Issuer: issuer}, nil
 }
 
-func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, responder noise.ResponderConfig) error {
+// acceptLoop accepts on ln, Sv2 clients or, with g, a gateway's.
+func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, g *Gateway, responder noise.ResponderConfig) error {
 	retry := backoff.Backoff{Base: 5 * time.Millisecond, Cap: time.Second}
 	for {
 		nc, err := ln.Accept()
@@ -310,7 +358,7 @@ func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, respond
 		s.wg.Go(func() {
 			defer s.conns.Add(-1)
 			defer s.sources.release(src)
-			s.serveConn(ctx, nc, src, accepted, responder)
+			s.serveConn(ctx, nc, src, accepted, g, responder)
 		})
 	}
 }
@@ -323,24 +371,29 @@ func isTemporary(err error) bool {
 
 // serveConn runs one connection from handshake to removal; once the client
 // is set up, its goroutine is the client's actor.
-func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, src string, accepted time.Time, responder noise.ResponderConfig) {
+func (s *ServerService) serveConn(ctx context.Context, nc net.Conn, src string, accepted time.Time, g *Gateway, responder noise.ResponderConfig) {
 	log := s.log.With("remote", nc.RemoteAddr().String())
 	// Until the client is registered, shutdown reaches it only through this.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer stop()
 	tcfg := transport.Config{MaxFrameSize: s.cfg.MaxFrameSize, WriteTimeout: s.cfg.WriteTimeout, HandshakeTimeout: s.cfg.HandshakeTimeout}
-	var conn *transport.Conn
-	if s.cfg.Plain {
+	var conn Wire
+	switch {
+	case g != nil:
+		conn = g.Wrap(nc)
+		log = log.With("gateway", g.Name)
+	case s.cfg.Plain:
 		conn = transport.NewPlain(nc, tcfg)
-	} else {
-		var err error
-		if conn, err = s.handshake(ctx, nc, src, accepted, tcfg, responder); err != nil {
+	default:
+		tc, err := s.handshake(ctx, nc, src, accepted, tcfg, responder)
+		if err != nil {
 			nc.Close()
 			log.Debug("handshake failed", "error", err)
 			return
 		}
+		conn = tc
 	}
-	c, err := s.setup(ctx, conn)
+	c, err := s.setup(ctx, conn, g)
 	// From here a shutdown drains the client (see actor) instead of cutting
 	// it off; if the cut already began, the drain finds the socket closed.
 	stop()
@@ -379,7 +432,7 @@ func (s *ServerService) handshake(ctx context.Context, nc net.Conn, src string, 
 
 // setup reads the first message, which must be SetupConnection, answers it
 // and registers the client.
-func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serverClient, error) {
+func (s *ServerService) setup(ctx context.Context, conn Wire, g *Gateway) (*serverClient, error) {
 	conn.SetReadDeadline(time.Now().Add(s.cfg.SetupTimeout))
 	_, m, err := conn.ReadMessage()
 	if err != nil {
@@ -426,6 +479,9 @@ func (s *ServerService) setup(ctx context.Context, conn *transport.Conn) (*serve
 		drain:   make(chan struct{}),
 		written: make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	if g != nil {
+		c.info.Gateway, c.info.AckEachShare = g.Name, g.AckEachShare
 	}
 	// The client's calls outlive the service's context by the drain, so
 	// their context ends with the client, not with ctx.
