@@ -203,6 +203,9 @@ func (h *miners) ensureConn(mc *minerConn, identity string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if mc.info.AckEachShare { // a Stratum V1 device: each share is answered
+		c.AckEachShare()
+	}
 	h.mu.Lock()
 	mc.conn, mc.solo = c, solo
 	h.byConn[c] = mc.id

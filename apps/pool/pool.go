@@ -28,6 +28,7 @@ import (
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv1"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/core/tpclient"
 )
@@ -85,6 +86,10 @@ type Config struct {
 	AuthorityKey *noise.SecretKey // signs the certificates miners check (required unless Plain)
 	CertValidity time.Duration    // how long each certificate lasts (noise's default if zero)
 	Plain        bool             // serve miners without Noise
+	// Sv1, when set, also serves Stratum V1 devices on its address, each
+	// on an extended channel like any other (its SharesPerMinute and
+	// Logger default to the pool's).
+	Sv1 *sv1.Config
 
 	TemplateProvider TemplateProvider
 	Network          string   // mainnet, testnet, testnet4, signet or regtest
@@ -285,7 +290,26 @@ func New(cfg Config) (*Pool, error) {
 
 func (p *Pool) services() (*service.ServerService, *service.ClientService, error) {
 	cfg := p.cfg
+	var gateways []service.Gateway
+	if cfg.Sv1 != nil {
+		sc := *cfg.Sv1
+		if sc.SharesPerMinute == 0 {
+			sc.SharesPerMinute = cfg.SharesPerMinute
+		}
+		if sc.Logger == nil {
+			sc.Logger = p.log.With("side", "sv1")
+		}
+		if sc.Now == nil {
+			sc.Now = cfg.Now
+		}
+		gw, err := sv1.NewGateway(sc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		gateways = append(gateways, gw)
+	}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
+		Gateways:      gateways,
 		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
 		Mining: &service.ProtocolConfig{}, InactivityTimeout: cfg.InactivityLimit,
@@ -352,6 +376,12 @@ func (p *Pool) Run(ctx context.Context) error {
 
 // Addr waits until the pool listens and returns its address.
 func (p *Pool) Addr(ctx context.Context) (net.Addr, error) { return p.server.Addr(ctx) }
+
+// Sv1Addr returns the address Stratum V1 devices connect to (Config.Sv1),
+// once the pool listens.
+func (p *Pool) Sv1Addr(ctx context.Context) (net.Addr, error) {
+	return p.server.GatewayAddr(ctx, sv1.Name)
+}
 
 // CloseChannel closes one of a miner's channels from the pool's side,
 // sending it CloseChannel with reason as reason_code (§5.3.9); the channel's

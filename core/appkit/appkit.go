@@ -24,6 +24,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/sv1"
 )
 
 // Flag names shared by every app.
@@ -271,4 +272,22 @@ func NodeConfig(c *cli.Context, log *slog.Logger) (*node.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// Sv1Flags are the flags of a Stratum V1 gateway (core/sv1) in front of an
+// app's mining server: --sv1-listen and --sv1-extranonce2-size.
+func Sv1Flags(app string) []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "sv1-listen", Usage: "also accept Stratum V1 devices on `ADDRESS` (plain TCP), each on an extended channel of its own", EnvVars: Env(app, "sv1-listen")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "sv1-extranonce2-size", Value: sv1.DefaultExtranonce2Size, Usage: fmt.Sprintf("`BYTES` of extranonce2 each Stratum V1 device rolls (1 to %d)", sv1.MaxExtranonce2Size), EnvVars: Env(app, "sv1-extranonce2-size")}),
+	}
+}
+
+// Sv1Config reads Sv1Flags: nil when --sv1-listen is not set.
+func Sv1Config(c *cli.Context, log *slog.Logger) *sv1.Config {
+	addr := c.String("sv1-listen")
+	if addr == "" {
+		return nil
+	}
+	return &sv1.Config{ListenAddress: addr, Extranonce2Size: c.Int("sv1-extranonce2-size"), Logger: log.With("side", "sv1")}
 }

@@ -52,6 +52,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
+	flags = append(flags, appkit.Sv1Flags(app)...)
 	flags = append(flags, appkit.NodeFlags(app, "also submit found blocks straight to the node at `URL` (http:// or https://)")...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
@@ -97,6 +98,7 @@ func run(c *cli.Context) error {
 		MaxChannels: c.Int("max-channels"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
+		Sv1:                      appkit.Sv1Config(c, log),
 	}
 	for _, s := range c.StringSlice("payout") {
 		po, err := pool.ParsePayout(s, net)
