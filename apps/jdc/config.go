@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/sv1"
 )
 
 // Defaults for zero Config fields.
@@ -78,6 +79,10 @@ type Config struct {
 	AuthorityKey *noise.SecretKey
 	CertValidity time.Duration
 	Plain        bool // serve devices without Noise
+	// Sv1, when set, also serves Stratum V1 devices on its address, each
+	// on a device channel like any other, mining the JDC's own templates
+	// (its SharesPerMinute and Logger default to the JDC's).
+	Sv1 *sv1.Config
 
 	// TemplateProvider is the miner's own: the templates mined are its.
 	TemplateProvider Server

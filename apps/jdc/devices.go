@@ -115,6 +115,9 @@ func (h *devices) connOf(d *device) (*mining.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.info.AckEachShare { // a Stratum V1 device: each share is answered
+		c.AckEachShare()
+	}
 	h.mu.Lock()
 	h.byConn[c] = d.id
 	h.mu.Unlock()

@@ -42,6 +42,7 @@ import (
 	"github.com/stratumgo/stratum/core/mining/vardiff"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/submit"
+	"github.com/stratumgo/stratum/core/sv1"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/core/tpclient"
 )
@@ -106,8 +107,12 @@ func New(cfg Config) (*JDC, error) {
 			return u.onTransactions(id, txs)
 		},
 	})
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, j.log, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
-		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
+		Gateways: gateways, ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
 		Mining: &service.ProtocolConfig{}, MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
 		SiblingQueue: 1 << 16, Logger: j.log.With("side", "devices"),
@@ -215,6 +220,12 @@ func (j *JDC) Ready() <-chan struct{} { return j.readyCh }
 
 // Addr waits until the JDC serves devices and returns its address.
 func (j *JDC) Addr(ctx context.Context) (net.Addr, error) { return j.server.Addr(ctx) }
+
+// Sv1Addr returns the address Stratum V1 devices connect to (Config.Sv1),
+// once the JDC listens for devices.
+func (j *JDC) Sv1Addr(ctx context.Context) (net.Addr, error) {
+	return j.server.GatewayAddr(ctx, sv1.Name)
+}
 
 // tick retargets the devices' channels.
 func (j *JDC) tick(ctx context.Context) error {

@@ -290,23 +290,9 @@ func New(cfg Config) (*Pool, error) {
 
 func (p *Pool) services() (*service.ServerService, *service.ClientService, error) {
 	cfg := p.cfg
-	var gateways []service.Gateway
-	if cfg.Sv1 != nil {
-		sc := *cfg.Sv1
-		if sc.SharesPerMinute == 0 {
-			sc.SharesPerMinute = cfg.SharesPerMinute
-		}
-		if sc.Logger == nil {
-			sc.Logger = p.log.With("side", "sv1")
-		}
-		if sc.Now == nil {
-			sc.Now = cfg.Now
-		}
-		gw, err := sv1.NewGateway(sc)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		gateways = append(gateways, gw)
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, p.log, cfg.Now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
 		Gateways:      gateways,

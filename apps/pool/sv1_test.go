@@ -48,7 +48,7 @@ func TestSv1DevicesMine(t *testing.T) {
 				user := fmt.Sprintf("sv1-e%d-roll%v-reuse%v", e2, rolling, reuse)
 				t.Run(user, func(t *testing.T) {
 					ctx := context.Background()
-					c, err := sv1.Dial(ctx, sv1.ClientConfig{Address: addr, User: user, Password: "x", ReuseID: reuse, VersionRolling: rolling})
+					c, err := sv1.Dial(ctx, sv1.ClientConfig{Address: addr, User: user, Password: "x", ReuseID: reuse, VersionRolling: rolling, SuggestDifficulty: 1e-7})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/sv1"
 )
 
 // Defaults for zero Config fields.
@@ -89,6 +90,10 @@ type Config struct {
 	AuthorityKey *noise.SecretKey
 	CertValidity time.Duration
 	Plain        bool // serve devices without Noise
+	// Sv1, when set, also serves Stratum V1 devices on its address, each
+	// on a device channel like any other: the proxy is then a Sv1 to Sv2
+	// translator (its SharesPerMinute and Logger default to the proxy's).
+	Sv1 *sv1.Config
 
 	// Upstreams in order of preference: on failure the next is tried, and
 	// while another is used the first is probed every PrimaryProbe, and

@@ -225,6 +225,9 @@ func (h *devices) take(d *device) (*mining.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
+		if d.info.AckEachShare { // a Stratum V1 device: each share is answered
+			c.AckEachShare()
+		}
 		d.conn, d.lane = c, best
 		h.byConn[c] = d.id
 	}

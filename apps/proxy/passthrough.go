@@ -192,6 +192,9 @@ func (h *devices) ptBind(d *device, v ptOpened) []service.ServerEvent {
 	if err != nil {
 		return refuse("unsupported-feature-flags")
 	}
+	if d.info.AckEachShare {
+		conn.AckEachShare()
+	}
 	// The lane's jobs reach the device through route from now on, before
 	// its channel is open as after.
 	h.mu.Lock()

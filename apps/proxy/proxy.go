@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv1"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -58,8 +59,12 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	p.up = newUpstream(p)
 	p.dev = newDevices(p)
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, p.log, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
-		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
+		Gateways: gateways, ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
 		Mining: &service.ProtocolConfig{}, MaxConnections: cfg.MaxConnections, MaxFrameSize: 1 << 16,
 		SiblingQueue: 1 << 16, Logger: p.log.With("side", "devices"),
@@ -158,6 +163,12 @@ func (p *Proxy) Ready() <-chan struct{} { return p.readyCh }
 
 // Addr waits until the proxy serves devices and returns its address.
 func (p *Proxy) Addr(ctx context.Context) (net.Addr, error) { return p.server.Addr(ctx) }
+
+// Sv1Addr returns the address Stratum V1 devices connect to (Config.Sv1),
+// once the proxy listens for devices.
+func (p *Proxy) Sv1Addr(ctx context.Context) (net.Addr, error) {
+	return p.server.GatewayAddr(ctx, sv1.Name)
+}
 
 // tick retargets the devices' channels every VardiffInterval and tells the
 // upstream of their hashrate every HashrateDebounce, when it changed.

@@ -51,7 +51,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	pending  []pending // answers awaited, in request order
-	err      error           // the connection's end
+	err      error     // the connection's end
 	job      *ClientJob
 	gen      uint64 // bumped on every job
 	jobReady chan struct{}
@@ -528,13 +528,15 @@ func (c *Client) Mine(ctx context.Context, maxShares int) error {
 			}
 			h := j.Header(en1, en2[:size], j.NTime, nonce, version)
 			hash := h.Hash()
-			if !target.Meets(&hash, &share) {
+			// A block goes in whatever the share difficulty, as firmware
+			// that checks the network target does.
+			block := target.Meets(&hash, &network)
+			if !block && !target.Meets(&hash, &share) {
 				if nonce == 0xffffffff {
 					break
 				}
 				continue
 			}
-			block := target.Meets(&hash, &network)
 			params := []any{c.cfg.User, j.ID, hex.EncodeToString(en2[:size]), Uint32Hex(j.NTime), Uint32Hex(nonce)}
 			if mask != 0 {
 				params = append(params, Uint32Hex(version&mask))

@@ -35,6 +35,9 @@ const (
 	DefaultSessions     = 16384
 	DefaultSessionTTL   = 15 * time.Minute
 	defaultSharesPerMin = 6
+	// DefaultInitialHashrate is a small ASIC's, 1 TH/s; vardiff takes a
+	// channel from there.
+	DefaultInitialHashrate = 1e12
 )
 
 // Config configures the Stratum V1 gateway. Zero values take the defaults.
@@ -45,6 +48,11 @@ type Config struct {
 	// Extranonce2Size is the bytes a device rolls (DefaultExtranonce2Size,
 	// at most MaxExtranonce2Size). Each channel needs Extranonce1Size more.
 	Extranonce2Size int
+	// InitialHashrate is the nominal hashrate (H/s) a channel opens with
+	// when the device neither suggested a difficulty nor resumed a session
+	// (DefaultInitialHashrate): Sv1 devices do not say theirs, and starting
+	// at the easiest difficulty would flood the server until vardiff caught up.
+	InitialHashrate float32
 	// SharesPerMinute is the server's share rate, by which a suggested
 	// difficulty becomes the nominal hashrate of the channel (6 if zero).
 	SharesPerMinute float64
@@ -76,6 +84,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ListenAddress == "" && c.Listener == nil {
 		return fmt.Errorf("sv1: no ListenAddress or Listener")
+	}
+	if c.InitialHashrate <= 0 {
+		c.InitialHashrate = DefaultInitialHashrate
 	}
 	if c.SharesPerMinute <= 0 {
 		c.SharesPerMinute = defaultSharesPerMin
@@ -172,4 +183,27 @@ func newSession() *session {
 	var b [8 + Extranonce1Size]byte
 	rand.Read(b[:])
 	return &session{id: hex.EncodeToString(b[:8]), en1: b[8:]}
+}
+
+// Gateways returns what service.ServerConfig.Gateways needs for cfg: none
+// when cfg is nil. A zero SharesPerMinute, Logger or Now takes the server's.
+func Gateways(cfg *Config, sharesPerMinute float64, log *slog.Logger, now func() time.Time) ([]service.Gateway, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	c := *cfg
+	if c.SharesPerMinute == 0 {
+		c.SharesPerMinute = sharesPerMinute
+	}
+	if c.Logger == nil && log != nil {
+		c.Logger = log.With("side", Name)
+	}
+	if c.Now == nil {
+		c.Now = now
+	}
+	gw, err := NewGateway(c)
+	if err != nil {
+		return nil, err
+	}
+	return []service.Gateway{gw}, nil
 }

@@ -390,8 +390,12 @@ func (w *wire) authorize(req *Request) error {
 	if max == (sv2.U256{}) {
 		max = target.Max()
 	}
+	hashrate := w.hashrate
+	if hashrate == 0 {
+		hashrate = w.cfg.InitialHashrate
+	}
 	w.in = append(w.in, &sv2.OpenExtendedMiningChannel{
-		RequestID: w.reqID, UserIdentity: user, NominalHashRate: w.hashrate, MaxTarget: max,
+		RequestID: w.reqID, UserIdentity: user, NominalHashRate: hashrate, MaxTarget: max,
 		MinExtranonceSize: uint16(Extranonce1Size + w.cfg.Extranonce2Size),
 	})
 	w.replies = append(w.replies, &reply{id: req.ID, auth: true})

@@ -45,6 +45,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` device connections", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
+	flags = append(flags, appkit.Sv1Flags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
 		Name:  "sv2-jdc",
@@ -91,6 +92,7 @@ func run(c *cli.Context) error {
 		SharesPerMinute: c.Float64("shares-per-minute"), VardiffInterval: c.Duration("vardiff-interval"),
 		MaxConnections: c.Int("max-connections"),
 		Logger:         log,
+		Sv1:            appkit.Sv1Config(c, log),
 	}
 	if cfg.User == "" {
 		return errors.New("--user is required: the identity the pool credits the shares to")
