@@ -250,6 +250,7 @@ func (w *wire) configure(req *Request) error {
 		}
 	}
 	res := []byte{'{'}
+	update := false // the channel's maximum target changed
 	add := func(k string, v string) {
 		if len(res) > 1 {
 			res = append(res, ',')
@@ -301,17 +302,17 @@ func (w *wire) configure(req *Request) error {
 				add(ext, "false")
 				continue
 			}
-			w.maxTarget = t
+			w.maxTarget, update = t, w.open
 			add(ext, "true")
-			if w.open {
-				w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.hashrate, MaximumTarget: t})
-			}
 		case "subscribe-extranonce":
 			w.extranonceSub = true
 			add(ext, "true")
 		default:
 			add(clip(ext), "false")
 		}
+	}
+	if update { // once, however often the extension was listed
+		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.nominal(), MaximumTarget: w.maxTarget})
 	}
 	w.answer(req.ID, append(res, '}'), nil)
 	return nil
@@ -390,16 +391,21 @@ func (w *wire) authorize(req *Request) error {
 	if max == (sv2.U256{}) {
 		max = target.Max()
 	}
-	hashrate := w.hashrate
-	if hashrate == 0 {
-		hashrate = w.cfg.InitialHashrate
-	}
 	w.in = append(w.in, &sv2.OpenExtendedMiningChannel{
-		RequestID: w.reqID, UserIdentity: user, NominalHashRate: hashrate, MaxTarget: max,
+		RequestID: w.reqID, UserIdentity: user, NominalHashRate: w.nominal(), MaxTarget: max,
 		MinExtranonceSize: uint16(Extranonce1Size + w.cfg.Extranonce2Size),
 	})
 	w.replies = append(w.replies, &reply{id: req.ID, auth: true})
 	return nil
+}
+
+// nominal is the hashrate the device's channel declares: the suggested or
+// resumed one, or InitialHashrate.
+func (w *wire) nominal() float32 {
+	if w.hashrate == 0 {
+		return w.cfg.InitialHashrate
+	}
+	return w.hashrate
 }
 
 // suggestDifficulty takes mining.suggest_difficulty as the hashrate that
