@@ -15,6 +15,7 @@ type Request struct {
 	ID     json.RawMessage // as sent, echoed in the answer; "null" when absent
 	Method string
 	Params []json.RawMessage
+	strs   []string // the params, when all are plain strings (the fast path)
 }
 
 // MaxIDSize bounds a request id: a number or a string, echoed in its answer.
@@ -31,6 +32,14 @@ var ErrNotJSONRPC = errors.New("sv1: not a JSON-RPC request")
 // fails with ErrNotJSONRPC; one with an unusable id or parameters with a
 // *RequestError, which can be answered.
 func ParseRequest(line []byte) (*Request, error) {
+	if r, ok := parseFast(line); ok {
+		return r, nil
+	}
+	return parseJSON(line)
+}
+
+// parseJSON is ParseRequest through encoding/json, for every line.
+func parseJSON(line []byte) (*Request, error) {
 	var raw struct {
 		ID     json.RawMessage `json:"id"`
 		Method *string         `json:"method"`
@@ -74,6 +83,9 @@ func ParseRequest(line []byte) (*Request, error) {
 func (r *Request) String(i int, name string) (string, error) {
 	if i >= len(r.Params) {
 		return "", &RequestError{Code: CodeOther, Message: fmt.Sprintf("%s: missing (param %d)", name, i)}
+	}
+	if r.strs != nil {
+		return r.strs[i], nil
 	}
 	var s string
 	if err := json.Unmarshal(r.Params[i], &s); err != nil {
@@ -152,4 +164,155 @@ func appendFloat(b []byte, f float64) []byte {
 		return strconv.AppendInt(b, int64(f), 10)
 	}
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// parseFast reads the lines devices send most, shares above all, without
+// encoding/json: an object of id (a number, a plain string or null), method
+// (a plain string) and params (plain strings), in any order. A plain string
+// has no escapes and is printable ASCII. Anything else is left to
+// encoding/json (ok false), which gives the same result for these lines.
+func parseFast(line []byte) (r *Request, ok bool) {
+	p := fastParser{b: line}
+	if !p.byte('{') {
+		return nil, false
+	}
+	r = &Request{}
+	var seen [3]bool
+	for {
+		key, ok := p.str()
+		if !ok || !p.byte(':') {
+			return nil, false
+		}
+		switch key {
+		case "id":
+			if seen[0] {
+				return nil, false
+			}
+			seen[0] = true
+			id, ok := p.id()
+			if !ok {
+				return nil, false
+			}
+			r.ID = json.RawMessage(id)
+		case "method":
+			if seen[1] {
+				return nil, false
+			}
+			seen[1] = true
+			if r.Method, ok = p.str(); !ok {
+				return nil, false
+			}
+		case "params":
+			if seen[2] || !p.byte('[') {
+				return nil, false
+			}
+			seen[2] = true
+			r.strs = []string{}
+			if !p.byte(']') {
+				for {
+					start := p.i
+					s, ok := p.str()
+					if !ok || len(r.strs) == MaxParams {
+						return nil, false
+					}
+					r.strs = append(r.strs, s)
+					r.Params = append(r.Params, json.RawMessage(line[start:p.i]))
+					if p.byte(']') {
+						break
+					}
+					if !p.byte(',') {
+						return nil, false
+					}
+				}
+			}
+		default:
+			return nil, false
+		}
+		if p.byte('}') {
+			break
+		}
+		if !p.byte(',') {
+			return nil, false
+		}
+	}
+	p.space()
+	if p.i != len(p.b) || !seen[1] {
+		return nil, false
+	}
+	if r.ID == nil {
+		r.ID = json.RawMessage("null")
+	}
+	return r, true
+}
+
+type fastParser struct {
+	b []byte
+	i int
+}
+
+func (p *fastParser) space() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\r' || p.b[p.i] == '\n') {
+		p.i++
+	}
+}
+
+// byte consumes c after any space.
+func (p *fastParser) byte(c byte) bool {
+	p.space()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str consumes a plain string.
+func (p *fastParser) str() (string, bool) {
+	if !p.byte('"') {
+		return "", false
+	}
+	start := p.i
+	for ; p.i < len(p.b); p.i++ {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			s := string(p.b[start:p.i])
+			p.i++
+			return s, true
+		case c == '\\' || c < 0x20 || c > 0x7e:
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// id consumes an id: a plain string, a small integer or null, and returns
+// its JSON, copied.
+func (p *fastParser) id() (string, bool) {
+	p.space()
+	start := p.i
+	if p.i < len(p.b) && p.b[p.i] == '"' {
+		if _, ok := p.str(); !ok || p.i-start > MaxIDSize {
+			return "", false
+		}
+		return string(p.b[start:p.i]), true
+	}
+	if bytes.HasPrefix(p.b[p.i:], []byte("null")) {
+		p.i += 4
+		return "null", true
+	}
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	digits := p.i
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		p.i++
+	}
+	// Leading zeros, fractions and exponents are encoding/json's to judge.
+	if n := p.i - digits; n == 0 || n > 18 || (n > 1 && p.b[digits] == '0') {
+		return "", false
+	}
+	if p.i < len(p.b) && (p.b[p.i] == '.' || p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		return "", false
+	}
+	return string(p.b[start:p.i]), true
 }

@@ -509,4 +509,3 @@ func slicesRepeat(s string, n int) []string {
 	}
 	return out
 }
-
