@@ -6,6 +6,7 @@
 //	sv2 keygen [--json]                              generate an authority key pair
 //	sv2 probe [flags] HOST:PORT                      connect as a client, print the server's replies
 //	sv2 templates [flags]                            serve synthetic templates to a pool, no node needed
+//	sv2 sv1-mine [flags] HOST:PORT                   mine on the CPU as Stratum V1 devices do
 //
 // Each decoded or received frame is printed as one JSON object per line.
 package main
@@ -37,7 +38,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Reader:    stdin,
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  []*cli.Command{decodeCommand(), keygenCommand(), probeCommand(), loadCommand(), templatesCommand()},
+		Commands:  []*cli.Command{decodeCommand(), keygenCommand(), probeCommand(), loadCommand(), templatesCommand(), sv1MineCommand()},
 		// Errors are printed once, by main or by cli.Exit, never with the help text.
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit("sv2: "+err.Error(), 1)
