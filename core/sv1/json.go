@@ -207,7 +207,7 @@ func parseFast(line []byte) (r *Request, ok bool) {
 				return nil, false
 			}
 			seen[2] = true
-			r.strs = []string{}
+			r.strs, r.Params = make([]string, 0, 6), make([]json.RawMessage, 0, 6) // a submit's
 			if !p.byte(']') {
 				for {
 					start := p.i
