@@ -196,7 +196,7 @@ func fuzzWire(t *testing.T, flags uint8, input []byte) int {
 	now := time.Unix(0x679ac169, 0)
 	// Small limits, for the fuzzer to reach them.
 	g := &gateway{cfg: Config{
-		ListenAddress: "127.0.0.1:0", MaxLineSize: 512, MaxPending: 8, MaxBad: 8,
+		ListenAddress: "127.0.0.1:0", MaxLineSize: 512, MaxPending: 8, MaxBad: 8, WriteTimeout: 20 * time.Millisecond, // a session owed MaxPending answers waits this long
 		Now: func() time.Time { return now },
 	}, sessions: map[string]*session{}}
 	if err := g.cfg.setDefaults(); err != nil {

@@ -135,7 +135,17 @@ type gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session
-	order    []string // session ids, oldest first, for eviction
+	seq      uint64
+	order    []sessionRef            // every session remembered, oldest first (stale entries skipped)
+	bySource map[string][]sessionRef // the same per source address, for its quota
+	count    map[string]int          // live sessions per source address
+}
+
+// sessionRef names a remembered session; it is stale once the session was
+// remembered again (a later seq) or forgotten.
+type sessionRef struct {
+	id  string
+	seq uint64
 }
 
 // session is what a device gets back when it resumes.
@@ -144,10 +154,19 @@ type session struct {
 	en1      []byte
 	hashrate float32
 	at       time.Time
+	source   string
+	seq      uint64
 }
 
+// sourceQuota is how many of the remembered sessions one address may hold
+// (a quarter: a farm behind one address still resumes thousands),
+// so that one address's churn cannot push out every other's.
+func (g *gateway) sourceQuota() int { return max(1, g.cfg.Sessions/4) }
+
 func (g *gateway) wrap(nc net.Conn) service.Wire {
-	return &wire{cfg: &g.cfg, g: g, nc: nc, r: bufio.NewReaderSize(nc, g.cfg.MaxLineSize)}
+	w := &wire{cfg: &g.cfg, g: g, nc: nc, r: bufio.NewReaderSize(nc, g.cfg.MaxLineSize)}
+	w.room = sync.NewCond(&w.mu)
+	return w
 }
 
 // resume returns the session id names, if it is remembered and fresh.
@@ -161,21 +180,88 @@ func (g *gateway) resume(id string) (*session, bool) {
 	return s, true
 }
 
-// remember keeps s for a later resumption, forgetting the oldest beyond Sessions.
+// remember keeps s for a later resumption, as the newest: the oldest of its
+// source beyond the source's quota, and the oldest of all beyond Sessions,
+// are forgotten. Entries left stale are dropped as they reach the front or
+// when a list holds twice as many as live sessions: O(1) a call, amortized.
 func (g *gateway) remember(s *session) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.sessions[s.id]; !ok {
-		g.order = append(g.order, s.id)
+	if g.bySource == nil {
+		g.bySource, g.count = map[string][]sessionRef{}, map[string]int{}
 	}
+	if old, ok := g.sessions[s.id]; ok {
+		g.forget(old)
+	}
+	g.seq++
+	s.seq = g.seq
 	g.sessions[s.id] = s
-	for len(g.order) > g.cfg.Sessions {
-		delete(g.sessions, g.order[0])
+	g.count[s.source]++
+	ref := sessionRef{s.id, s.seq}
+	g.order = append(g.order, ref)
+	g.bySource[s.source] = append(g.bySource[s.source], ref)
+	for g.count[s.source] > g.sourceQuota() && g.evictOldest(s.source) {
+	}
+	for len(g.sessions) > g.cfg.Sessions {
+		r := g.order[0]
 		g.order = g.order[1:]
+		if old, ok := g.sessions[r.id]; ok && old.seq == r.seq {
+			g.forget(old)
+		}
 	}
-	if cap(g.order) > 4*g.cfg.Sessions { // the slice's front was consumed: start afresh
-		g.order = append([]string(nil), g.order...)
+	if len(g.order) > 2*len(g.sessions)+16 {
+		g.order = g.live(g.order)
 	}
+	if refs := g.bySource[s.source]; len(refs) > 2*g.count[s.source]+16 {
+		g.bySource[s.source] = g.live(refs)
+	}
+}
+
+// forget drops a remembered session.
+func (g *gateway) forget(s *session) {
+	delete(g.sessions, s.id)
+	if g.count[s.source]--; g.count[s.source] <= 0 {
+		delete(g.count, s.source)
+		delete(g.bySource, s.source)
+	}
+}
+
+// evictOldest forgets the oldest session of src, if it has one.
+func (g *gateway) evictOldest(src string) bool {
+	refs := g.bySource[src]
+	for len(refs) > 0 {
+		r := refs[0]
+		refs = refs[1:]
+		if old, ok := g.sessions[r.id]; ok && old.seq == r.seq {
+			g.bySource[src] = refs
+			g.forget(old)
+			return true
+		}
+	}
+	g.bySource[src] = refs
+	return false
+}
+
+// live returns refs without the stale entries, in a fresh slice.
+func (g *gateway) live(refs []sessionRef) []sessionRef {
+	out := make([]sessionRef, 0, len(refs)/2+1)
+	for _, r := range refs {
+		if s, ok := g.sessions[r.id]; ok && s.seq == r.seq {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// sourceOf is the address a device connects from: its sessions' source.
+func sourceOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // newSession makes a session with a random id and extranonce1.

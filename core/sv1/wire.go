@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -38,11 +39,14 @@ type wire struct {
 	bad   int           // invalid requests so far
 	reqID uint32        // OpenExtendedMiningChannel request ids
 
-	mu      sync.Mutex
-	out     []byte
-	err     error    // the connection failed or was closed
-	ending  bool     // the server ended the session: close once written
-	replies []*reply // answers owed, in request order
+	mu       sync.Mutex
+	room     *sync.Cond // signalled when answers go out, or the connection ends
+	stopping bool       // the service is closing the session (CloseRead)
+	out      []byte
+	err      error    // the connection failed or was closed
+	ending   bool     // the server ended the session: close once written
+	ended    bool     // and it was: the write side is closed
+	replies  []*reply // answers owed, in request order
 
 	// The session.
 	sess          *session
@@ -104,10 +108,17 @@ type reply struct {
 
 var errClosed = errors.New("sv1: connection closed")
 
+// ErrWrite is a connection closed because writing to the device failed
+// or timed out (Config.WriteTimeout).
+var ErrWrite = errors.New("sv1: writing to the device failed")
+
 // ReadMessage returns the next Sv2 message the device's lines make.
 func (w *wire) ReadMessage() (sv2.Header, sv2.Message, error) {
 	for len(w.in) == 0 {
 		line, err := w.r.ReadSlice('\n')
+		if err != nil && w.isEnded() {
+			return sv2.Header{}, nil, errEnded
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return sv2.Header{}, nil, fmt.Errorf("sv1: a line longer than %d bytes", w.cfg.MaxLineSize)
 		}
@@ -140,10 +151,13 @@ func (w *wire) handleLine(line []byte) error {
 		return w.err
 	}
 	if w.ending {
-		return fmt.Errorf("%w: the server ended the session", errClosed)
+		return nil // the session is over: what the device sends now is not read, client.reconnect goes out
 	}
-	if len(w.replies) >= w.cfg.MaxPending {
-		return fmt.Errorf("sv1: %d requests unanswered: the device does not read", len(w.replies))
+	// A device with MaxPending answers owed waits for them before another
+	// line is read: the handler's pace, or the device's own reading of its
+	// answers (the write timeout closes one that stops).
+	if err := w.waitRoom(); err != nil {
+		return err
 	}
 	if err == nil {
 		err = w.dispatch(req)
@@ -163,6 +177,28 @@ func (w *wire) handleLine(line []byte) error {
 		return err
 	}
 	w.flush()
+	return w.err
+}
+
+// waitRoom waits, w.mu held, until fewer than MaxPending answers are owed,
+// for at most WriteTimeout.
+func (w *wire) waitRoom() error {
+	if len(w.replies) < w.cfg.MaxPending {
+		return nil
+	}
+	deadline := time.Now().Add(w.cfg.WriteTimeout)
+	wake := time.AfterFunc(w.cfg.WriteTimeout, func() {
+		w.mu.Lock()
+		w.room.Broadcast()
+		w.mu.Unlock()
+	})
+	defer wake.Stop()
+	for len(w.replies) >= w.cfg.MaxPending && w.err == nil && !w.ending {
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("sv1: %d requests unanswered for %v", len(w.replies), w.cfg.WriteTimeout)
+		}
+		w.room.Wait()
+	}
 	return w.err
 }
 
@@ -298,7 +334,7 @@ func (w *wire) configure(req *Request) error {
 				continue
 			}
 			t, err := target.FromDifficulty(d)
-			if err != nil {
+			if err != nil || t == (sv2.U256{}) { // harder than any target
 				add(ext, "false")
 				continue
 			}
@@ -367,7 +403,9 @@ func (w *wire) authorize(req *Request) error {
 	if err != nil {
 		return err
 	}
-	if user == "" || len(user) > sv2.MaxStr0_255 || !utf8.ValidString(user) {
+	// encoding/json turns invalid UTF-8 into U+FFFD: names that differ only
+	// there would share an account.
+	if user == "" || len(user) > sv2.MaxStr0_255 || !utf8.ValidString(user) || strings.ContainsRune(user, utf8.RuneError) {
 		return &RequestError{Code: CodeUnauthorized, Message: fmt.Sprintf("user names are 1 to %d bytes of UTF-8", sv2.MaxStr0_255)}
 	}
 	w.start("")
@@ -416,11 +454,12 @@ func (w *wire) suggestDifficulty(req *Request) error {
 		return err
 	}
 	t, terr := target.FromDifficulty(d)
-	if !(d > 0) || terr != nil {
+	hr := float32(target.Hashrate(t, w.cfg.SharesPerMinute))
+	if !(d > 0) || terr != nil || t == (sv2.U256{}) || math.IsInf(float64(hr), 0) || !(hr > 0) {
 		return &RequestError{Code: CodeOther, Message: fmt.Sprintf("difficulty %v out of range", d)}
 	}
 	w.start("")
-	w.hashrate = float32(target.Hashrate(t, w.cfg.SharesPerMinute))
+	w.hashrate = hr
 	if w.open {
 		max := w.maxTarget
 		if max == (sv2.U256{}) {
@@ -510,6 +549,7 @@ func (w *wire) flush() {
 	if n > 0 {
 		clear(w.replies[:n])
 		w.replies = w.replies[n:]
+		w.room.Broadcast()
 	}
 	if len(w.out) == 0 || w.err != nil {
 		w.out = w.out[:0]
@@ -517,7 +557,10 @@ func (w *wire) flush() {
 	}
 	w.nc.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
 	if _, err := w.nc.Write(w.out); err != nil {
-		w.err = fmt.Errorf("sv1: write: %w", err)
+		// Not wrapped: a write deadline is not the read deadline the
+		// service takes for inactivity.
+		w.err = fmt.Errorf("%w: %v", ErrWrite, err)
+		w.room.Broadcast()
 		w.nc.Close()
 	}
 	w.out = w.out[:0]
@@ -535,6 +578,9 @@ func (w *wire) WriteMessage(m sv2.Message) error {
 func (w *wire) BufferMessage(m sv2.Message) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.ended {
+		return nil // the session is over; the device is told nothing more
+	}
 	if w.err != nil {
 		return w.err
 	}
@@ -606,13 +652,30 @@ func (w *wire) BufferMessage(m sv2.Message) error {
 func (w *wire) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.ended {
+		return nil
+	}
 	w.flush()
 	if w.ending && w.err == nil {
-		w.err = fmt.Errorf("%w: the server ended the session", errClosed)
-		w.nc.Close()
+		// Half close, and read on for endLinger: closing with the device's
+		// lines unread would reset the connection, and the device could
+		// lose client.reconnect with it.
+		w.ended = true
+		if c, ok := w.nc.(interface{ CloseWrite() error }); ok {
+			c.CloseWrite()
+			w.nc.SetReadDeadline(time.Now().Add(endLinger))
+		} else {
+			w.nc.Close()
+		}
 	}
 	return w.err
 }
+
+// endLinger is how long a session the server ended reads on before it closes.
+const endLinger = 2 * time.Second
+
+// errEnded is ReadMessage's error once the server ended the session.
+var errEnded = fmt.Errorf("%w: the server ended the session", errClosed)
 
 func (w *wire) ours(ch uint32) bool { return w.open && (ch == w.channel || ch == w.group) }
 
@@ -828,6 +891,9 @@ func (w *wire) setExtranonce() {
 // reconnect asks the device to connect again (elsewhere, with a host),
 // then the session ends.
 func (w *wire) reconnect(host string, port uint16) {
+	if w.ending {
+		return
+	}
 	w.failPending(&RequestError{Code: CodeOther, Message: "the server is closing the session"})
 	w.flush()
 	w.out = appendNotification(w.out, "client.reconnect")
@@ -862,30 +928,56 @@ func (w *wire) keepAlive() {
 	w.flush()
 }
 
-func (w *wire) SetReadDeadline(t time.Time) error { return w.nc.SetReadDeadline(t) }
+// SetReadDeadline is the service's deadline, but for a session the server
+// ended, which keeps its own (endLinger).
+func (w *wire) SetReadDeadline(t time.Time) error {
+	if w.isEnded() {
+		return nil
+	}
+	return w.nc.SetReadDeadline(t)
+}
 
+func (w *wire) isEnded() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ended
+}
+
+// CloseRead is the service closing the session gracefully (stopping, or
+// DisconnectClient): once what is queued is written, Close tells the device
+// to reconnect.
 func (w *wire) CloseRead() error {
+	w.mu.Lock()
+	w.stopping = true
+	w.room.Broadcast()
+	w.mu.Unlock()
 	if c, ok := w.nc.(interface{ CloseRead() error }); ok {
 		return c.CloseRead()
 	}
 	return w.nc.SetReadDeadline(time.Now())
 }
 
-// Close ends the connection and remembers the session for a resumption.
+// Close ends the connection, after client.reconnect when the session was
+// closed gracefully, and remembers the session for a resumption.
 func (w *wire) Close() error {
 	w.mu.Lock()
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	if w.stopping && !w.ending && w.err == nil && w.subscribed {
+		w.reconnect("", 0)
+		w.flush()
+	}
 	if w.err == nil {
 		w.err = errClosed
 	}
+	w.room.Broadcast()
 	if w.sess != nil && w.subscribed {
 		hr := w.hashrate
 		if w.open {
 			hr = float32(target.Hashrate(w.target, w.cfg.SharesPerMinute))
 		}
-		w.g.remember(&session{id: w.sess.id, en1: w.sess.en1, hashrate: hr, at: w.cfg.Now()})
+		w.g.remember(&session{id: w.sess.id, en1: w.sess.en1, hashrate: hr, at: w.cfg.Now(), source: sourceOf(w.nc.RemoteAddr())})
 	}
 	w.mu.Unlock()
 	return w.nc.Close()

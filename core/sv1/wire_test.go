@@ -509,3 +509,15 @@ func slicesRepeat(s string, n int) []string {
 	}
 	return out
 }
+
+// A session the service closes gracefully (stopping) gets client.reconnect
+// once what was queued is written, channel or not.
+func TestGracefulCloseSendsReconnect(t *testing.T) {
+	p := newPipe(t, nil)
+	p.send(`{"id":1,"method":"mining.subscribe","params":[]}`)
+	handedAs[*sv2.SetupConnection](p)
+	p.answer()
+	p.w.CloseRead()
+	p.w.Close()
+	p.notification("client.reconnect")
+}
