@@ -211,6 +211,13 @@ func TestDevnetProxy(t *testing.T) {
 	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) `), "--proxy")
 }
 
+// TestDevnetSv1 is the same with a Stratum V1 miner on the pool's Sv1
+// gateway instead of the CPU miner (scripts/devnet --sv1).
+func TestDevnetSv1(t *testing.T) {
+	t.Parallel()
+	testDevnet(t, regexp.MustCompile(`^block found height=(\d+) hash=([0-9a-f]{64}) `), "--sv1")
+}
+
 // testDevnet runs scripts/devnet with args until three lines match blockRE
 // (height and hash captured), then stops it as Ctrl-C would and checks it
 // ended cleanly.

@@ -4,7 +4,9 @@
 // miner mines templates of its own: the pool runs its job declarator server,
 // and a job declarator client with the miner's own template provider stands
 // between the pool and the CPU miner. With --proxy a mining proxy stands in
-// front of the CPU miner (before the JDC with --jd). It prints where each listens, a line
+// front of the CPU miner (before the JDC with --jd). With --sv1 the miner is a
+// Stratum V1 one (core/sv1's client, behaving as firmware does) on the
+// --sv1-listen gateway of whichever app it would reach. It prints where each listens, a line
 // per block found, and the hashrate; Ctrl-C stops everything and removes its
 // temporary directory. scripts/devnet runs it.
 package main
@@ -22,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,6 +40,7 @@ import (
 	"github.com/stratumgo/stratum/apps/templateprovider"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
+	"github.com/stratumgo/stratum/core/sv1"
 	"github.com/stratumgo/stratum/integration/harness"
 )
 
@@ -45,10 +49,11 @@ func main() {
 	txEvery := flag.Duration("tx-interval", 20*time.Second, "send a few SegWit transactions this often, so blocks carry some (0: never)")
 	jd := flag.Bool("jd", false, "job declaration: the miner's own templates through a JDC, the pool's JDS judging them")
 	px := flag.Bool("proxy", false, "a mining proxy between the CPU miner and the pool (or the JDC with --jd)")
+	sv := flag.Bool("sv1", false, "mine over Stratum V1: a Sv1 miner on the Sv1 gateway of the pool (the JDC with --jd, the proxy with --proxy) instead of the CPU miner")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd, proxy: *px}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd, proxy: *px, sv1: *sv}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "devnet:", err)
 		os.Exit(1)
 	}
@@ -60,6 +65,7 @@ type options struct {
 	txEvery time.Duration
 	jd      bool
 	proxy   bool
+	sv1     bool
 }
 
 // jdcTag marks the coinbases of the JDC's templates.
@@ -109,6 +115,20 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var sv1Cfg *sv1.Config // for whichever app the miner reaches
+	if opts.sv1 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		sv1Cfg = &sv1.Config{Listener: ln}
+	}
+	frontSv1 := func(front bool) *sv1.Config {
+		if front {
+			return sv1Cfg
+		}
+		return nil
+	}
 	fmt.Fprintf(out, "template provider listening on %s (authority key %s)\n", tpLn.Addr(), tpPub)
 	fmt.Fprintf(out, "pool listening on %s (authority key %s), paying %s\n", poolLn.Addr(), poolPub, payout)
 
@@ -130,7 +150,8 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 	})
 	poolCfg := pool.Config{Listener: poolLn, AuthorityKey: &poolKey, Network: "regtest", Tag: "/stratumgo devnet/",
 		TemplateProvider: pool.TemplateProvider{Address: tpLn.Addr().String(), AuthorityKey: &tpPub},
-		Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool")}
+		Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool"),
+		Sv1: frontSv1(!opts.jd && !opts.proxy)}
 	minerAddr, minerKey := poolLn.Addr().String(), poolPub
 	if opts.jd {
 		nc := n.ClientConfig()
@@ -162,7 +183,7 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 				Pool: jdc.Server{Address: poolLn.Addr().String(), AuthorityKey: &poolPub},
 				JDS:  jdc.Server{Address: jdsLn.Addr().String(), AuthorityKey: &poolPub},
 			}},
-			Logger: logger.With("app", "jdc")})
+			Logger: logger.With("app", "jdc"), Sv1: frontSv1(!opts.proxy)})
 		if err != nil {
 			return err
 		}
@@ -184,7 +205,7 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 		upKey := minerKey // minerKey becomes the proxy's below
 		up := proxy.Upstream{Address: minerAddr, AuthorityKey: &upKey}
 		p, err := proxy.New(proxy.Config{Listener: proxyLn, AuthorityKey: &proxyKey, User: "devnet-proxy",
-			Upstreams: []proxy.Upstream{up}, Logger: logger.With("app", "proxy")})
+			Upstreams: []proxy.Upstream{up}, Logger: logger.With("app", "proxy"), Sv1: frontSv1(true)})
 		if err != nil {
 			return err
 		}
@@ -199,15 +220,23 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 		}
 		minerAddr, minerKey, via = proxyLn.Addr().String(), proxyPub, "the mining proxy"
 	}
-	miner, err := cpuminer.New(cpuminer.Config{Pool: minerAddr, AuthorityKey: &minerKey, User: "devnet",
-		ChannelKind: cpuminer.Extended, Threads: threads, Logger: logger.With("app", "cpuminer")})
-	if err != nil {
-		return err
+	if opts.sv1 {
+		addr := sv1Cfg.Listener.Addr().String()
+		fmt.Fprintf(out, "stratum v1 miner: connecting to %s's Stratum V1 gateway on %s\n", via, addr)
+		var current atomic.Pointer[sv1.Client]
+		goRun("stratum v1 miner", func(ctx context.Context) error { return mineSv1(ctx, addr, &current, logger) })
+		wg.Go(func() { reportSv1(ctx, &current, out) })
+	} else {
+		miner, err := cpuminer.New(cpuminer.Config{Pool: minerAddr, AuthorityKey: &minerKey, User: "devnet",
+			ChannelKind: cpuminer.Extended, Threads: threads, Logger: logger.With("app", "cpuminer")})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to %s\n", threads, via)
+		goRun("cpu miner", miner.Run)
+		wg.Go(func() { report(ctx, miner, out) })
 	}
-	fmt.Fprintf(out, "cpu miner: %d thread(s), extended channel, connecting to %s\n", threads, via)
-	goRun("cpu miner", miner.Run)
 	wg.Go(func() { watchBlocks(ctx, n.Client(), payoutScript, payout, opts.jd, out) })
-	wg.Go(func() { report(ctx, miner, out) })
 	if txEvery > 0 {
 		wg.Go(func() { sendTransactions(ctx, n, txEvery, logger) })
 	}
@@ -273,6 +302,48 @@ func report(ctx context.Context, m *cpuminer.Miner, out io.Writer) {
 			s := m.Stats()
 			fmt.Fprintf(out, "hashrate hashrate_hs=%.0f accepted=%d blocks=%d\n", float64(s.Hashes-last)/now.Sub(at).Seconds(), s.Accepted, s.Blocks)
 			last, at = s.Hashes, now
+		}
+	}
+}
+
+// mineSv1 runs a Stratum V1 miner against addr until ctx ends, dialling
+// again whenever the server hangs up, as firmware does.
+func mineSv1(ctx context.Context, addr string, current *atomic.Pointer[sv1.Client], log *slog.Logger) error {
+	for ctx.Err() == nil {
+		c, err := sv1.Dial(ctx, sv1.ClientConfig{Address: addr, User: "devnet-sv1", Password: "x",
+			VersionRolling: true, ReuseID: true, SuggestDifficulty: 1e-6})
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			log.Warn("stratum v1 miner: dialling again", "error", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		current.Store(c)
+		if err := c.Mine(ctx, 0); err != nil && ctx.Err() == nil {
+			log.Warn("stratum v1 miner: dialling again", "error", err)
+		}
+		c.Close()
+	}
+	return nil
+}
+
+// reportSv1 prints the Stratum V1 miner's counts every ten seconds.
+func reportSv1(ctx context.Context, current *atomic.Pointer[sv1.Client], out io.Writer) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if c := current.Load(); c != nil {
+				fmt.Fprintf(out, "stratum v1 miner accepted=%d rejected=%d blocks=%d\n", c.Accepted.Load(), c.Rejected.Load(), c.Blocks.Load())
+			}
 		}
 	}
 }
