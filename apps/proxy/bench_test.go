@@ -849,33 +849,8 @@ func benchmarkMemory(b *testing.B, conns, channels int) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchDevicesProcess$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %d", benchDevicesEnv, addr, conns, channels))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Wait()    //nolint:errcheck // it exits when its stdin closes
-	defer stdin.Close() // the devices' process ends with it
-	var out []string
-	for sc := bufio.NewScanner(stdout); ; {
-		if !sc.Scan() {
-			b.Fatalf("the devices' process ended before its devices were ready:\n%s", strings.Join(out, "\n"))
-		}
-		if sc.Text() == "ready" {
-			break
-		}
-		out = append(out, sc.Text())
-	}
-	go io.Copy(io.Discard, stdout) //nolint:errcheck // whatever it prints after
+	stop := devicesProcess(b, "TestBenchDevicesProcess", fmt.Sprintf("%s=%s %d %d", benchDevicesEnv, addr, conns, channels))
+	defer stop()
 	if n := p.Stats().Devices; n != conns {
 		b.Fatalf("%d device connections at the proxy, want %d", n, conns)
 	}
@@ -889,6 +864,44 @@ func benchmarkMemory(b *testing.B, conns, channels int) {
 		b.ReportMetric(delta(after.HeapInuse, before.HeapInuse)/float64(conns*channels), "B/channel")
 		b.ReportMetric(delta(after.StackInuse, before.StackInuse)/float64(conns*channels), "stack-B/channel")
 	}
+}
+
+// devicesProcess runs the test binary again with test and env (NAME=VALUE),
+// a process that holds devices, and returns once it says "ready"; stop ends
+// it (closing its stdin) and waits for it.
+func devicesProcess(b *testing.B, test, env string) (stop func()) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop = func() {
+		stdin.Close() // the devices' process ends with it
+		cmd.Wait()    //nolint:errcheck // it exits when its stdin closes
+	}
+	var out []string
+	for sc := bufio.NewScanner(stdout); ; {
+		if !sc.Scan() {
+			stop()
+			b.Fatalf("the devices' process ended before its devices were ready:\n%s", strings.Join(out, "\n"))
+		}
+		if sc.Text() == "ready" {
+			break
+		}
+		out = append(out, sc.Text())
+	}
+	go io.Copy(io.Discard, stdout) //nolint:errcheck // whatever it prints after
+	return stop
 }
 
 // TestBenchDevicesProcess is not a test: BenchmarkMemory runs the test

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -204,33 +203,8 @@ func BenchmarkSv1Memory(b *testing.B) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchSv1DevicesProcess$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", benchSv1DevicesEnv, addr, benchSv1Conns))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Wait()    //nolint:errcheck // it exits when its stdin closes
-	defer stdin.Close() // the devices' process ends with it
-	var out []string
-	for sc := bufio.NewScanner(stdout); ; {
-		if !sc.Scan() {
-			b.Fatalf("the devices' process ended before its devices were ready:\n%s", strings.Join(out, "\n"))
-		}
-		if sc.Text() == "ready" {
-			break
-		}
-		out = append(out, sc.Text())
-	}
-	go io.Copy(io.Discard, stdout) //nolint:errcheck // whatever it prints after
+	stop := devicesProcess(b, "TestBenchSv1DevicesProcess", fmt.Sprintf("%s=%s %d", benchSv1DevicesEnv, addr, benchSv1Conns))
+	defer stop()
 	if n := p.Stats().Devices; n != benchSv1Conns {
 		b.Fatalf("%d device connections at the proxy, want %d", n, benchSv1Conns)
 	}
