@@ -283,10 +283,19 @@ func (c *benchCount) check(b testing.TB) {
 // that never change, the easiest upstream target the pool gives (a tiny
 // declared hashrate), and batch shares per acknowledgement.
 func startBenchProxy(b testing.TB, pool *benchPool, batch int) (*Proxy, string) {
+	return startBenchProxyWith(b, pool, batch, nil)
+}
+
+// startBenchProxyWith is startBenchProxy with mod editing the Config.
+func startBenchProxyWith(b testing.TB, pool *benchPool, batch int, mod func(*Config)) (*Proxy, string) {
 	b.Helper()
 	ln := benchListen(b)
-	p, err := New(Config{Listener: ln, Plain: true, User: benchUser, Upstreams: []Upstream{{Address: pool.addr, Plain: true}},
-		MinShareDifficulty: -1, VardiffInterval: time.Hour, UpstreamHashrate: 1e-3, HashrateDebounce: time.Hour, ShareBatchSize: batch})
+	cfg := Config{Listener: ln, Plain: true, User: benchUser, Upstreams: []Upstream{{Address: pool.addr, Plain: true}},
+		MinShareDifficulty: -1, VardiffInterval: time.Hour, UpstreamHashrate: 1e-3, HashrateDebounce: time.Hour, ShareBatchSize: batch}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -35,19 +35,8 @@ const (
 // proxy and the gateway's address.
 func startBenchSv1Proxy(b testing.TB, pool *benchPool) (*Proxy, string) {
 	b.Helper()
-	ln, sv1ln := benchListen(b), benchListen(b)
-	p, err := New(Config{Listener: ln, Plain: true, User: benchUser, Upstreams: []Upstream{{Address: pool.addr, Plain: true}},
-		MinShareDifficulty: -1, VardiffInterval: time.Hour, UpstreamHashrate: 1e-3, HashrateDebounce: time.Hour,
-		Sv1: &sv1.Config{Listener: sv1ln, KeepAlive: time.Hour}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchRun(b, p.Run)
-	select {
-	case <-p.Ready():
-	case <-time.After(benchWait):
-		b.Fatal("the proxy never opened its upstream channel")
-	}
+	sv1ln := benchListen(b)
+	p, _ := startBenchProxyWith(b, pool, 0, func(c *Config) { c.Sv1 = &sv1.Config{Listener: sv1ln, KeepAlive: time.Hour} })
 	return p, sv1ln.Addr().String()
 }
 
