@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"net"
 	"strconv"
 	"strings"
@@ -160,7 +161,9 @@ func (w *wire) handleLine(line []byte) error {
 		return err
 	}
 	if err == nil {
-		err = w.dispatch(req)
+		if err = w.dispatch(req); err == nil && w.bad > 0 {
+			w.bad-- // firmware that now and then sends a method we lack is never closed for it
+		}
 	}
 	if re, ok := errors.AsType[*RequestError](err); ok {
 		if re.Code != CodeJobNotFound && re.Code != CodeDuplicate && re.Code != CodeLowDifficulty {
@@ -215,6 +218,8 @@ func (w *wire) dispatch(req *Request) error {
 		return w.submit(req)
 	case "mining.suggest_difficulty":
 		return w.suggestDifficulty(req)
+	case "mining.suggest_target":
+		return w.suggestTarget(req)
 	case "mining.extranonce.subscribe":
 		w.start("")
 		w.extranonceSub = true
@@ -454,9 +459,36 @@ func (w *wire) suggestDifficulty(req *Request) error {
 		return err
 	}
 	t, terr := target.FromDifficulty(d)
-	hr := float32(target.Hashrate(t, w.cfg.SharesPerMinute))
-	if !(d > 0) || terr != nil || t == (sv2.U256{}) || math.IsInf(float64(hr), 0) || !(hr > 0) {
+	if !(d > 0) || terr != nil {
 		return &RequestError{Code: CodeOther, Message: fmt.Sprintf("difficulty %v out of range", d)}
+	}
+	return w.suggest(req, t)
+}
+
+// suggestTarget takes mining.suggest_target, a target in hex (most
+// significant first), as suggest_difficulty takes a difficulty.
+func (w *wire) suggestTarget(req *Request) error {
+	s, err := req.String(0, "target")
+	if err != nil {
+		return err
+	}
+	n, ok := new(big.Int).SetString(s, 16)
+	if !ok || len(s) > 64 || n.Sign() <= 0 {
+		return &RequestError{Code: CodeOther, Message: "target: want 1 to 64 hex digits, not zero"}
+	}
+	t, err := target.FromBig(n)
+	if err != nil {
+		return &RequestError{Code: CodeOther, Message: "target: " + err.Error()}
+	}
+	return w.suggest(req, t)
+}
+
+// suggest makes t the channel's hint: the hashrate it means at the
+// server's share rate, declared now or when the channel opens.
+func (w *wire) suggest(req *Request, t sv2.U256) error {
+	hr := float32(target.Hashrate(t, w.cfg.SharesPerMinute))
+	if t == (sv2.U256{}) || math.IsInf(float64(hr), 0) || !(hr > 0) {
+		return &RequestError{Code: CodeOther, Message: fmt.Sprintf("difficulty %v out of range", target.Difficulty(t))}
 	}
 	w.start("")
 	w.hashrate = hr

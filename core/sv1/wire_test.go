@@ -521,3 +521,27 @@ func TestGracefulCloseSendsReconnect(t *testing.T) {
 	p.w.Close()
 	p.notification("client.reconnect")
 }
+
+// mining.suggest_target is suggest_difficulty by target; a firmware that
+// sends an unknown method now and then between valid requests is never
+// closed for it.
+func TestSuggestTargetAndOccasionalUnknownMethods(t *testing.T) {
+	p := newPipe(t, nil)
+	p.send(`{"id":1,"method":"mining.suggest_target","params":["00000000ffff0000000000000000000000000000000000000000000000000000"]}`)
+	handedAs[*sv2.SetupConnection](p)
+	if r, _ := p.answer(); r != "true" {
+		t.Fatalf("suggest_target: %s", r)
+	}
+	tg, _ := target.FromDifficulty(1)
+	if want := float32(target.Hashrate(tg, p.w.cfg.SharesPerMinute)); p.w.hashrate != want {
+		t.Fatalf("hashrate %v from the difficulty-1 target, want %v", p.w.hashrate, want)
+	}
+	for range 3 * DefaultMaxBad {
+		p.send(`{"id":2,"method":"mining.ping","params":[]}`)
+		p.answer()
+		p.send(`{"id":3,"method":"mining.suggest_difficulty","params":[4]}`)
+		if r, _ := p.answer(); r != "true" {
+			t.Fatalf("suggest_difficulty: %s", r)
+		}
+	}
+}
