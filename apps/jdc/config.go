@@ -81,7 +81,7 @@ type Config struct {
 	Plain        bool // serve devices without Noise
 	// Sv1, when set, also serves Stratum V1 devices on its address, each
 	// on a device channel like any other, mining the JDC's own templates
-	// (its SharesPerMinute and Logger default to the JDC's).
+	// (its SharesPerMinute defaults to the JDC's).
 	Sv1 *sv1.Config
 
 	// TemplateProvider is the miner's own: the templates mined are its.

@@ -107,7 +107,7 @@ func New(cfg Config) (*JDC, error) {
 			return u.onTransactions(id, txs)
 		},
 	})
-	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, j.log, nil)
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

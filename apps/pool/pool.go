@@ -87,8 +87,8 @@ type Config struct {
 	CertValidity time.Duration    // how long each certificate lasts (noise's default if zero)
 	Plain        bool             // serve miners without Noise
 	// Sv1, when set, also serves Stratum V1 devices on its address, each
-	// on an extended channel like any other (its SharesPerMinute and
-	// Logger default to the pool's).
+	// on an extended channel like any other (its SharesPerMinute and Now
+	// default to the pool's).
 	Sv1 *sv1.Config
 
 	TemplateProvider TemplateProvider
@@ -290,7 +290,7 @@ func New(cfg Config) (*Pool, error) {
 
 func (p *Pool) services() (*service.ServerService, *service.ClientService, error) {
 	cfg := p.cfg
-	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, p.log, cfg.Now)
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, cfg.Now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

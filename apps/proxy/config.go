@@ -92,7 +92,7 @@ type Config struct {
 	Plain        bool // serve devices without Noise
 	// Sv1, when set, also serves Stratum V1 devices on its address, each
 	// on a device channel like any other: the proxy is then a Sv1 to Sv2
-	// translator (its SharesPerMinute and Logger default to the proxy's).
+	// translator (its SharesPerMinute defaults to the proxy's).
 	Sv1 *sv1.Config
 
 	// Upstreams in order of preference: on failure the next is tried, and

@@ -59,7 +59,7 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
 	p.up = newUpstream(p)
 	p.dev = newDevices(p)
-	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, p.log, nil)
+	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

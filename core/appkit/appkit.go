@@ -284,10 +284,10 @@ func Sv1Flags(app string) []cli.Flag {
 }
 
 // Sv1Config reads Sv1Flags: nil when --sv1-listen is not set.
-func Sv1Config(c *cli.Context, log *slog.Logger) *sv1.Config {
+func Sv1Config(c *cli.Context) *sv1.Config {
 	addr := c.String("sv1-listen")
 	if addr == "" {
 		return nil
 	}
-	return &sv1.Config{ListenAddress: addr, Extranonce2Size: c.Int("sv1-extranonce2-size"), Logger: log.With("side", "sv1")}
+	return &sv1.Config{ListenAddress: addr, Extranonce2Size: c.Int("sv1-extranonce2-size")}
 }

@@ -143,10 +143,11 @@ func (c *Conn) submit(chID, seq, jobID, nonce, ntime, version uint32, extranonce
 	hash := h.Hash()
 	// The network target first, so that a block is never lost to a share target.
 	isBlock := target.Meets(&hash, &c.tip.network)
-	// A share meets the job's target, or the channel's when a SetTarget
-	// made it easier since the job was sent (§5.3.18: the new target applies
-	// to every submit from then on). A harder one does not refuse the shares
-	// of jobs sent before it: the miner may not have seen it yet.
+	// A share meets the job's target, or the channel's when a SetTarget made
+	// it easier since the job was sent: beyond §5.3.21 (a target for the
+	// jobs that follow), as Stratum V1 miners take set_difficulty at once. A
+	// harder one does not refuse the shares of jobs sent before it. Vardiff
+	// counts the share at the target the miner was then asked for.
 	jt, difficulty := &j.target, j.difficulty
 	if target.Less(j.target, ch.target) {
 		jt = &ch.target

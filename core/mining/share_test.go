@@ -199,6 +199,12 @@ func TestShareValidation(t *testing.T) {
 			if r.Difficulty != target.Difficulty(target.Max()) {
 				t.Fatalf("credited difficulty %v, want the new target's %v", r.Difficulty, target.Difficulty(target.Max()))
 			}
+			// One that meets the job's own, harder target is credited at it.
+			s := newShare(early)
+			s.ntime++
+			if r := e.submit(s.find(t, early, below(halfTarget()))); r.Status != ShareAccepted || r.Difficulty != target.Difficulty(halfTarget()) {
+				t.Fatalf("a share meeting the job's target: %v %q, difficulty %v, want %v", r.Status, r.Code, r.Difficulty, target.Difficulty(halfTarget()))
+			}
 			return r
 		}, status: ShareAccepted},
 	}

@@ -12,7 +12,13 @@ import (
 
 // Wire is a client connection as a ServerService reads and writes it: Sv2
 // messages, over Sv2's own frames (a *transport.Conn) or translated from
-// another protocol by a Gateway. One goroutine reads while another writes.
+// another protocol by a Gateway. The client's reader goroutine calls
+// ReadMessage (and SetReadDeadline before it, for the inactivity limit);
+// its writer calls BufferMessage for what is queued, then Flush; setup
+// calls WriteMessage. A BufferMessage error other than an *sv2.EncodeError
+// ends the client. CloseRead starts a graceful close: reading stops, what
+// is queued is still written, then Close. Close may come from any
+// goroutine, at any time.
 type Wire interface {
 	ReadMessage() (sv2.Header, sv2.Message, error)
 	WriteMessage(m sv2.Message) error

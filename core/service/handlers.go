@@ -32,7 +32,7 @@ func (c ClientInfo) Source() string {
 	if c.Remote == nil {
 		return ""
 	}
-	return sourceOf(c.Remote)
+	return SourceOf(c.Remote)
 }
 
 // ServerInfo describes a client service's connection to a server after

@@ -89,6 +89,7 @@ type work struct {
 // NewServerService returns a server for the subprotocols whose handlers are
 // real (not nil or Null) and configured in cfg.
 func NewServerService(cfg ServerConfig, mining MiningServerHandler, jd JobDeclarationServerHandler, td TemplateDistributionServerHandler) (*ServerService, error) {
+	cfg.Gateways = slices.Clone(cfg.Gateways) // the caller's array is not ours
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -347,7 +348,7 @@ func (s *ServerService) acceptLoop(ctx context.Context, ln net.Listener, g *Gate
 			nc.Close()
 			continue
 		}
-		src := sourceOf(nc.RemoteAddr())
+		src := SourceOf(nc.RemoteAddr())
 		if err := s.sources.admit(src); err != nil {
 			s.conns.Add(-1)
 			s.log.Debug("connection refused", "remote", nc.RemoteAddr().String(), "reason", err)

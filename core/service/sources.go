@@ -50,7 +50,9 @@ func newSources(maxConns, maxHandshakes int, rate float64) *sources {
 }
 
 // sourceOf names the source of a connection: its IP address.
-func sourceOf(a net.Addr) string {
+// SourceOf is the source address a connection from a counts under for the
+// per-source limits: its IP address.
+func SourceOf(a net.Addr) string {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		return ta.IP.String()
 	}

@@ -180,6 +180,9 @@ func (c *Client) handshake(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sv1 client: extranonce1 %q: %w", en1, err)
 	}
+	if size < 1 || size > MaxExtranonce2Size {
+		return fmt.Errorf("sv1 client: extranonce2 of %d bytes, want 1 to %d", size, MaxExtranonce2Size)
+	}
 	c.mu.Lock()
 	c.en1, c.en2Size, c.session = b, size, subs[0][1]
 	c.mu.Unlock()
@@ -237,6 +240,30 @@ func (c *Client) Job(ctx context.Context, after uint64) (*ClientJob, uint64, err
 			return nil, 0, ctx.Err()
 		}
 	}
+}
+
+// Sync returns once every request sent before it is answered (and every
+// share counted): it asks for a method no server has, whose answer comes in
+// order after theirs.
+func (c *Client) Sync(ctx context.Context) error {
+	r, err := c.Call(ctx, "mining.sync-barrier")
+	if err != nil {
+		return err
+	}
+	if r.Error == nil {
+		return fmt.Errorf("sv1 client: the barrier was answered %s", r.Result)
+	}
+	return nil
+}
+
+// RejectionCodes returns the shares refused, by Sv1 error code.
+func (c *Client) RejectionCodes() map[int]int64 {
+	m := map[int]int64{}
+	c.codes.Range(func(k, v any) bool {
+		m[k.(int)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return m
 }
 
 // Rejections returns how many shares were refused with code.
@@ -398,14 +425,15 @@ func (c *Client) notification(method string, params []json.RawMessage) error {
 		c.mask = m
 	case "mining.set_extranonce":
 		var s string
-		if len(params) != 2 || json.Unmarshal(params[0], &s) != nil || json.Unmarshal(params[1], &c.en2Size) != nil {
+		var size int
+		if len(params) != 2 || json.Unmarshal(params[0], &s) != nil || json.Unmarshal(params[1], &size) != nil || size < 1 || size > MaxExtranonce2Size {
 			return fmt.Errorf("set_extranonce %s", params)
 		}
 		b, err := hex.DecodeString(s)
 		if err != nil {
 			return err
 		}
-		c.en1 = b
+		c.en1, c.en2Size = b, size
 	case "client.reconnect":
 		c.Reconnects.Add(1)
 	case "mining.notify":

@@ -66,8 +66,8 @@ func ParseUint32Hex(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
-// MerkleBranchHex writes a merkle path as mining.notify's branch list.
-func MerkleBranchHex(path []sv2.U256) []string {
+// merkleBranchHex writes a merkle path as mining.notify's branch list.
+func merkleBranchHex(path []sv2.U256) []string {
 	out := make([]string, len(path))
 	for i := range path {
 		out[i] = hex.EncodeToString(path[i][:])

@@ -225,13 +225,13 @@ func TestParseUint32Hex(t *testing.T) {
 	}
 }
 
-func TestMerkleBranchHex(t *testing.T) {
+func TestMerkleBranchHexList(t *testing.T) {
 	b := loadBlock881423(t)
-	if got := MerkleBranchHex(b.branch); !slices.Equal(got, b.MerkleBranches) {
-		t.Errorf("MerkleBranchHex = %q, want %q", got, b.MerkleBranches)
+	if got := merkleBranchHex(b.branch); !slices.Equal(got, b.MerkleBranches) {
+		t.Errorf("merkleBranchHex = %q, want %q", got, b.MerkleBranches)
 	}
-	if got := MerkleBranchHex(nil); got == nil || len(got) != 0 {
-		t.Errorf("MerkleBranchHex(nil) = %#v, want an empty list", got)
+	if got := merkleBranchHex(nil); got == nil || len(got) != 0 {
+		t.Errorf("merkleBranchHex(nil) = %#v, want an empty list", got)
 	}
 }
 
@@ -309,7 +309,7 @@ func TestParseNotifyBlock881423(t *testing.T) {
 		quote(PrevHashHex(b.prevHash())),
 		quote(hex.EncodeToString(want.Coinb1)),
 		quote(hex.EncodeToString(want.Coinb2)),
-		quote(MerkleBranchHex(b.branch)),
+		quote(merkleBranchHex(b.branch)),
 		quote(Uint32Hex(version881423)),
 		quote(Uint32Hex(nbits881423)),
 		quote(Uint32Hex(ntime881423)),

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -63,16 +62,20 @@ type Config struct {
 	MaxPending int
 	// MaxBad is how many invalid requests (unknown methods, bad
 	// parameters) a connection may send before it is closed.
-	MaxBad       int
+	MaxBad int
+	// WriteTimeout bounds each write to a device; one that stops reading is
+	// closed by it (DefaultWriteTimeout).
 	WriteTimeout time.Duration
-	KeepAlive    time.Duration
+	// KeepAlive is how long a device goes without a job before it gets the
+	// last one again with a later ntime (DefaultKeepAlive).
+	KeepAlive time.Duration
 	// Sessions and SessionTTL bound the sessions remembered for
 	// mining.subscribe's resumption: the extranonce1 and the hashrate a
 	// reconnecting device gets back.
 	Sessions   int
 	SessionTTL time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Now is the clock of jobs' ntime and sessions' age (time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() error {
@@ -106,9 +109,6 @@ func (c *Config) setDefaults() error {
 		if *d.v <= 0 {
 			*d.v = d.d
 		}
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -253,17 +253,6 @@ func (g *gateway) live(refs []sessionRef) []sessionRef {
 	return out
 }
 
-// sourceOf is the address a device connects from: its sessions' source.
-func sourceOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.String()
-	}
-	if a == nil {
-		return ""
-	}
-	return a.String()
-}
-
 // newSession makes a session with a random id and extranonce1.
 func newSession() *session {
 	var b [8 + Extranonce1Size]byte
@@ -272,17 +261,14 @@ func newSession() *session {
 }
 
 // Gateways returns what service.ServerConfig.Gateways needs for cfg: none
-// when cfg is nil. A zero SharesPerMinute, Logger or Now takes the server's.
-func Gateways(cfg *Config, sharesPerMinute float64, log *slog.Logger, now func() time.Time) ([]service.Gateway, error) {
+// when cfg is nil. A zero SharesPerMinute or Now takes the server's.
+func Gateways(cfg *Config, sharesPerMinute float64, now func() time.Time) ([]service.Gateway, error) {
 	if cfg == nil {
 		return nil, nil
 	}
 	c := *cfg
 	if c.SharesPerMinute == 0 {
 		c.SharesPerMinute = sharesPerMinute
-	}
-	if c.Logger == nil && log != nil {
-		c.Logger = log.With("side", Name)
 	}
 	if c.Now == nil {
 		c.Now = now

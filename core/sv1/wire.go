@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"net"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 	"github.com/stratumgo/stratum/core/transport"
 )
@@ -43,6 +45,7 @@ type wire struct {
 	mu       sync.Mutex
 	room     *sync.Cond // signalled when answers go out, or the connection ends
 	stopping bool       // the service is closing the session (CloseRead)
+	stopBy   time.Time  // and what is left to write must be written by then
 	out      []byte
 	err      error    // the connection failed or was closed
 	ending   bool     // the server ended the session: close once written
@@ -53,6 +56,7 @@ type wire struct {
 	sess          *session
 	subscribed    bool
 	extranonceSub bool     // the device takes mining.set_extranonce
+	prefixInEn1   bool     // and has the channel's prefix in its extranonce1 (fixed when the channel opens)
 	mask          uint32   // the version-rolling mask negotiated, 0 for none
 	maskSent      uint32   // the mask the device was last told
 	maxTarget     sv2.U256 // from minimum-difficulty
@@ -75,6 +79,7 @@ type wire struct {
 	prev     *sv2.SetNewPrevHash
 	current  *job
 	notified map[string]notified
+	ids      [maxJobs]string // the notified ids, a ring: the oldest is forgotten first
 	nextJob  uint64
 	timer    *time.Timer
 }
@@ -83,13 +88,16 @@ type wire struct {
 type job struct {
 	m         *sv2.NewExtendedMiningJob
 	prefix    []byte // the channel's prefix when it arrived (§5.3.10)
+	rollable  int    // and the bytes after it
 	lastNTime uint32
 }
 
-// notified is one mining.notify: which job, with which ntime and extranonce1.
+// notified is one mining.notify: which job, with which extranonce1 (epoch)
+// and version mask in effect.
 type notified struct {
 	j     *job
 	epoch int
+	mask  uint32
 }
 
 // maxJobs bounds the jobs remembered: the handler's on one tip, and the
@@ -157,12 +165,16 @@ func (w *wire) handleLine(line []byte) error {
 	// A device with MaxPending answers owed waits for them before another
 	// line is read: the handler's pace, or the device's own reading of its
 	// answers (the write timeout closes one that stops).
-	if err := w.waitRoom(); err != nil {
-		return err
+	if werr := w.waitRoom(); werr != nil || w.ending {
+		return werr
 	}
 	if err == nil {
-		if err = w.dispatch(req); err == nil && w.bad > 0 {
-			w.bad-- // firmware that now and then sends a method we lack is never closed for it
+		handed := len(w.in)
+		// A request that reached the handler pays off an invalid one:
+		// firmware that now and then sends a method we lack is never
+		// closed for it, and invalid lines cost a handler's work each.
+		if err = w.dispatch(req); err == nil && len(w.in) > handed && w.bad > 0 {
+			w.bad--
 		}
 	}
 	if re, ok := errors.AsType[*RequestError](err); ok {
@@ -196,7 +208,7 @@ func (w *wire) waitRoom() error {
 		w.mu.Unlock()
 	})
 	defer wake.Stop()
-	for len(w.replies) >= w.cfg.MaxPending && w.err == nil && !w.ending {
+	for len(w.replies) >= w.cfg.MaxPending && w.err == nil && !w.ending && !w.stopping {
 		if !time.Now().Before(deadline) {
 			return fmt.Errorf("sv1: %d requests unanswered for %v", len(w.replies), w.cfg.WriteTimeout)
 		}
@@ -321,7 +333,7 @@ func (w *wire) configure(req *Request) error {
 			}
 			// The bits Sv2 lets a miner roll (BIP 320), of those it asked for.
 			w.mask = requested & mining.VersionRollingMask
-			if float64(popcount(w.mask)) < minBits {
+			if float64(bits.OnesCount32(w.mask)) < minBits {
 				w.mask = 0
 			}
 			w.maskSent = w.mask
@@ -334,6 +346,11 @@ func (w *wire) configure(req *Request) error {
 		case "minimum-difficulty":
 			var d float64
 			raw, ok := params["minimum-difficulty.value"]
+			if ok && string(raw) != "null" && json.Unmarshal(raw, &d) == nil && d == 0 { // BIP 310: none
+				w.maxTarget, update = sv2.U256{}, w.open
+				add(ext, "true")
+				continue
+			}
 			if !ok || json.Unmarshal(raw, &d) != nil || !(d > 0) || math.IsInf(d, 0) {
 				add(ext, "false")
 				continue
@@ -353,18 +370,10 @@ func (w *wire) configure(req *Request) error {
 		}
 	}
 	if update { // once, however often the extension was listed
-		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.nominal(), MaximumTarget: w.maxTarget})
+		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.nominal(), MaximumTarget: w.maxTargetOr()})
 	}
 	w.answer(req.ID, append(res, '}'), nil)
 	return nil
-}
-
-func popcount(v uint32) int {
-	n := 0
-	for ; v != 0; v &= v - 1 {
-		n++
-	}
-	return n
 }
 
 // subscribe answers mining.subscribe, resuming a remembered session when
@@ -430,16 +439,20 @@ func (w *wire) authorize(req *Request) error {
 	}
 	w.user, w.opening = user, true
 	w.reqID++
-	max := w.maxTarget
-	if max == (sv2.U256{}) {
-		max = target.Max()
-	}
 	w.in = append(w.in, &sv2.OpenExtendedMiningChannel{
-		RequestID: w.reqID, UserIdentity: user, NominalHashRate: w.nominal(), MaxTarget: max,
+		RequestID: w.reqID, UserIdentity: user, NominalHashRate: w.nominal(), MaxTarget: w.maxTargetOr(),
 		MinExtranonceSize: uint16(Extranonce1Size + w.cfg.Extranonce2Size),
 	})
 	w.replies = append(w.replies, &reply{id: req.ID, auth: true})
 	return nil
+}
+
+// maxTargetOr is the channel's maximum target: minimum-difficulty's, or the easiest.
+func (w *wire) maxTargetOr() sv2.U256 {
+	if w.maxTarget == (sv2.U256{}) {
+		return target.Max()
+	}
+	return w.maxTarget
 }
 
 // nominal is the hashrate the device's channel declares: the suggested or
@@ -493,11 +506,7 @@ func (w *wire) suggest(req *Request, t sv2.U256) error {
 	w.start("")
 	w.hashrate = hr
 	if w.open {
-		max := w.maxTarget
-		if max == (sv2.U256{}) {
-			max = target.Max()
-		}
-		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.hashrate, MaximumTarget: max})
+		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.hashrate, MaximumTarget: w.maxTargetOr()})
 	}
 	w.answer(req.ID, []byte("true"), nil)
 	return nil
@@ -528,7 +537,7 @@ func (w *wire) submit(req *Request) error {
 	if len(f[1]) != 2*w.cfg.Extranonce2Size {
 		return &RequestError{Code: CodeOther, Message: fmt.Sprintf("extranonce2 of %d hex digits, want %d", len(f[1]), 2*w.cfg.Extranonce2Size)}
 	}
-	ext := make([]byte, w.rollable)
+	ext := make([]byte, n.j.rollable)
 	copy(ext, w.sess.en1)
 	if _, err := hex.Decode(ext[Extranonce1Size:], []byte(f[1])); err != nil {
 		return &RequestError{Code: CodeOther, Message: "extranonce2 is not hex"}
@@ -547,16 +556,17 @@ func (w *wire) submit(req *Request) error {
 		if err != nil {
 			return err
 		}
-		bits, err := ParseUint32Hex(s)
+		vbits, err := ParseUint32Hex(s)
 		if err != nil {
 			return &RequestError{Code: CodeOther, Message: "version bits: " + err.Error()}
 		}
-		if w.mask == 0 && bits != 0 && bits != version {
+		if w.mask == 0 && vbits != 0 && vbits != version {
 			return &RequestError{Code: CodeOther, Message: "version bits without version rolling negotiated"}
 		}
-		// BIP 310: the bits under the mask are the device's, the rest the
-		// job's, whether it sends only the rolled bits or a whole version.
-		version = version&^w.mask | bits&w.mask
+		// BIP 310: the bits under the mask in effect when the job was sent
+		// are the device's, the rest the job's, whether it sends only the
+		// rolled bits or a whole version.
+		version = version&^n.mask | vbits&n.mask
 	}
 	w.seq++
 	w.in = append(w.in, &sv2.SubmitSharesExtended{
@@ -587,7 +597,11 @@ func (w *wire) flush() {
 		w.out = w.out[:0]
 		return
 	}
-	w.nc.SetWriteDeadline(time.Now().Add(w.cfg.WriteTimeout))
+	by := time.Now().Add(w.cfg.WriteTimeout)
+	if w.stopping {
+		by = w.stopBy
+	}
+	w.nc.SetWriteDeadline(by)
 	if _, err := w.nc.Write(w.out); err != nil {
 		// Not wrapped: a write deadline is not the read deadline the
 		// service takes for inactivity.
@@ -634,7 +648,7 @@ func (w *wire) BufferMessage(m sv2.Message) error {
 			w.newPrevHash(m)
 		}
 	case *sv2.SetTarget:
-		if m.ChannelID == w.channel {
+		if w.ours(m.ChannelID) { // a group's applies to every member (§5.3.21)
 			w.target = m.MaximumTarget
 			w.sendDifficulty()
 		}
@@ -659,8 +673,12 @@ func (w *wire) BufferMessage(m sv2.Message) error {
 		}
 	case *sv2.SetExtranoncePrefix:
 		if m.ChannelID == w.channel {
+			// The full extranonce keeps its size: the bytes after the prefix change with it.
+			w.rollable += len(w.prefix) - len(m.ExtranoncePrefix)
 			w.prefix = append([]byte(nil), m.ExtranoncePrefix...)
-			if w.extranonceSub && w.subscribed {
+			if w.rollable < Extranonce1Size+w.cfg.Extranonce2Size {
+				w.reconnect("", 0) // the device's extranonce no longer fits: start afresh
+			} else if w.prefixInEn1 && w.subscribed {
 				w.setExtranonce()
 			}
 		}
@@ -739,6 +757,7 @@ func (w *wire) welcome() {
 	w.flush() // the answers first
 	w.sendDifficulty()
 	if w.extranonceSub {
+		w.prefixInEn1 = true
 		w.setExtranonce()
 	}
 	if w.current != nil && w.prev != nil {
@@ -785,7 +804,7 @@ func shareError(code string) *RequestError {
 }
 
 func (w *wire) newJob(m *sv2.NewExtendedMiningJob) {
-	j := &job{m: m, prefix: w.prefix}
+	j := &job{m: m, prefix: w.prefix, rollable: w.rollable}
 	if _, ok := w.sv2jobs[m.JobID]; !ok {
 		w.order = append(w.order, m.JobID)
 	}
@@ -824,6 +843,9 @@ func (w *wire) notify(j *job, clean bool) {
 	if w.prev == nil {
 		return
 	}
+	if w.prefixInEn1 && string(j.prefix) != string(w.prefix) {
+		return // made for the old extranonce1: the device can no longer mine it
+	}
 	if w.mask != 0 {
 		want := w.mask
 		if !j.m.VersionRollingAllowed {
@@ -849,10 +871,10 @@ func (w *wire) notify(j *job, clean bool) {
 	j.lastNTime = ntime
 	w.nextJob++
 	id := strconv.FormatUint(w.nextJob, 16)
-	if len(w.notified) >= maxJobs {
-		clear(w.notified) // only on a tip with many jobs: the oldest are long replaced
-	}
-	w.notified[id] = notified{j: j, epoch: w.epoch}
+	slot := &w.ids[w.nextJob%maxJobs]
+	delete(w.notified, *slot) // the oldest of the last maxJobs
+	*slot = id
+	w.notified[id] = notified{j: j, epoch: w.epoch, mask: w.maskSent}
 
 	b := appendNotification(w.out, "mining.notify")
 	b = appendString(b, id)
@@ -860,11 +882,11 @@ func (w *wire) notify(j *job, clean bool) {
 	b = append(b, PrevHashHex(w.prev.PrevHash)...)
 	b = append(b, `","`...)
 	b = hex.AppendEncode(b, j.m.CoinbaseTxPrefix)
-	if !w.extranonceSub {
+	if !w.prefixInEn1 {
 		b = hex.AppendEncode(b, j.prefix) // extranonce1 is the session's own bytes
 	}
 	b = append(b, `","`...)
-	for range w.rollable - Extranonce1Size - w.cfg.Extranonce2Size {
+	for range j.rollable - Extranonce1Size - w.cfg.Extranonce2Size {
 		b = append(b, "00"...) // the channel's extranonce bytes the device does not roll
 	}
 	b = hex.AppendEncode(b, j.m.CoinbaseTxSuffix)
@@ -976,27 +998,38 @@ func (w *wire) isEnded() bool {
 }
 
 // CloseRead is the service closing the session gracefully (stopping, or
-// DisconnectClient): once what is queued is written, Close tells the device
-// to reconnect.
+// DisconnectClient): what is left to write, client.reconnect last (Close),
+// gets closeGrace, so that a device that stopped reading holds no drain up.
 func (w *wire) CloseRead() error {
+	by := time.Now().Add(closeGrace)
+	w.nc.SetWriteDeadline(by) // a write under way (w.mu held) ends by then
+	var err error
+	if c, ok := w.nc.(interface{ CloseRead() error }); ok {
+		err = c.CloseRead()
+	} else {
+		err = w.nc.SetReadDeadline(time.Now())
+	}
 	w.mu.Lock()
-	w.stopping = true
+	w.stopping, w.stopBy = true, by
 	w.room.Broadcast()
 	w.mu.Unlock()
-	if c, ok := w.nc.(interface{ CloseRead() error }); ok {
-		return c.CloseRead()
-	}
-	return w.nc.SetReadDeadline(time.Now())
+	return err
 }
+
+// closeGrace bounds the writes of a session being closed.
+const closeGrace = time.Second
 
 // Close ends the connection, after client.reconnect when the session was
 // closed gracefully, and remembers the session for a resumption.
 func (w *wire) Close() error {
+	by := time.Now().Add(closeGrace)
+	w.nc.SetWriteDeadline(by) // a write under way (w.mu held) ends by then
 	w.mu.Lock()
 	if w.timer != nil {
 		w.timer.Stop()
 	}
 	if w.stopping && !w.ending && w.err == nil && w.subscribed {
+		w.stopBy = by
 		w.reconnect("", 0)
 		w.flush()
 	}
@@ -1009,7 +1042,7 @@ func (w *wire) Close() error {
 		if w.open {
 			hr = float32(target.Hashrate(w.target, w.cfg.SharesPerMinute))
 		}
-		w.g.remember(&session{id: w.sess.id, en1: w.sess.en1, hashrate: hr, at: w.cfg.Now(), source: sourceOf(w.nc.RemoteAddr())})
+		w.g.remember(&session{id: w.sess.id, en1: w.sess.en1, hashrate: hr, at: w.cfg.Now(), source: service.SourceOf(w.nc.RemoteAddr())})
 	}
 	w.mu.Unlock()
 	return w.nc.Close()

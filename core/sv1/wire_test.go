@@ -522,10 +522,8 @@ func TestGracefulCloseSendsReconnect(t *testing.T) {
 	p.notification("client.reconnect")
 }
 
-// mining.suggest_target is suggest_difficulty by target; a firmware that
-// sends an unknown method now and then between valid requests is never
-// closed for it.
-func TestSuggestTargetAndOccasionalUnknownMethods(t *testing.T) {
+// mining.suggest_target is suggest_difficulty by target.
+func TestSuggestTarget(t *testing.T) {
 	p := newPipe(t, nil)
 	p.send(`{"id":1,"method":"mining.suggest_target","params":["00000000ffff0000000000000000000000000000000000000000000000000000"]}`)
 	handedAs[*sv2.SetupConnection](p)
@@ -536,12 +534,88 @@ func TestSuggestTargetAndOccasionalUnknownMethods(t *testing.T) {
 	if want := float32(target.Hashrate(tg, p.w.cfg.SharesPerMinute)); p.w.hashrate != want {
 		t.Fatalf("hashrate %v from the difficulty-1 target, want %v", p.w.hashrate, want)
 	}
+}
+
+// A firmware that sends an unknown method now and then between requests
+// that reach the server is never closed for it; one that pays them off
+// with requests answered locally is.
+func TestInvalidRequestsPaidOffByWork(t *testing.T) {
+	p := newPipe(t, nil)
+	p.start("")
 	for range 3 * DefaultMaxBad {
 		p.send(`{"id":2,"method":"mining.ping","params":[]}`)
 		p.answer()
 		p.send(`{"id":3,"method":"mining.suggest_difficulty","params":[4]}`)
+		handedAs[*sv2.UpdateChannel](p)
 		if r, _ := p.answer(); r != "true" {
 			t.Fatalf("suggest_difficulty: %s", r)
+		}
+	}
+	go io.Copy(io.Discard, p.dev)
+	for range 2 * DefaultMaxBad {
+		p.send(`{"id":2,"method":"mining.ping","params":[]}`)
+		p.send(`{"id":3,"method":"mining.extranonce.subscribe","params":[]}`)
+	}
+	for range p.msgs {
+	}
+	if err := <-p.errs; err == nil || !strings.Contains(err.Error(), "invalid requests") {
+		t.Fatalf("error %v, want the connection closed for its invalid requests", err)
+	}
+}
+
+// mining.extranonce.subscribe after the channel opened changes nothing of
+// the jobs: the prefix stays in coinb1, as the device was told.
+func TestLateExtranonceSubscribe(t *testing.T) {
+	p := newPipe(t, nil)
+	p.start("")
+	p.send(`{"id":9,"method":"mining.extranonce.subscribe","params":[]}`)
+	if r, _ := p.answer(); r != "true" {
+		t.Fatal(r)
+	}
+	p.give(testJob(11, false, true))
+	if n := p.notification("mining.notify"); str(n[2]) != hex.EncodeToString(append(append([]byte(nil), cbPrefix...), testPrefix...)) {
+		t.Fatalf("coinb1 %s after a late extranonce.subscribe, want the prefix still in it", n[2])
+	}
+}
+
+// The last maxJobs jobs notified on a tip stay valid, however many came.
+func TestManyJobsOnOneTip(t *testing.T) {
+	p := newPipe(t, nil)
+	p.start("")
+	var ids []string
+	for i := range maxJobs + 8 {
+		p.give(testJob(uint32(20+i), false, true))
+		ids = append(ids, str(p.notification("mining.notify")[0]))
+	}
+	for _, id := range ids[len(ids)-maxJobs:] {
+		p.send(fmt.Sprintf(`{"id":1,"method":"mining.submit","params":["alice.rig1",%q,"01020304","%s","00000001"]}`, id, Uint32Hex(uint32(testNow.Unix()))))
+		s := handedAs[*sv2.SubmitSharesExtended](p)
+		p.give(&sv2.SubmitSharesSuccess{ChannelID: 7, LastSequenceNumber: s.SequenceNumber, NewSubmitsAcceptedCount: 1})
+		if r, e := p.answer(); r != "true" {
+			t.Fatalf("a share on job %s, one of the last %d: %s %s", id, maxJobs, r, e)
+		}
+	}
+	p.send(fmt.Sprintf(`{"id":1,"method":"mining.submit","params":["alice.rig1",%q,"01020304","%s","00000001"]}`, ids[0], Uint32Hex(uint32(testNow.Unix()))))
+	if _, e := p.answer(); !strings.HasPrefix(e, "[21,") {
+		t.Fatalf("a share on the oldest job: %s, want 21", e)
+	}
+}
+
+// The version bits are taken under the mask in effect when the job was
+// sent (BIP 310): none for a job that forbids rolling.
+func TestVersionBitsUnderTheJobsMask(t *testing.T) {
+	p := newPipe(t, nil)
+	n, _ := p.start(`{"id":1,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"1fffe000"}]}`)
+	p.give(testJob(12, false, false))
+	p.notification("mining.set_version_mask")
+	fixed := p.notification("mining.notify")
+	for _, c := range []struct {
+		job  json.RawMessage
+		want uint32
+	}{{fixed[0], 0x20000000}, {n[0], 0x20006000}} {
+		p.send(fmt.Sprintf(`{"id":1,"method":"mining.submit","params":["alice.rig1",%s,"01020304","%s","00000001","00006000"]}`, c.job, Uint32Hex(uint32(testNow.Unix()))))
+		if s := handedAs[*sv2.SubmitSharesExtended](p); s.Version != c.want {
+			t.Errorf("job %s: version %08x, want %08x", c.job, s.Version, c.want)
 		}
 	}
 }

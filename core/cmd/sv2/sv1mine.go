@@ -86,7 +86,7 @@ func runSv1Mine(c *cli.Context) error {
 				err = cl.Mine(ctx, 0)
 				if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 					err = nil
-					cl.Call(context.Background(), "mining.ping") //nolint:errcheck // a barrier: the answers to the shares are in
+					cl.Sync(context.Background()) //nolint:errcheck // the answers to the shares are in, or the server is gone
 				}
 				cl.Close()
 			}
@@ -104,10 +104,8 @@ func runSv1Mine(c *cli.Context) error {
 				rep.Blocks += cl.Blocks.Load()
 				rep.Jobs += cl.Notifies.Load()
 				rep.Reconnects += cl.Reconnects.Load()
-				for _, code := range []int{sv1.CodeOther, sv1.CodeJobNotFound, sv1.CodeDuplicate, sv1.CodeLowDifficulty, sv1.CodeUnauthorized, sv1.CodeNotSubscribed} {
-					if v := cl.Rejections(code); v > 0 {
-						rep.Codes[code] += v
-					}
+				for code, v := range cl.RejectionCodes() {
+					rep.Codes[code] += v
 				}
 			}
 		})

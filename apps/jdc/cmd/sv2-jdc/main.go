@@ -92,7 +92,7 @@ func run(c *cli.Context) error {
 		SharesPerMinute: c.Float64("shares-per-minute"), VardiffInterval: c.Duration("vardiff-interval"),
 		MaxConnections: c.Int("max-connections"),
 		Logger:         log,
-		Sv1:            appkit.Sv1Config(c, log),
+		Sv1:            appkit.Sv1Config(c),
 	}
 	if cfg.User == "" {
 		return errors.New("--user is required: the identity the pool credits the shares to")

@@ -98,7 +98,7 @@ func run(c *cli.Context) error {
 		MaxChannels: c.Int("max-channels"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
-		Sv1:                      appkit.Sv1Config(c, log),
+		Sv1:                      appkit.Sv1Config(c),
 	}
 	for _, s := range c.StringSlice("payout") {
 		po, err := pool.ParsePayout(s, net)

@@ -88,7 +88,7 @@ func run(c *cli.Context) error {
 		MinShareDifficulty: c.Float64("min-share-difficulty"), PrimaryProbe: c.Duration("primary-probe"),
 		MaxConnections: c.Int("max-connections"), MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		MaxChannelsPerSource: c.Int("max-channels-per-source"), PassthroughOpenRate: c.Float64("passthrough-open-rate"),
-		Logger: log, Sv1: appkit.Sv1Config(c, log),
+		Logger: log, Sv1: appkit.Sv1Config(c),
 	}
 	if cfg.User == "" && mode == proxy.ModeAggregate {
 		return errors.New("--user is required: the identity the pool credits the devices' shares to")
