@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"net"
 	"testing"
 	"time"
@@ -35,20 +34,7 @@ func startSv1Miner(t *testing.T, addr string, cfg sv1.ClientConfig) {
 	// The difficulty a CPU miner can meet; regtest blocks go in whatever it is.
 	cfg.SuggestDifficulty = 1e-6
 	harness.Go(t, "sv1 miner "+cfg.User, func(ctx context.Context) error {
-		for ctx.Err() == nil {
-			c, err := sv1.Dial(ctx, cfg)
-			if err != nil {
-				if ctx.Err() != nil {
-					break
-				}
-				return err
-			}
-			err = c.Mine(ctx, 0)
-			c.Close()
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
-				t.Logf("sv1 miner %s: %v; dialling again", cfg.User, err)
-			}
-		}
+		sv1.Run(ctx, cfg, nil, func(err error) { t.Logf("sv1 miner %s: %v; dialling again", cfg.User, err) })
 		return nil
 	})
 }

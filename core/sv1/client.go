@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/mining/block"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/merkle"
@@ -601,5 +602,34 @@ func (c *Client) count(r Response, block bool) {
 		}
 		v, _ := c.codes.LoadOrStore(code, new(atomic.Int64))
 		v.(*atomic.Int64).Add(1)
+	}
+}
+
+// Run mines as firmware does until ctx ends: Dial, Mine, and when the
+// server hangs up or refuses, dial again after a backoff. onDial, if set,
+// gets each new connection's Client (for its counters); errors go to
+// onError, if set.
+func Run(ctx context.Context, cfg ClientConfig, onDial func(*Client), onError func(error)) {
+	retry := backoff.Backoff{Base: 100 * time.Millisecond, Cap: 5 * time.Second, Jitter: 0.2}
+	for ctx.Err() == nil {
+		c, err := Dial(ctx, cfg)
+		if err == nil {
+			if onDial != nil {
+				onDial(c)
+			}
+			retry.Reset()
+			err = c.Mine(ctx, 0)
+			c.Close()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if onError != nil {
+			onError(err)
+		}
+		select {
+		case <-time.After(retry.Next()):
+		case <-ctx.Done():
+		}
 	}
 }

@@ -224,7 +224,11 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 		addr := sv1Cfg.Listener.Addr().String()
 		fmt.Fprintf(out, "stratum v1 miner: connecting to %s's Stratum V1 gateway on %s\n", via, addr)
 		var current atomic.Pointer[sv1.Client]
-		goRun("stratum v1 miner", func(ctx context.Context) error { return mineSv1(ctx, addr, &current, logger) })
+		goRun("stratum v1 miner", func(ctx context.Context) error {
+			sv1.Run(ctx, sv1.ClientConfig{Address: addr, User: "devnet-sv1", Password: "x", VersionRolling: true, ReuseID: true, SuggestDifficulty: 1e-6},
+				current.Store, func(err error) { logger.Warn("stratum v1 miner: dialling again", "error", err) })
+			return nil
+		})
 		wg.Go(func() { reportSv1(ctx, &current, out) })
 	} else {
 		miner, err := cpuminer.New(cpuminer.Config{Pool: minerAddr, AuthorityKey: &minerKey, User: "devnet",
@@ -304,32 +308,6 @@ func report(ctx context.Context, m *cpuminer.Miner, out io.Writer) {
 			last, at = s.Hashes, now
 		}
 	}
-}
-
-// mineSv1 runs a Stratum V1 miner against addr until ctx ends, dialling
-// again whenever the server hangs up, as firmware does.
-func mineSv1(ctx context.Context, addr string, current *atomic.Pointer[sv1.Client], log *slog.Logger) error {
-	for ctx.Err() == nil {
-		c, err := sv1.Dial(ctx, sv1.ClientConfig{Address: addr, User: "devnet-sv1", Password: "x",
-			VersionRolling: true, ReuseID: true, SuggestDifficulty: 1e-6})
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			log.Warn("stratum v1 miner: dialling again", "error", err)
-			select {
-			case <-time.After(time.Second):
-			case <-ctx.Done():
-			}
-			continue
-		}
-		current.Store(c)
-		if err := c.Mine(ctx, 0); err != nil && ctx.Err() == nil {
-			log.Warn("stratum v1 miner: dialling again", "error", err)
-		}
-		c.Close()
-	}
-	return nil
 }
 
 // reportSv1 prints the Stratum V1 miner's counts every ten seconds.
