@@ -673,12 +673,10 @@ func (w *wire) BufferMessage(m sv2.Message) error {
 		}
 	case *sv2.SetExtranoncePrefix:
 		if m.ChannelID == w.channel {
-			// The full extranonce keeps its size: the bytes after the prefix change with it.
-			w.rollable += len(w.prefix) - len(m.ExtranoncePrefix)
+			// The bytes after the prefix keep their number (the channel's
+			// extranonce_size, as mining.Conn and mining.Client hold it).
 			w.prefix = append([]byte(nil), m.ExtranoncePrefix...)
-			if w.rollable < Extranonce1Size+w.cfg.Extranonce2Size {
-				w.reconnect("", 0) // the device's extranonce no longer fits: start afresh
-			} else if w.prefixInEn1 && w.subscribed {
+			if w.prefixInEn1 && w.subscribed {
 				w.setExtranonce()
 			}
 		}

@@ -619,3 +619,65 @@ func TestVersionBitsUnderTheJobsMask(t *testing.T) {
 		}
 	}
 }
+
+// The coinbase the device hashes (coinb1 + extranonce1 + extranonce2 +
+// coinb2) is the one the handler checks (the job's prefix, the channel's
+// extranonce prefix, the share's extranonce, the job's suffix), with the
+// prefix in coinb1 or in extranonce1, before and after the prefix changes.
+func TestDeviceAndHandlerHashOneCoinbase(t *testing.T) {
+	for _, sub := range []bool{false, true} {
+		t.Run(fmt.Sprintf("set_extranonce=%v", sub), func(t *testing.T) {
+			p := newPipe(t, nil)
+			if sub {
+				p.send(`{"id":1,"method":"mining.extranonce.subscribe","params":[]}`)
+				handedAs[*sv2.SetupConnection](p)
+				p.answer()
+			}
+			p.send(`{"id":2,"method":"mining.subscribe","params":[]}`)
+			if !sub {
+				handedAs[*sv2.SetupConnection](p)
+			}
+			r, _ := p.answer()
+			var res []json.RawMessage
+			json.Unmarshal([]byte(r), &res)
+			en1, _ := hex.DecodeString(str(res[1]))
+			p.send(`{"id":3,"method":"mining.authorize","params":["alice","x"]}`)
+			open := handedAs[*sv2.OpenExtendedMiningChannel](p)
+			prefix := testPrefix
+			p.give(&sv2.OpenExtendedMiningChannelSuccess{RequestID: open.RequestID, ChannelID: 7, Target: target.Max(), ExtranonceSize: 16, ExtranoncePrefix: prefix},
+				testJob(5, true, true), &sv2.SetNewPrevHash{ChannelID: 7, JobID: 5, PrevHash: testPrev, NBits: 0x207fffff})
+			p.answer()
+			p.notification("mining.set_difficulty")
+			jobs := map[uint32][]byte{5: prefix}
+			check := func(n []json.RawMessage) {
+				t.Helper()
+				en2 := []byte{9, 8, 7, 6}
+				coinb1, _ := hex.DecodeString(str(n[2]))
+				coinb2, _ := hex.DecodeString(str(n[3]))
+				device := bytes.Join([][]byte{coinb1, en1, en2, coinb2}, nil)
+				p.send(fmt.Sprintf(`{"id":4,"method":"mining.submit","params":["alice",%s,"%x","%s","00000001"]}`, n[0], en2, Uint32Hex(uint32(testNow.Unix()))))
+				s := handedAs[*sv2.SubmitSharesExtended](p)
+				handler := bytes.Join([][]byte{cbPrefix, jobs[s.JobID], s.Extranonce, cbSuffix}, nil)
+				if !bytes.Equal(device, handler) {
+					t.Fatalf("the device hashes %x, the handler checks %x", device, handler)
+				}
+				p.give(&sv2.SubmitSharesSuccess{ChannelID: 7, LastSequenceNumber: s.SequenceNumber, NewSubmitsAcceptedCount: 1})
+				p.answer()
+			}
+			if sub {
+				se := p.notification("mining.set_extranonce")
+				en1, _ = hex.DecodeString(str(se[0]))
+			}
+			check(p.notification("mining.notify"))
+			// A new prefix: the jobs after it carry it.
+			prefix = []byte{0x11, 0x22, 0x33, 0x44}
+			jobs[6] = prefix
+			p.give(&sv2.SetExtranoncePrefix{ChannelID: 7, ExtranoncePrefix: prefix}, testJob(6, false, true))
+			if sub {
+				se := p.notification("mining.set_extranonce")
+				en1, _ = hex.DecodeString(str(se[0]))
+			}
+			check(p.notification("mining.notify"))
+		})
+	}
+}
