@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"math/bits"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -47,10 +49,14 @@ type wire struct {
 	stopping bool       // the service is closing the session (CloseRead)
 	stopBy   time.Time  // and what is left to write must be written by then
 	out      []byte
-	err      error    // the connection failed or was closed
-	ending   bool     // the server ended the session: close once written
-	ended    bool     // and it was: the write side is closed
-	replies  []*reply // answers owed, in request order
+	err      error // the connection failed or was closed
+	ending   bool  // the server ended the session: close once written
+	ended    bool  // and it was: the write side is closed
+	// readsOver is set once the device's lines are no longer read for the
+	// service (ended, or CloseRead): the service's read deadlines are
+	// ignored from then on, since the session keeps its own.
+	readsOver atomic.Bool
+	replies   []*reply // answers owed, in request order
 
 	// The session.
 	sess          *session
@@ -124,8 +130,14 @@ var ErrWrite = errors.New("sv1: writing to the device failed")
 // ReadMessage returns the next Sv2 message the device's lines make.
 func (w *wire) ReadMessage() (sv2.Header, sv2.Message, error) {
 	for len(w.in) == 0 {
+		if w.readsOver.Load() && w.isStopping() {
+			return sv2.Header{}, nil, errStopping
+		}
 		line, err := w.r.ReadSlice('\n')
-		if err != nil && w.isEnded() {
+		if err != nil && w.readsOver.Load() {
+			if w.isStopping() {
+				return sv2.Header{}, nil, errStopping
+			}
 			return sv2.Header{}, nil, errEnded
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -709,6 +721,7 @@ func (w *wire) Flush() error {
 		// lines unread would reset the connection, and the device could
 		// lose client.reconnect with it.
 		w.ended = true
+		w.readsOver.Store(true)
 		if c, ok := w.nc.(interface{ CloseWrite() error }); ok {
 			c.CloseWrite()
 			w.nc.SetReadDeadline(time.Now().Add(endLinger))
@@ -983,30 +996,31 @@ func (w *wire) keepAlive() {
 // SetReadDeadline is the service's deadline, but for a session the server
 // ended, which keeps its own (endLinger).
 func (w *wire) SetReadDeadline(t time.Time) error {
-	if w.isEnded() {
+	if w.readsOver.Load() {
 		return nil
 	}
 	return w.nc.SetReadDeadline(t)
 }
 
-func (w *wire) isEnded() bool {
+func (w *wire) isStopping() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.ended
+	return w.stopping
 }
 
+// errStopping is ReadMessage's error once the service closes the session.
+var errStopping = fmt.Errorf("%w: the server is closing the session", errClosed)
+
 // CloseRead is the service closing the session gracefully (stopping, or
-// DisconnectClient): what is left to write, client.reconnect last (Close),
-// gets closeGrace, so that a device that stopped reading holds no drain up.
+// DisconnectClient): reading stops; what is left to write, client.reconnect
+// last (Close), gets closeGrace, so that a device that stopped reading
+// holds no drain up. The socket's read side stays open: a close with the
+// device's lines unread would reset the connection, client.reconnect lost.
 func (w *wire) CloseRead() error {
 	by := time.Now().Add(closeGrace)
 	w.nc.SetWriteDeadline(by) // a write under way (w.mu held) ends by then
-	var err error
-	if c, ok := w.nc.(interface{ CloseRead() error }); ok {
-		err = c.CloseRead()
-	} else {
-		err = w.nc.SetReadDeadline(time.Now())
-	}
+	w.readsOver.Store(true)
+	err := w.nc.SetReadDeadline(time.Now()) // the read under way ends now
 	w.mu.Lock()
 	w.stopping, w.stopBy = true, by
 	w.room.Broadcast()
@@ -1014,11 +1028,14 @@ func (w *wire) CloseRead() error {
 	return err
 }
 
-// closeGrace bounds the writes of a session being closed.
+// closeGrace bounds the writes of a session being closed, and how long it
+// reads on after client.reconnect.
 const closeGrace = time.Second
 
-// Close ends the connection, after client.reconnect when the session was
-// closed gracefully, and remembers the session for a resumption.
+// Close ends the connection, and remembers the session for a resumption.
+// A session closed gracefully gets client.reconnect, then a half close: the
+// device's lines are read and dropped until it hangs up, for closeGrace at
+// most, on a goroutine of its own, so that Close returns at once.
 func (w *wire) Close() error {
 	by := time.Now().Add(closeGrace)
 	w.nc.SetWriteDeadline(by) // a write under way (w.mu held) ends by then
@@ -1026,10 +1043,12 @@ func (w *wire) Close() error {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
+	linger := false
 	if w.stopping && !w.ending && w.err == nil && w.subscribed {
 		w.stopBy = by
 		w.reconnect("", 0)
 		w.flush()
+		linger = w.err == nil
 	}
 	if w.err == nil {
 		w.err = errClosed
@@ -1043,6 +1062,15 @@ func (w *wire) Close() error {
 		w.g.remember(&session{id: w.sess.id, en1: w.sess.en1, hashrate: hr, at: w.cfg.Now(), source: service.SourceOf(w.nc.RemoteAddr())})
 	}
 	w.mu.Unlock()
+	if c, ok := w.nc.(interface{ CloseWrite() error }); linger && ok {
+		c.CloseWrite()
+		w.nc.SetReadDeadline(by)
+		go func() {
+			io.Copy(io.Discard, w.nc) //nolint:errcheck // until the device hangs up, or by
+			w.nc.Close()
+		}()
+		return nil
+	}
 	return w.nc.Close()
 }
 
