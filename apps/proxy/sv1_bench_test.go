@@ -49,6 +49,7 @@ type benchSv1Dev struct {
 	ntime string
 	nonce uint32
 	buf   []byte
+	setup []string // what the device was sent before its first job
 }
 
 // dialBenchSv1 connects the i-th device (from 127.0.0.2 onwards) and takes
@@ -82,6 +83,7 @@ func dialBenchSv1(b testing.TB, addr string, i int) *benchSv1Dev {
 		if m.Method == "" && string(m.Error) != "null" {
 			b.Fatalf("device %d: %s", i, line)
 		}
+		dev.setup = append(dev.setup, string(bytes.TrimSpace(line)))
 		if m.Method == "mining.notify" {
 			json.Unmarshal(m.Params[0], &dev.job)
 			json.Unmarshal(m.Params[7], &dev.ntime)
@@ -118,7 +120,7 @@ func (d *benchSv1Dev) round(n int) error {
 			continue // a notification
 		}
 		if !bytes.Contains(line, []byte(`"result":true`)) {
-			return fmt.Errorf("%s: share refused: %s", d.user, line)
+			return fmt.Errorf("%s: share %d refused: %s (after %q)", d.user, d.nonce, line, d.setup)
 		}
 		got++
 	}
