@@ -67,6 +67,7 @@ type wire struct {
 	maskSent      uint32   // the mask the device was last told
 	maxTarget     sv2.U256 // from minimum-difficulty
 	hashrate      float32  // nominal, from suggest_difficulty or the resumed session
+	suggested     bool     // hashrate is the device's own (0: the easiest target)
 	user          string   // authorized, or being authorized
 	opening, open bool
 	channel       uint32
@@ -397,7 +398,7 @@ func (w *wire) subscribe(req *Request) error {
 		if id, err := req.String(1, "session"); err == nil && id != "" {
 			if s, ok := w.g.resume(id); ok {
 				w.sess = &session{id: s.id, en1: s.en1}
-				if w.hashrate == 0 {
+				if !w.suggested {
 					w.hashrate = s.hashrate
 				}
 			}
@@ -470,7 +471,7 @@ func (w *wire) maxTargetOr() sv2.U256 {
 // nominal is the hashrate the device's channel declares: the suggested or
 // resumed one, or InitialHashrate.
 func (w *wire) nominal() float32 {
-	if w.hashrate == 0 {
+	if w.hashrate == 0 && !w.suggested {
 		return w.cfg.InitialHashrate
 	}
 	return w.hashrate
@@ -516,7 +517,13 @@ func (w *wire) suggest(req *Request, t sv2.U256) error {
 		return &RequestError{Code: CodeOther, Message: fmt.Sprintf("difficulty %v out of range", target.Difficulty(t))}
 	}
 	w.start("")
-	w.hashrate = hr
+	w.hashrate, w.suggested = hr, true
+	if t == target.Max() {
+		// The easiest target exactly: a hashrate through float32 and back
+		// comes out a hair harder, and a device told the easiest
+		// difficulty would see one share in tens of millions refused.
+		w.hashrate = 0
+	}
 	if w.open {
 		w.in = append(w.in, &sv2.UpdateChannel{ChannelID: w.channel, NominalHashRate: w.hashrate, MaximumTarget: w.maxTargetOr()})
 	}

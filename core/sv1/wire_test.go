@@ -681,3 +681,22 @@ func TestDeviceAndHandlerHashOneCoinbase(t *testing.T) {
 		})
 	}
 }
+
+// A device that suggests the easiest difficulty gets the easiest target
+// exactly: nominal hashrate 0, not one that rounds to a hair harder.
+func TestSuggestTheEasiest(t *testing.T) {
+	p := newPipe(t, nil)
+	p.send(`{"id":1,"method":"mining.subscribe","params":[]}`)
+	handedAs[*sv2.SetupConnection](p)
+	p.answer()
+	p.send(`{"id":2,"method":"mining.suggest_difficulty","params":[1e-12]}`)
+	p.answer()
+	p.send(`{"id":3,"method":"mining.authorize","params":["alice","x"]}`)
+	open := handedAs[*sv2.OpenExtendedMiningChannel](p)
+	if open.NominalHashRate != 0 {
+		t.Fatalf("nominal hashrate %v, want 0", open.NominalHashRate)
+	}
+	if got, err := target.FromHashrate(0, 6); err != nil || got != target.Max() {
+		t.Fatalf("hashrate 0 gives target %x (%v), want the easiest", got, err)
+	}
+}
