@@ -267,14 +267,6 @@ func (c *Client) RejectionCodes() map[int]int64 {
 	return m
 }
 
-// Rejections returns how many shares were refused with code.
-func (c *Client) Rejections(code int) int64 {
-	if v, ok := c.codes.Load(code); ok {
-		return v.(*atomic.Int64).Load()
-	}
-	return 0
-}
-
 // Done is closed when the connection ends.
 func (c *Client) Done() <-chan struct{} { return c.done }
 

@@ -65,12 +65,3 @@ func ParseUint32Hex(s string) (uint32, error) {
 	}
 	return uint32(v), nil
 }
-
-// merkleBranchHex writes a merkle path as mining.notify's branch list.
-func merkleBranchHex(path []sv2.U256) []string {
-	out := make([]string, len(path))
-	for i := range path {
-		out[i] = hex.EncodeToString(path[i][:])
-	}
-	return out
-}

@@ -367,3 +367,12 @@ func TestParseNotifyBlock881423(t *testing.T) {
 		t.Error("parseNotify of 8 params accepted")
 	}
 }
+
+// merkleBranchHex writes a merkle path as mining.notify's branch list.
+func merkleBranchHex(path []sv2.U256) []string {
+	out := make([]string, len(path))
+	for i := range path {
+		out[i] = hex.EncodeToString(path[i][:])
+	}
+	return out
+}

@@ -52,11 +52,12 @@ type wire struct {
 	err      error // the connection failed or was closed
 	ending   bool  // the server ended the session: close once written
 	ended    bool  // and it was: the write side is closed
-	// readsOver is set once the device's lines are no longer read for the
-	// service (ended, or CloseRead): the service's read deadlines are
-	// ignored from then on, since the session keeps its own.
-	readsOver atomic.Bool
-	replies   []*reply // answers owed, in request order
+	// reads says whether the device's lines are still read for the
+	// service (readOn), or no longer: readEnded (lines are read and dropped
+	// until endLinger) or readStopping (CloseRead). Once not readOn the
+	// service's read deadlines are ignored: the session keeps its own.
+	reads   atomic.Int32
+	replies []*reply // answers owed, in request order
 
 	// The session.
 	sess          *session
@@ -131,15 +132,17 @@ var ErrWrite = errors.New("sv1: writing to the device failed")
 // ReadMessage returns the next Sv2 message the device's lines make.
 func (w *wire) ReadMessage() (sv2.Header, sv2.Message, error) {
 	for len(w.in) == 0 {
-		if w.readsOver.Load() && w.isStopping() {
+		if w.reads.Load() == readStopping {
 			return sv2.Header{}, nil, errStopping
 		}
 		line, err := w.r.ReadSlice('\n')
-		if err != nil && w.readsOver.Load() {
-			if w.isStopping() {
+		if err != nil {
+			switch w.reads.Load() {
+			case readStopping:
 				return sv2.Header{}, nil, errStopping
+			case readEnded:
+				return sv2.Header{}, nil, errEnded
 			}
-			return sv2.Header{}, nil, errEnded
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			return sv2.Header{}, nil, fmt.Errorf("sv1: a line longer than %d bytes", w.cfg.MaxLineSize)
@@ -728,7 +731,7 @@ func (w *wire) Flush() error {
 		// lines unread would reset the connection, and the device could
 		// lose client.reconnect with it.
 		w.ended = true
-		w.readsOver.Store(true)
+		w.reads.CompareAndSwap(readOn, readEnded)
 		if c, ok := w.nc.(interface{ CloseWrite() error }); ok {
 			c.CloseWrite()
 			w.nc.SetReadDeadline(time.Now().Add(endLinger))
@@ -1003,17 +1006,18 @@ func (w *wire) keepAlive() {
 // SetReadDeadline is the service's deadline, but for a session the server
 // ended, which keeps its own (endLinger).
 func (w *wire) SetReadDeadline(t time.Time) error {
-	if w.readsOver.Load() {
+	if w.reads.Load() != readOn {
 		return nil
 	}
 	return w.nc.SetReadDeadline(t)
 }
 
-func (w *wire) isStopping() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.stopping
-}
+// The states of wire.reads.
+const (
+	readOn int32 = iota
+	readEnded
+	readStopping
+)
 
 // errStopping is ReadMessage's error once the service closes the session.
 var errStopping = fmt.Errorf("%w: the server is closing the session", errClosed)
@@ -1026,7 +1030,7 @@ var errStopping = fmt.Errorf("%w: the server is closing the session", errClosed)
 func (w *wire) CloseRead() error {
 	by := time.Now().Add(closeGrace)
 	w.nc.SetWriteDeadline(by) // a write under way (w.mu held) ends by then
-	w.readsOver.Store(true)
+	w.reads.Store(readStopping)
 	err := w.nc.SetReadDeadline(time.Now()) // the read under way ends now
 	w.mu.Lock()
 	w.stopping, w.stopBy = true, by
