@@ -104,6 +104,7 @@ type Client struct {
 	log    *slog.Logger
 	rules  []string // getblocktemplate's rules, for cfg.Network
 	nextID atomic.Uint64
+	stats  rpcCounters
 }
 
 // New returns a Client for cfg. It does not contact the node; use Tip or
@@ -184,12 +185,27 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 }
 
 // callNoTimeout is Call without RequestTimeout, for long polls that are
-// meant to block until the node has news.
+// meant to block until the node has news. It is counted but not timed: how
+// long a long poll lasts is how long the node had no news, not its latency.
 func (c *Client) callNoTimeout(ctx context.Context, method string, params []any, result any) error {
-	return c.call(ctx, ctx, method, params, result)
+	c.stats.begin()
+	err := c.roundTrip(ctx, ctx, method, params, result)
+	c.stats.done(ctx, err)
+	return err
 }
 
+// call makes one request on ctx, derived from the caller's parent with a
+// deadline of the call's own, and counts and times it.
 func (c *Client) call(parent, ctx context.Context, method string, params []any, result any) error {
+	start := c.stats.begin()
+	err := c.roundTrip(parent, ctx, method, params, result)
+	c.stats.timedDone(parent, err, start)
+	return err
+}
+
+// roundTrip is call without the counting, so that each way of calling
+// counts a call once.
+func (c *Client) roundTrip(parent, ctx context.Context, method string, params []any, result any) error {
 	if params == nil {
 		params = []any{}
 	}
@@ -294,11 +310,20 @@ type batchReplyJSON struct {
 // answers in the order of params; an error object answered for one call is
 // that call's Err, not an error of the batch. The batch fails as a whole,
 // with the errors Call returns, when the request does, or when the answer is
-// not one reply per request.
+// not one reply per request. The batch counts as one call in RPCStats, and
+// as failed only when it fails as a whole.
 func (c *Client) callBatch(ctx context.Context, method string, params [][]any) ([]batchReply, error) {
 	if len(params) == 0 {
-		return nil, nil
+		return nil, nil // nothing is sent, so nothing is counted
 	}
+	start := c.stats.begin()
+	out, err := c.batchRoundTrip(ctx, method, params)
+	c.stats.timedDone(ctx, err, start)
+	return out, err
+}
+
+// batchRoundTrip is callBatch without the counting.
+func (c *Client) batchRoundTrip(ctx context.Context, method string, params [][]any) ([]batchReply, error) {
 	name := fmt.Sprintf("%s (batch of %d)", method, len(params))
 	reqs := make([]rpcRequest, len(params))
 	index := make(map[uint64]int, len(params)) // request id -> position

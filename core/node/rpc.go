@@ -33,7 +33,8 @@ func (c *Client) GetBestBlockHash(ctx context.Context) (chainhash.Hash, error) {
 	if err := c.Call(ctx, "getbestblockhash", nil, &s); err != nil {
 		return chainhash.Hash{}, err
 	}
-	return parseHash("getbestblockhash", s)
+	h, err := parseHash("getbestblockhash", s)
+	return h, c.badReply(err)
 }
 
 // GetBlockHash returns the hash of the best chain's block at height.
@@ -42,7 +43,8 @@ func (c *Client) GetBlockHash(ctx context.Context, height int64) (chainhash.Hash
 	if err := c.Call(ctx, "getblockhash", []any{height}, &s); err != nil {
 		return chainhash.Hash{}, err
 	}
-	return parseHash("getblockhash", s)
+	h, err := parseHash("getblockhash", s)
+	return h, c.badReply(err)
 }
 
 // Tip returns the best block's hash and height, read consistently (the
@@ -79,7 +81,7 @@ func (c *Client) GetBlockHeader(ctx context.Context, hash chainhash.Hash) (*wire
 	}
 	var h wire.BlockHeader
 	if err := h.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("%w: getblockheader: %w", ErrMalformedReply, err)
+		return nil, c.badReply(fmt.Errorf("%w: getblockheader: %w", ErrMalformedReply, err))
 	}
 	return &h, nil
 }
@@ -92,7 +94,7 @@ func (c *Client) GetBlock(ctx context.Context, hash chainhash.Hash) (*wire.MsgBl
 	}
 	var b wire.MsgBlock
 	if err := b.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("%w: getblock: %w", ErrMalformedReply, err)
+		return nil, c.badReply(fmt.Errorf("%w: getblock: %w", ErrMalformedReply, err))
 	}
 	return &b, nil
 }
@@ -107,7 +109,7 @@ func (c *Client) GetRawMempool(ctx context.Context) ([]chainhash.Hash, error) {
 	for i, s := range ss {
 		h, err := parseHash("getrawmempool", s)
 		if err != nil {
-			return nil, err
+			return nil, c.badReply(err)
 		}
 		out[i] = h
 	}
@@ -124,7 +126,7 @@ func (c *Client) GetRawTransaction(ctx context.Context, txid chainhash.Hash) (*w
 	}
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
-		return nil, fmt.Errorf("%w: getrawtransaction: %w", ErrMalformedReply, err)
+		return nil, c.badReply(fmt.Errorf("%w: getrawtransaction: %w", ErrMalformedReply, err))
 	}
 	return &tx, nil
 }
@@ -139,7 +141,8 @@ func (c *Client) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) (chainh
 	if err := c.Call(ctx, "sendrawtransaction", []any{hex.EncodeToString(buf.Bytes())}, &s); err != nil {
 		return chainhash.Hash{}, err
 	}
-	return parseHash("sendrawtransaction", s)
+	h, err := parseHash("sendrawtransaction", s)
+	return h, c.badReply(err)
 }
 
 // SubmitBlock serializes block (with witnesses) and submits it. It returns
@@ -212,7 +215,7 @@ func (c *Client) callHex(ctx context.Context, method string, params []any) ([]by
 	}
 	raw, err := hex.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrMalformedReply, method, err)
+		return nil, c.badReply(fmt.Errorf("%w: %s: %w", ErrMalformedReply, method, err))
 	}
 	return raw, nil
 }

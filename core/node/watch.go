@@ -362,7 +362,11 @@ func (c *Client) waitForTip(ctx context.Context, kind waitKind, last Tip, timeou
 	callCtx, cancel := context.WithTimeout(ctx, timeout+c.cfg.RequestTimeout)
 	defer cancel()
 	var ref blockRef
-	if err := c.call(ctx, callCtx, method, params, &ref); err != nil {
+	// A wait lasts as long as the node has no news: counted, not timed.
+	c.stats.begin()
+	err := c.roundTrip(ctx, callCtx, method, params, &ref)
+	c.stats.done(ctx, err)
+	if err != nil {
 		return Tip{}, err
 	}
 	hash, err := parseHash(method, ref.Hash)

@@ -181,6 +181,13 @@ func (s *ServerService) Client(id ClientID) (ClientInfo, bool) {
 	return c.info, true
 }
 
+// ClientCount returns how many clients are connected, without copying them.
+func (s *ServerService) ClientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
 // Clients returns the connected clients, ordered by id.
 func (s *ServerService) Clients() []ClientInfo {
 	s.mu.Lock()

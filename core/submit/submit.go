@@ -34,7 +34,7 @@
 // block, a block that cannot be built for the node, a provider reconnect
 // with no node to take the block, another block taking its place, giving
 // up, shutting down with it unconfirmed. [Queue.Counts] tells how many
-// blocks ended which way, for stats.
+// blocks ended which way, for stats, and [Queue.Recent] how the latest did.
 package submit
 
 import (
@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -59,6 +60,9 @@ const (
 	DefaultRetryInterval = 2 * time.Second
 	DefaultGiveUpAfter   = time.Hour
 	DefaultNodeTimeout   = 30 * time.Second
+	// DefaultKeepRecent is how many of the latest found blocks Recent
+	// reports when Config.KeepRecent is zero.
+	DefaultKeepRecent = 32
 )
 
 // Node takes whole blocks, as a node's submitblock does; *node.Client is
@@ -108,6 +112,9 @@ type Config struct {
 	GiveUpAfter time.Duration
 	// NodeTimeout bounds each submission to Node (DefaultNodeTimeout).
 	NodeTimeout time.Duration
+	// KeepRecent is how many of the latest found blocks Recent reports
+	// (DefaultKeepRecent).
+	KeepRecent int
 	// Logger receives the log lines; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock for GiveUpAfter (time.Now).
@@ -129,9 +136,19 @@ type Counts struct {
 	GaveUp       uint64 // unconfirmed for GiveUpAfter
 }
 
+// Recent is one of the latest blocks given to Found.
+type Recent struct {
+	Height  uint32   // 0 when the block's template did not say
+	Hash    sv2.U256 // header hash, as the Queue keeps it
+	Finder  string
+	Found   time.Time
+	Outcome string // "" while unsettled; else "confirmed", "lost", "node-accepted", "node-refused", "gave-up": what Counts counted it as
+}
+
 // Queue gets found blocks to the network; see the package documentation.
-// Found, Connected, OnTip and Counts are safe to call from any goroutine and
-// never block on the network; Run does the sending, on goroutines of its own.
+// Found, Connected, OnTip, Counts and Recent are safe to call from any
+// goroutine and never block on the network; Run does the sending, on
+// goroutines of its own.
 type Queue struct {
 	cfg  Config
 	log  *slog.Logger
@@ -142,7 +159,8 @@ type Queue struct {
 	gen     uint64 // provider connections so far: the current one's number
 	workGen uint64 // the connection that sent the latest tip: the one new blocks' template ids belong to
 	pending []*foundBlock
-	counts  Counts // Pending is computed in Counts
+	counts  Counts    // Pending is computed in Counts
+	recent  []*Recent // the latest KeepRecent blocks found, oldest first; shared with their foundBlocks, which settle them
 }
 
 // outcome is what settled a block, for Counts.
@@ -156,6 +174,25 @@ const (
 	nodeRefused
 	gaveUp
 )
+
+// String names the outcome as Recent.Outcome does: "" for unsettled.
+func (o outcome) String() string {
+	switch o {
+	case unsettled:
+		return ""
+	case confirmed:
+		return "confirmed"
+	case lost:
+		return "lost"
+	case nodeAccepted:
+		return "node-accepted"
+	case nodeRefused:
+		return "node-refused"
+	case gaveUp:
+		return "gave-up"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
 
 // foundBlock is a block on its way to the network. Its fields are guarded
 // by Queue.mu.
@@ -175,6 +212,11 @@ type foundBlock struct {
 	toldLost bool           // that no path is left was logged
 	settled  bool           // confirmed on chain, or another block took its place
 	outcome  outcome
+	// rec is the block's entry for Recent. It is its own allocation, not
+	// the foundBlock, so that the entries kept after the block is done
+	// hold no assembled block; and an entry pushed out of Queue.recent is
+	// still this block's alone, so settling it there changes nothing shown.
+	rec *Recent
 }
 
 // New checks cfg and returns a Queue; Run starts its deliveries.
@@ -194,13 +236,16 @@ func New(cfg Config) (*Queue, error) {
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = DefaultNodeTimeout
 	}
+	if cfg.KeepRecent <= 0 {
+		cfg.KeepRecent = DefaultKeepRecent
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Queue{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}, nil
+	return &Queue{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), recent: make([]*Recent, 0, cfg.KeepRecent)}, nil
 }
 
 // Found queues a block with its header hash; finder says who found it, for
@@ -209,9 +254,19 @@ func New(cfg Config) (*Queue, error) {
 // sends the block.
 func (q *Queue) Found(fb *mining.FoundBlock, hash sv2.U256, finder string) {
 	q.log.Warn("block found", "height", fb.Height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
+	now := q.cfg.Now()
+	rec := &Recent{Height: recentHeight(fb.Height), Hash: hash, Finder: finder, Found: now}
 	q.mu.Lock()
-	q.pending = append(q.pending, &foundBlock{FoundBlock: fb, hash: hash, at: q.cfg.Now(), gen: q.workGen})
+	q.pending = append(q.pending, &foundBlock{FoundBlock: fb, hash: hash, at: now, gen: q.workGen, rec: rec})
 	q.counts.Found++
+	if len(q.recent) == q.cfg.KeepRecent {
+		// Shift out the oldest, in place: the list never holds more than
+		// KeepRecent entries, nor reallocates, however many are found.
+		n := copy(q.recent, q.recent[1:])
+		q.recent[n] = nil
+		q.recent = q.recent[:n]
+	}
+	q.recent = append(q.recent, rec)
 	q.mu.Unlock()
 	q.kick()
 }
@@ -263,12 +318,36 @@ func (q *Queue) Counts() Counts {
 	return c
 }
 
+// Recent returns the latest blocks given to Found, newest first, at most
+// Config.KeepRecent of them. A block's Outcome stays reported after the
+// Queue is done with it.
+func (q *Queue) Recent() []Recent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]Recent, len(q.recent))
+	for i, r := range q.recent {
+		out[len(out)-1-i] = *r
+	}
+	return out
+}
+
+// recentHeight is a FoundBlock's height as Recent holds it: 0 for the -1
+// of a template that did not say (no found block can be the genesis
+// block, so 0 is unambiguous).
+func recentHeight(h int64) uint32 {
+	if h < 0 || h > math.MaxUint32 {
+		return 0
+	}
+	return uint32(h)
+}
+
 // settle records the first outcome of fb; q.mu is held.
 func (q *Queue) settle(fb *foundBlock, o outcome) {
 	if fb.outcome != unsettled {
 		return
 	}
 	fb.outcome = o
+	fb.rec.Outcome = o.String()
 	switch o {
 	case confirmed:
 		q.counts.Confirmed++

@@ -126,6 +126,11 @@ func TestHandler(t *testing.T) {
 			t.Fatalf("the prev hash before its templates: %v", seq)
 		}
 	}
+	// The prev hash named the last future template: read here, off the
+	// client's goroutine.
+	if cur, ok := h.Current(); !ok || cur.TemplateID != 3 || cur.PrevHash != (sv2.U256{0: 3}) || cur.Value != 50 {
+		t.Errorf("Current() = %+v, %v; want template 3 on prev hash 03", cur, ok)
+	}
 	if _, ok := h.Transactions(1); ok {
 		t.Error("the oldest template's transactions kept beyond KeepTemplates")
 	}
@@ -146,4 +151,117 @@ func TestHandler(t *testing.T) {
 	defer func() { stop2(); <-stopped2 }()
 	recv(t, connected, "Connected again")
 	recv(t, p2.constraints, "the constraints again")
+}
+
+// testClock is a clock the test moves by hand.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+func newCurrentHandler(t *testing.T) (*Handler, *testClock) {
+	t.Helper()
+	c := &testClock{t: time.Unix(1_700_000_000, 0)}
+	return New(Config{Now: c.now}), c
+}
+
+func sendTemplate(t *testing.T, h *Handler, id uint64, future bool, value uint64) {
+	t.Helper()
+	if _, err := h.NewTemplate(t.Context(), &sv2.NewTemplate{TemplateID: id, FutureTemplate: future, CoinbaseTxValueRemaining: value}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sendPrevHash(t *testing.T, h *Handler, id uint64, prev sv2.U256) {
+	t.Helper()
+	if _, err := h.SetNewPrevHash(t.Context(), &sv2.TemplateSetNewPrevHash{TemplateID: id, PrevHash: prev}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func expectCurrent(t *testing.T, h *Handler, want Current) {
+	t.Helper()
+	got, ok := h.Current()
+	if !ok || got != want {
+		t.Fatalf("Current() = %+v, %v; want %+v, true", got, ok, want)
+	}
+}
+
+// A template that is not a future one is current at once, on the latest
+// prev hash.
+func TestCurrentNonFuture(t *testing.T) {
+	h, clock := newCurrentHandler(t)
+	if cur, ok := h.Current(); ok {
+		t.Fatalf("Current() before any template = %+v, true", cur)
+	}
+	sendTemplate(t, h, 1, false, 100)
+	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Since: clock.t}) // no prev hash yet
+
+	sendPrevHash(t, h, 1, sv2.U256{0xaa})
+	clock.t = clock.t.Add(time.Minute)
+	sendTemplate(t, h, 2, false, 200)
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xaa}, Value: 200, Since: clock.t})
+}
+
+// A future template waits for the prev hash that names it.
+func TestCurrentFutureThenPrevHash(t *testing.T) {
+	h, clock := newCurrentHandler(t)
+	start := clock.t
+	sendTemplate(t, h, 1, false, 100)
+	clock.t = clock.t.Add(time.Second)
+	sendTemplate(t, h, 2, true, 200)
+	sendTemplate(t, h, 3, true, 300)
+	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Since: start}) // future templates are not current yet
+
+	clock.t = clock.t.Add(time.Second)
+	sendPrevHash(t, h, 2, sv2.U256{0xbb})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Since: clock.t})
+
+	// A disconnect leaves it current, growing old.
+	if _, err := h.Disconnected(t.Context(), errors.New("gone")); err != nil {
+		t.Fatal(err)
+	}
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Since: clock.t})
+}
+
+// A prev hash naming a template not remembered keeps the template but
+// moves it to the new prev hash; before any template, there is still none.
+func TestCurrentPrevHashUnknownTemplate(t *testing.T) {
+	h, clock := newCurrentHandler(t)
+	sendPrevHash(t, h, 9, sv2.U256{0x01})
+	if cur, ok := h.Current(); ok {
+		t.Fatalf("Current() after a prev hash alone = %+v, true", cur)
+	}
+	sendTemplate(t, h, 1, false, 100)
+	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x01}, Value: 100, Since: clock.t})
+
+	clock.t = clock.t.Add(time.Minute)
+	sendPrevHash(t, h, 42, sv2.U256{0x02})
+	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x02}, Value: 100, Since: clock.t})
+}
+
+// Only the latest future templates are remembered, and only those of the
+// current connection.
+func TestCurrentFutureBound(t *testing.T) {
+	h, clock := newCurrentHandler(t)
+	for id := uint64(1); id <= keepFuture+1; id++ {
+		sendTemplate(t, h, id, true, id*10)
+	}
+	if n := len(h.future); n != keepFuture {
+		t.Fatalf("%d future templates remembered, want %d", n, keepFuture)
+	}
+	sendPrevHash(t, h, 1, sv2.U256{0x01}) // the oldest, forgotten
+	if cur, ok := h.Current(); ok {
+		t.Fatalf("a forgotten future template became current: %+v", cur)
+	}
+	sendPrevHash(t, h, 2, sv2.U256{0x02}) // the oldest remembered
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x02}, Value: 20, Since: clock.t})
+
+	// A new connection numbers its templates again: the earlier one's
+	// future templates answer none of its prev hashes.
+	if _, err := h.Connected(t.Context(), service.ServerInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(time.Second)
+	sendPrevHash(t, h, 5, sv2.U256{0x05})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x05}, Value: 20, Since: clock.t})
 }
