@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
+	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv1"
@@ -290,4 +291,40 @@ func Sv1Config(c *cli.Context) *sv1.Config {
 		return nil
 	}
 	return &sv1.Config{ListenAddress: addr, Extranonce2Size: c.Int("sv1-extranonce2-size")}
+}
+
+// Default monitoring addresses (--monitor-listen), one port per app so that
+// the whole stack runs on one machine with its defaults; loopback only.
+const (
+	MonitorPool             = "127.0.0.1:9333"
+	MonitorProxy            = "127.0.0.1:9334"
+	MonitorJDC              = "127.0.0.1:9335"
+	MonitorJDS              = "127.0.0.1:9336"
+	MonitorTemplateProvider = "127.0.0.1:9337"
+	MonitorCPUMiner         = "127.0.0.1:9338"
+)
+
+// MonitorFlags are the flags of an app's monitoring server (core/monitor):
+// --monitor-listen (defaultAddr; empty turns it off), --monitor-token and
+// --monitor-explorer.
+func MonitorFlags(app, defaultAddr string) []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "monitor-listen", Value: defaultAddr, Usage: "serve the dashboard, the JSON API (/api/v1/) and Prometheus metrics (/metrics) on `ADDRESS`; empty: off", EnvVars: Env(app, "monitor-listen")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "monitor-token", Usage: "bearer `TOKEN` required of monitoring requests from beyond loopback", EnvVars: Env(app, "monitor-token")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "monitor-explorer", Usage: "block explorer `URL` the dashboard links each block hash to (appended); default: mempool.space for the network, none on regtest", EnvVars: Env(app, "monitor-explorer")}),
+	}
+}
+
+// MonitorConfig reads MonitorFlags for an app on network: nil when
+// --monitor-listen is empty.
+func MonitorConfig(c *cli.Context, network string, log *slog.Logger) *monitor.Config {
+	addr := c.String("monitor-listen")
+	if addr == "" {
+		return nil
+	}
+	explorer := c.String("monitor-explorer")
+	if explorer == "" {
+		explorer = monitor.ExplorerFor(network)
+	}
+	return &monitor.Config{Listen: addr, Token: c.String("monitor-token"), Explorer: explorer, Logger: log}
 }

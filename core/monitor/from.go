@@ -1,0 +1,69 @@
+package monitor
+
+import (
+	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/stratumgo/stratum/core/accounting"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/submit"
+	"github.com/stratumgo/stratum/core/tpclient"
+)
+
+// The parts of a Status made of core's own figures, so that each app's
+// status says the same things the same way.
+
+// SharesOf are the shares of counters.
+func SharesOf(c accounting.Counters) *Shares {
+	return &Shares{Accepted: c.Accepted, AcceptedDifficulty: c.AcceptedDifficulty, Rejected: c.Rejected}
+}
+
+// BlocksOf are a block queue's counts and latest blocks.
+func BlocksOf(q *submit.Queue) *Blocks {
+	c := q.Counts()
+	b := &Blocks{
+		Found: c.Found, Pending: c.Pending,
+		Confirmed: c.Confirmed + c.NodeAccepted,
+		Lost:      c.Lost + c.NodeRefused + c.GaveUp,
+	}
+	for _, r := range q.Recent() {
+		state := "pending"
+		switch r.Outcome {
+		case "":
+		case "confirmed", "node-accepted":
+			state = "confirmed"
+		default:
+			state = "lost"
+		}
+		b.Recent = append(b.Recent, Block{Height: r.Height, Hash: chainhash.Hash(r.Hash).String(), Finder: r.Finder, Found: r.Found, State: state, Outcome: r.Outcome})
+	}
+	return b
+}
+
+// NodeOf is a node client's traffic; nil for a nil client.
+func NodeOf(c *node.Client) *NodeRPC {
+	if c == nil {
+		return nil
+	}
+	s := c.RPCStats()
+	n := &NodeRPC{Address: c.Host(), Requests: s.Requests, Errors: s.Errors, Seconds: s.Seconds, Timed: s.Timed}
+	for i, le := range node.LatencyBounds() {
+		if i < len(s.Buckets) {
+			n.Buckets = append(n.Buckets, Bucket{Le: le, Count: s.Buckets[i]})
+		}
+	}
+	return n
+}
+
+// TemplateOf is the template a template-distribution client works on; nil
+// before the first.
+func TemplateOf(h *tpclient.Handler) *Template {
+	c, ok := h.Current()
+	if !ok {
+		return nil
+	}
+	t := &Template{ID: c.TemplateID, Received: c.Since, Value: c.Value}
+	if c.PrevHash != ([32]byte{}) {
+		t.PrevHash = chainhash.Hash(c.PrevHash).String()
+	}
+	return t
+}

@@ -1,0 +1,384 @@
+// Package monitor serves an app's figures over HTTP, for operators and their
+// tools: a JSON API under /api/v1/, Prometheus metrics at /metrics and a
+// dashboard page at /, embedded in the binary so that it works with no
+// internet. Every long-running app of the project serves one behind
+// --monitor-listen.
+//
+// An app gives the [Server] a function returning its [Status], made from the
+// same counters its logs use; the server calls it for each request and each
+// scrape, so no figure is older than the request. A scrape costs what the
+// status costs (the apps keep it O(users) at most) and takes no lock the
+// share path waits on for longer than a copy of the counters. The standard
+// metrics (sv2_*) are made of the Status; an app adds its own with
+// [Server.Register], and more JSON with [Server.Handle].
+//
+// Requests from loopback are always served. When Config.Token is set, any
+// other request must carry it as "Authorization: Bearer TOKEN" (or, for the
+// page and its fetches from a browser, a token query parameter).
+package monitor
+
+import (
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultHistoryInterval = 10 * time.Second
+	DefaultHistoryPoints   = 360 // an hour at DefaultHistoryInterval
+	// DefaultMaxConnections bounds the HTTP connections served at once: a
+	// dashboard or two and a scraper need a handful.
+	DefaultMaxConnections = 64
+)
+
+// Timeouts of the HTTP server: a client that sends its request slowly, or
+// reads the answer slowly, holds a connection no longer than these.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 60 * time.Second
+	maxHeaderBytes    = 8 << 10
+	shutdownTimeout   = 2 * time.Second
+)
+
+// Config configures a monitoring server.
+type Config struct {
+	// Listen is the address to serve on (Listener instead, when set). Keep
+	// it on loopback unless Token is set.
+	Listen   string
+	Listener net.Listener
+	// Token, when set, is the bearer token every request from beyond
+	// loopback must carry.
+	Token string
+	// Explorer is the URL a block hash is appended to for the dashboard's
+	// links (ExplorerFor gives one per network); empty: no links.
+	Explorer string
+	// HistoryInterval and HistoryPoints shape the hashrate history the
+	// chart shows (DefaultHistoryInterval, DefaultHistoryPoints).
+	HistoryInterval time.Duration
+	HistoryPoints   int
+	// MaxConnections bounds the connections served at once
+	// (DefaultMaxConnections); more wait in the kernel's backlog.
+	MaxConnections int
+	Logger         *slog.Logger
+	Now            func() time.Time // time.Now
+}
+
+// ErrConfig wraps configuration errors.
+var ErrConfig = errors.New("monitor: invalid configuration")
+
+// ExplorerFor returns a block explorer's URL prefix for a network name
+// (mainnet, testnet, testnet4, signet), or "" (regtest, unknown).
+func ExplorerFor(network string) string {
+	switch network {
+	case "mainnet", "":
+		return "https://mempool.space/block/"
+	case "testnet", "testnet3":
+		return "https://mempool.space/testnet/block/"
+	case "testnet4":
+		return "https://mempool.space/testnet4/block/"
+	case "signet":
+		return "https://mempool.space/signet/block/"
+	}
+	return ""
+}
+
+//go:embed web
+var web embed.FS
+
+// Server serves one app's figures; Run serves it.
+type Server struct {
+	cfg    Config
+	app    string
+	log    *slog.Logger
+	status func() Status
+	reg    *prometheus.Registry
+	mux    *http.ServeMux
+	hist   *history
+
+	mu        sync.Mutex
+	endpoints map[string]bool
+	addr      net.Addr
+	listening chan struct{}
+	failed    error
+}
+
+// New returns a server for the app named app (the dashboard's title and
+// the sv2_app_info label), whose figures status returns; status is called
+// from the server's goroutines, for each request, scrape and history point.
+func New(cfg Config, app string, status func() Status) (*Server, error) {
+	switch {
+	case cfg.Listen == "" && cfg.Listener == nil:
+		return nil, fmt.Errorf("%w: no listen address", ErrConfig)
+	case status == nil:
+		return nil, fmt.Errorf("%w: no status", ErrConfig)
+	case cfg.Explorer != "" && !strings.HasPrefix(cfg.Explorer, "https://") && !strings.HasPrefix(cfg.Explorer, "http://"):
+		return nil, fmt.Errorf("%w: explorer %q is not an http(s) URL", ErrConfig, cfg.Explorer)
+	}
+	if cfg.HistoryInterval <= 0 {
+		cfg.HistoryInterval = DefaultHistoryInterval
+	}
+	if cfg.HistoryPoints <= 0 {
+		cfg.HistoryPoints = DefaultHistoryPoints
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, app: app, log: cfg.Logger, status: status,
+		reg: prometheus.NewRegistry(), mux: http.NewServeMux(),
+		hist:      newHistory(cfg.HistoryPoints),
+		endpoints: map[string]bool{}, listening: make(chan struct{}),
+	}
+	s.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&statusCollector{app: app, status: s.currentStatus},
+	)
+	s.routes()
+	return s, nil
+}
+
+// Register adds an app's own metrics to /metrics.
+func (s *Server) Register(c prometheus.Collector) error { return s.reg.Register(c) }
+
+// Handle serves get's value as JSON at /api/v1/NAME; get is called for each
+// request, from the server's goroutines. Call it before Run.
+func (s *Server) Handle(name string, get func(r *http.Request) (any, error)) {
+	s.mu.Lock()
+	s.endpoints[name] = true
+	s.mu.Unlock()
+	s.mux.Handle("GET /api/v1/"+name, s.jsonHandler(get))
+}
+
+func (s *Server) routes() {
+	s.mux.Handle("GET /api/v1/health", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := s.currentStatus()
+		code := http.StatusOK
+		if !st.Healthy {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"app": st.App, "healthy": st.Healthy, "state": st.State})
+	}))
+	s.mux.Handle("GET /api/v1/status", s.jsonHandler(func(*http.Request) (any, error) { return s.currentStatus(), nil }))
+	s.mux.Handle("GET /api/v1/history", s.jsonHandler(func(*http.Request) (any, error) {
+		return historyReply{Interval: s.cfg.HistoryInterval.Seconds(), Points: s.hist.points()}, nil
+	}))
+	s.mux.Handle("GET /api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such endpoint", "endpoints": s.endpointNames()})
+	}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		// Scrapes at once beyond a few wait their turn rather than each
+		// costing a status.
+		MaxRequestsInFlight: 4,
+		Timeout:             writeTimeout,
+		ErrorLog:            promLogger{s.log},
+	}))
+	sub, _ := fs.Sub(web, "web") // the directory is embedded above
+	s.mux.Handle("GET /", http.FileServerFS(sub))
+}
+
+func (s *Server) endpointNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := []string{"health", "status", "history"}
+	for n := range s.endpoints {
+		names = append(names, n)
+	}
+	return names
+}
+
+// currentStatus is the app's status with what the server adds.
+func (s *Server) currentStatus() Status {
+	st := s.status()
+	if st.App == "" {
+		st.App = s.app
+	}
+	if st.Template != nil && !st.Template.Received.IsZero() {
+		t := *st.Template // the app's, perhaps shared
+		t.Age = s.cfg.Now().Sub(t.Received).Seconds()
+		st.Template = &t
+	}
+	st.Explorer = s.cfg.Explorer
+	return st
+}
+
+func (s *Server) jsonHandler(get func(*http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := get(r)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away: nothing to do
+}
+
+// Handler is the server's HTTP handler, with its checks: for tests, or to
+// mount it in a server of one's own.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			h.Set("Allow", "GET, HEAD")
+			http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
+			return
+		}
+		if !s.authorized(r) {
+			h.Set("WWW-Authenticate", `Bearer realm="sv2 monitor"`)
+			http.Error(w, "a bearer token is required from beyond loopback", http.StatusUnauthorized)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// authorized: loopback always; beyond it, the token when one is set.
+func (s *Server) authorized(r *http.Request) bool {
+	if isLoopback(r.RemoteAddr) || s.cfg.Token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		got = r.URL.Query().Get("token")
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Run serves until ctx ends, sampling the hashrate history meanwhile; it
+// returns nil when ctx ended, or why it could not listen.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen); err != nil {
+			err = fmt.Errorf("monitor: %w", err)
+			s.fail(err)
+			return err
+		}
+	}
+	if s.cfg.Token == "" && !isLoopback(ln.Addr().String()) {
+		s.log.Warn("monitoring served beyond loopback without a token: anyone who reaches it reads the figures", "address", ln.Addr().String())
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	close(s.listening)
+	s.mu.Unlock()
+	s.log.Info("monitoring listening", "address", ln.Addr().String())
+
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext:    func(net.Listener) context.Context { return ctx },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(newLimitListener(ln, s.cfg.MaxConnections)) }()
+
+	tick := time.NewTicker(s.cfg.HistoryInterval)
+	defer tick.Stop()
+	s.sample()
+	for {
+		select {
+		case <-tick.C:
+			s.sample()
+		case err := <-served:
+			return fmt.Errorf("monitor: %w", err)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				srv.Close()
+			}
+			<-served
+			return nil
+		}
+	}
+}
+
+func (s *Server) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed == nil && s.addr == nil {
+		s.failed = err
+		close(s.listening)
+	}
+}
+
+// Addr waits until the server listens and returns its address.
+func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	select {
+	case <-s.listening:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return nil, s.failed
+	}
+	return s.addr, nil
+}
+
+// sample adds the status now to the history.
+func (s *Server) sample() {
+	st := s.status()
+	p := Point{T: s.cfg.Now(), Hashrate: st.Hashrate}
+	if sh := st.Shares; sh != nil {
+		p.Accepted = sh.Accepted
+		for _, n := range sh.Rejected {
+			p.Rejected += n
+		}
+	}
+	s.hist.add(p)
+}
+
+// promLogger passes promhttp's errors to the log.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Warn("metrics", "error", fmt.Sprint(v...)) }
