@@ -115,10 +115,10 @@ func TestAttackCloseChannelRacingDisconnect(t *testing.T) {
 // so a handful of invented names, refreshed within the idle time, leave an
 // honest miner's workers untracked.
 func TestAttackRejectedSharesDoNotFillTheWorkerTable(t *testing.T) {
-	p := startPool(t, func(c *Config) { c.ShareBatchSize = 1 })
-	p.accounts.mu.Lock()
-	p.accounts.workersMax, p.accounts.perUserMax = 8, 4 // the bounds, scaled down
-	p.accounts.mu.Unlock()
+	p := startPool(t, func(c *Config) {
+		c.ShareBatchSize = 1
+		c.MaxWorkers, c.MaxWorkersPerUser = 8, 4 // the bounds, scaled down
+	})
 
 	attacker := dialMiner(t, p, 0, sv2.ExtensionWorkerHashrate)
 	for u := range 2 {
@@ -139,7 +139,7 @@ func TestAttackRejectedSharesDoNotFillTheWorkerTable(t *testing.T) {
 	honest.send(t, extendedShare(t, w, 1, []byte{1, 0, 0, 0, 0, 0, 0, 0}, []sv2.TLV{sv2.WorkerIdentityTLV("rig-1")}))
 	expect[*sv2.SubmitSharesSuccess](t, honest)
 	st := p.Stats()
-	if _, ok := st.Workers[WorkerKey{"alice", "rig-1"}]; !ok {
+	if _, ok := st.Workers[WorkerKey{User: "alice", Worker: "rig-1"}]; !ok {
 		t.Errorf("an honest worker with an accepted share is untracked (%d untracked shares) while %d workers of rejected shares fill the table",
 			st.UntrackedWorkerShares, len(st.Workers))
 	}

@@ -37,7 +37,7 @@ func newBlocks(p *Pool) (*blocks, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: node: %w", ErrConfig, err)
 		}
-		cfg.Node = n
+		cfg.Node, p.node = n, n
 	}
 	q, err := submit.New(cfg)
 	if err != nil {

@@ -57,21 +57,6 @@ func TestCloseChannelChecksReason(t *testing.T) {
 	}
 }
 
-func TestAccountsPruneIdleUsers(t *testing.T) {
-	a := newAccounts()
-	now := time.Unix(1_700_000_000, 0)
-	a.openChannel(ChannelKey{1, 1}, "busy", now)
-	a.openChannel(ChannelKey{1, 2}, "gone", now)
-	a.closeChannel(ChannelKey{1, 2})
-	a.prune(now.Add(2*time.Hour), time.Hour)
-	s := a.snapshot(now)
-	if _, ok := s.Users["busy"]; !ok {
-		t.Error("a user with an open channel was pruned")
-	}
-	if _, ok := s.Users["gone"]; ok {
-		t.Error("an idle user without channels was kept")
-	}
-}
 
 func TestPoolTagMustFit(t *testing.T) {
 	cfg := Config{Network: "regtest", Plain: true, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"},

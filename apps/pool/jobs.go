@@ -69,5 +69,5 @@ func (h *miners) usersOf(c *mining.Conn, channel uint32) []string {
 	if !ok {
 		return nil
 	}
-	return h.p.accounts.usersOf(id, channel)
+	return h.p.accounts.UsersOf(id, channel)
 }

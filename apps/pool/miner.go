@@ -115,7 +115,7 @@ func (h *miners) ClientRemoved(ctx context.Context, c service.ClientInfo, _ erro
 	if mc.conn != nil {
 		h.server.RemoveConn(mc.conn)
 	}
-	h.p.accounts.closeClient(c.ID)
+	h.p.accounts.CloseClient(c.ID)
 	close(mc.gone)
 	return nil, nil
 }
@@ -261,7 +261,7 @@ func (h *miners) opened(mc *minerConn, req uint32, user string, msgs []sv2.Messa
 	}
 	mc.opened[channel] = struct{}{}
 	h.open.Add(1)
-	h.p.accounts.openChannel(ChannelKey{mc.id, channel}, user, h.p.now())
+	h.p.accounts.OpenChannel(ChannelKey{Client: mc.id, Channel: channel}, user, h.p.now())
 	h.p.log.Info("channel opened", "client", uint64(mc.id), "channel", channel, "user", user)
 	return msgs, nil
 }
@@ -302,7 +302,7 @@ func (h *miners) CloseChannel(ctx context.Context, id service.ClientID, m *sv2.C
 			}
 			delete(mc.opened, ch)
 			h.open.Add(-1)
-			h.p.accounts.closeChannel(ChannelKey{id, ch})
+			h.p.accounts.CloseChannel(ChannelKey{Client: id, Channel: ch})
 		}
 		if err := mc.conn.CloseChannel(m.ChannelID); err != nil {
 			h.p.log.Debug("CloseChannel for an unknown channel", "client", uint64(id), "channel", m.ChannelID)
@@ -326,7 +326,7 @@ func (h *miners) closeByPool(mc *minerConn, channel uint32, reason string) ([]sv
 	}
 	delete(mc.opened, channel)
 	h.open.Add(-1)
-	h.p.accounts.closeChannel(ChannelKey{mc.id, channel})
+	h.p.accounts.CloseChannel(ChannelKey{Client: mc.id, Channel: channel})
 	h.p.log.Info("channel closed by the pool", "client", uint64(mc.id), "channel", channel, "reason", reason)
 	return append(msgs, &sv2.CloseChannel{ChannelID: channel, ReasonCode: reason}), nil
 }
@@ -374,9 +374,16 @@ func (h *miners) SubmitSharesExtended(ctx context.Context, id service.ClientID, 
 // hands a found block on, and answers the miner.
 func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker string, r *mining.ShareResult) []sv2.Message {
 	found := r.Status == mining.ShareBlockFound
-	user := h.p.accounts.share(ChannelKey{id, channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
+	user := h.p.accounts.Share(ChannelKey{Client: id, Channel: channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
 	if found {
-		h.p.blocks.found(r.Block, r.Hash, fmt.Sprintf("client %d channel %d user %q", id, channel, user))
+		// The finder is who the dashboard and the stats credit: the user,
+		// and the worker the share named, if any.
+		finder := user
+		if worker != "" {
+			finder += " / " + worker
+		}
+		h.p.log.Info("block share", "client", id, "channel", channel, "user", user, "worker", worker)
+		h.p.blocks.found(r.Block, r.Hash, finder)
 	}
 	if reply := r.Reply(channel, seq); reply != nil {
 		return []sv2.Message{reply}

@@ -19,11 +19,13 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/v2"
 
+	"github.com/stratumgo/stratum/core/accounting"
 	"github.com/stratumgo/stratum/core/jdserver"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
 	"github.com/stratumgo/stratum/core/mining/vardiff"
+	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
@@ -112,6 +114,11 @@ type Config struct {
 	MaxSharesPerTip    int
 	FixedVersion       bool // forbid version rolling
 
+	// Monitor, when set, serves the pool's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger and Now default to the
+	// pool's).
+	Monitor *monitor.Config
+
 	// Node, when set, is a node's RPC for submitting blocks directly too.
 	Node *node.Config
 	// JobDeclaration, when set, accepts custom jobs (not with Solo).
@@ -138,6 +145,11 @@ type Config struct {
 	// Opens racing on different connections may pass it by a few.
 	MaxChannels   int
 	StatsInterval time.Duration // how often the accounting is logged (DefaultStatsInterval)
+	// MaxWorkersPerUser and MaxWorkers bound the workers the accounting
+	// keeps (core/accounting's defaults); shares of others count for their
+	// user and channel only.
+	MaxWorkersPerUser int
+	MaxWorkers        int
 	Logger        *slog.Logger
 	// Now is the clock for share checks, vardiff and accounting (time.Now).
 	Now func() time.Time
@@ -149,13 +161,16 @@ type Pool struct {
 	log      *slog.Logger
 	net      *chaincfg.Params
 	now      func() time.Time
-	accounts *accounts
+	accounts *accounting.Accounts
 	blocks   *blocks
 	miners   *miners
 	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
 	jds      *jdserver.JDS // the in-process job declarator, if any
+	node     *node.Client    // the node RPC the blocks also go to, if any
+	mon      *monitor.Server // Config.Monitor's, if any
+	started  time.Time
 }
 
 // The pool's extranonce: a 4-byte channel index and 16 bytes a channel
@@ -236,7 +251,7 @@ func New(cfg Config) (*Pool, error) {
 			return nil, fmt.Errorf("%w: an in-process JDS needs the node RPC (--node-rpc-url)", ErrConfig)
 		}
 	}
-	p := &Pool{cfg: cfg, log: cfg.Logger, net: net, now: cfg.Now, accounts: newAccounts()}
+	p := &Pool{cfg: cfg, log: cfg.Logger, net: net, now: cfg.Now, started: cfg.Now(), accounts: accounting.New(accounting.Config{MaxWorkersPerUser: cfg.MaxWorkersPerUser, MaxWorkers: cfg.MaxWorkers})}
 
 	// The default coinbase: the payouts, or in solo mode a placeholder that
 	// every connection replaces with its miner's address.
@@ -284,6 +299,9 @@ func New(cfg Config) (*Pool, error) {
 	}
 	if p.blocks, err = newBlocks(p); err != nil {
 		return nil, err
+	}
+	if err := p.newMonitor(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return p, nil
 }
@@ -337,8 +355,12 @@ func Run(ctx context.Context, cfg Config) error {
 // service fails; it returns after everything it started has stopped: nil
 // when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
+	var mon service.Runner = service.RunnerFunc(func(context.Context) error { return nil })
+	if p.mon != nil {
+		mon = p.mon
+	}
 	return service.RunAll(ctx,
-		p.server, p.client,
+		p.server, p.client, mon,
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)
@@ -395,7 +417,7 @@ func (p *Pool) CloseChannel(ctx context.Context, client service.ClientID, channe
 }
 
 // Stats returns a snapshot of the accounting.
-func (p *Pool) Stats() Stats { return p.accounts.snapshot(p.now()) }
+func (p *Pool) Stats() Stats { return p.accounts.Snapshot(p.now()) }
 
 // userIdle is how long a user without channels stays in the accounting.
 const userIdle = time.Hour
@@ -437,7 +459,7 @@ func (p *Pool) tick(ctx context.Context) {
 				p.log.Warn("vardiff", "error", err)
 			}
 		case <-st.C:
-			p.accounts.prune(p.now(), userIdle)
+			p.accounts.Prune(p.now(), userIdle)
 			p.logStats(p.Stats())
 		}
 	}

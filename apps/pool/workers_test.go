@@ -1,14 +1,11 @@
 package pool
 
 import (
-	"fmt"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -81,10 +78,10 @@ func TestWorkerAccountingWithExtension(t *testing.T) {
 		}
 	}
 	st := p.Stats()
-	if got := st.Workers[WorkerKey{"alice", "rig-1"}].Accepted; got != 1 {
+	if got := st.Workers[WorkerKey{User: "alice", Worker: "rig-1"}].Accepted; got != 1 {
 		t.Errorf("rig-1 accepted %d, want 1", got)
 	}
-	if got := st.Workers[WorkerKey{"alice", "rig-2"}].Accepted; got != 2 {
+	if got := st.Workers[WorkerKey{User: "alice", Worker: "rig-2"}].Accepted; got != 2 {
 		t.Errorf("rig-2 accepted %d, want 2", got)
 	}
 	if got := st.Users["alice"].Accepted; got != 3 {
@@ -160,57 +157,4 @@ func TestWorkerTLVOverLimitAfterNegotiation(t *testing.T) {
 	r.closedByPool(t)
 }
 
-// Workers are bounded per user and in all: a peer inventing names cannot
-// grow the accounting; the shares beyond count for the user only.
-func TestWorkersBounded(t *testing.T) {
-	a := newAccounts()
-	a.perUserMax, a.workersMax = 2, 3
-	now := time.Unix(1700000000, 0)
-	a.openChannel(ChannelKey{1, 1}, "alice", now)
-	a.openChannel(ChannelKey{2, 1}, "bob", now)
-	for _, w := range []string{"a", "b", "c", "a"} {
-		a.share(ChannelKey{1, 1}, w, now, true, 1, "", false)
-	}
-	for _, w := range []string{"x", "y"} {
-		a.share(ChannelKey{2, 1}, w, now, true, 1, "", false)
-	}
-	st := a.snapshot(now)
-	if len(st.Workers) != 3 || st.UntrackedWorkerShares != 2 {
-		t.Errorf("%d workers, %d untracked; want 3 and 2 (alice's c, bob's y)", len(st.Workers), st.UntrackedWorkerShares)
-	}
-	if st.Users["alice"].Accepted != 4 || st.Users["bob"].Accepted != 2 {
-		t.Errorf("users %+v", st.Users)
-	}
-	a.prune(now.Add(2*userIdle), userIdle)
-	if st := a.snapshot(now); len(st.Workers) != 0 || len(a.perUser) != 0 {
-		t.Errorf("idle workers kept: %v %v", st.Workers, a.perUser)
-	}
-}
 
-// Issue 12, item 5: names a client invents while opening and closing
-// channels leave nothing behind (on the old code each stayed an hour);
-// a user that did work stays, and closing a connection costs as many
-// steps as it had channels.
-func TestChurnedUserNamesAreForgotten(t *testing.T) {
-	a := newAccounts()
-	now := time.Unix(1700000000, 0)
-	for i := range 1000 {
-		k := ChannelKey{service.ClientID(i % 10), uint32(i)}
-		a.openChannel(k, fmt.Sprintf("user-%d", i), now)
-		if i%2 == 0 {
-			a.closeChannel(k)
-		}
-	}
-	for c := range 10 {
-		a.closeClient(service.ClientID(c))
-	}
-	if len(a.users) != 0 || len(a.channels) != 0 || len(a.byClient) != 0 || len(a.userOpen) != 0 {
-		t.Errorf("left %d users, %d channels, %d clients, %d open counts", len(a.users), len(a.channels), len(a.byClient), len(a.userOpen))
-	}
-	a.openChannel(ChannelKey{1, 1}, "worker-bee", now)
-	a.share(ChannelKey{1, 1}, "", now, true, 1, "", false)
-	a.closeClient(1)
-	if _, ok := a.snapshot(now).Users["worker-bee"]; !ok {
-		t.Error("a user with accepted work was forgotten at once")
-	}
-}
