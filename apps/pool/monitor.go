@@ -2,29 +2,15 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"net"
 
 	"github.com/stratumgo/stratum/core/monitor"
 )
 
-// ErrNoMonitor is MonitorAddr's error when Config.Monitor is not set.
-var ErrNoMonitor = errors.New("pool: no monitoring configured")
-
 // newMonitor builds the monitoring server of Config.Monitor, if set.
 func (p *Pool) newMonitor() error {
-	if p.cfg.Monitor == nil {
-		return nil
-	}
-	mcfg := *p.cfg.Monitor
-	if mcfg.Logger == nil {
-		mcfg.Logger = p.log.With("side", "monitor")
-	}
-	if mcfg.Now == nil {
-		mcfg.Now = p.now
-	}
-	m, err := monitor.New(mcfg, "pool", p.Status)
-	if err != nil {
+	m, err := monitor.NewFor(p.cfg.Monitor, "pool", p.log, p.now, p.Status)
+	if err != nil || m == nil {
 		return err
 	}
 	m.ServeAccounts(p.accounts)
@@ -33,13 +19,9 @@ func (p *Pool) newMonitor() error {
 	return nil
 }
 
-// MonitorAddr waits until the monitoring server listens and returns its address.
-func (p *Pool) MonitorAddr(ctx context.Context) (net.Addr, error) {
-	if p.mon == nil {
-		return nil, ErrNoMonitor
-	}
-	return p.mon.Addr(ctx)
-}
+// MonitorAddr waits until the monitoring server listens and returns its
+// address (monitor.ErrOff without Config.Monitor).
+func (p *Pool) MonitorAddr(ctx context.Context) (net.Addr, error) { return p.mon.Addr(ctx) }
 
 // Status is the pool's figures now, as monitoring serves them: the
 // accounting's totals (every share since the start), the block queue, the

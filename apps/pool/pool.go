@@ -355,12 +355,8 @@ func Run(ctx context.Context, cfg Config) error {
 // service fails; it returns after everything it started has stopped: nil
 // when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
-	var mon service.Runner = service.RunnerFunc(func(context.Context) error { return nil })
-	if p.mon != nil {
-		mon = p.mon
-	}
 	return service.RunAll(ctx,
-		p.server, p.client, mon,
+		p.server, p.client, p.mon,
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)

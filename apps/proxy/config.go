@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -150,7 +152,10 @@ type Config struct {
 	PassthroughOpenRate  float64
 	PassthroughOpenBurst int
 
-	Logger *slog.Logger
+	// Monitor, when set, serves the proxy's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger defaults to the proxy's).
+	Monitor *monitor.Config
+	Logger  *slog.Logger
 }
 
 // ErrConfig wraps configuration errors.

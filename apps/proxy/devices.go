@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/stratumgo/stratum/core/accounting"
+
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +74,10 @@ type devices struct {
 	// MaxChannelsPerSource until then.
 	held map[string]int
 
+	// accounts keeps the devices' work per user and channel, for
+	// monitoring: what the proxy validated, before any of it goes up.
+	accounts *accounting.Accounts
+
 	connected, removed atomic.Int64 // device connections now, and ended
 	// taken is the laneJob.handed of the last job taken: how far the
 	// upstream side's jobs have come (one lost on the way counts too).
@@ -96,7 +102,7 @@ type device struct {
 var _ service.MiningServerHandler = (*devices)(nil)
 
 func newDevices(p *Proxy) *devices {
-	return &devices{p: p, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, held: map[string]int{}, ptOpens: map[string]*ptOpens{}}
+	return &devices{p: p, accounts: accounting.New(accounting.Config{}), byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, held: map[string]int{}, ptOpens: map[string]*ptOpens{}}
 }
 
 // layout makes the lanes' mining servers once the devices' full extranonce
@@ -156,6 +162,7 @@ func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ err
 	d := service.ClientState(ctx).(*device)
 	h.connected.Add(-1)
 	h.removed.Add(1)
+	defer h.accounts.CloseClient(c.ID)
 	if h.p.cfg.Mode == ModePassthrough {
 		return h.ptRemoved(d), nil
 	}
@@ -236,7 +243,7 @@ func (h *devices) take(d *device) (*mining.Conn, error) {
 	return d.conn, nil
 }
 
-func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, hashrate float32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
+func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, user string, hashrate float32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
 	c, err := h.take(d)
 	if err != nil {
@@ -260,6 +267,7 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, has
 		return nil, err
 	}
 	ch := openedChannel(msgs)
+	h.accounts.OpenChannel(accounting.ChannelKey{Client: id, Channel: ch}, user, h.p.now())
 	h.mu.Lock()
 	d.hashrate[ch] = hashrate
 	h.hashrate[d.lane] += float64(hashrate)
@@ -282,14 +290,14 @@ func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.Clie
 	if h.p.cfg.Mode == ModePassthrough {
 		return h.ptOpenChannel(ctx, id, m)
 	}
-	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
+	return h.open(ctx, id, m.RequestID, m.UserIdentity, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
 }
 
 func (h *devices) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
 	if h.p.cfg.Mode == ModePassthrough {
 		return h.ptOpenChannel(ctx, id, m)
 	}
-	return h.open(ctx, id, m.RequestID, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
+	return h.open(ctx, id, m.RequestID, m.UserIdentity, m.NominalHashRate, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
 }
 
 func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
@@ -355,6 +363,7 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 		h.hashrate[d.lane] -= float64(hr)
 		delete(d.hashrate, ch)
 		h.forget(d, 1)
+		h.accounts.CloseChannel(accounting.ChannelKey{Client: d.id, Channel: ch})
 	}
 	return nil, nil
 }
@@ -363,6 +372,7 @@ func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID,
 	d := service.ClientState(ctx).(*device)
 	conn, l := h.channelOf(d, m.ChannelID)
 	if conn == nil {
+		h.accounts.Share(accounting.ChannelKey{Client: id, Channel: m.ChannelID}, "", h.p.now(), false, 0, mining.CodeInvalidChannelID, false)
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
 	r := conn.SubmitStandard(m)
@@ -373,6 +383,7 @@ func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID,
 	d := service.ClientState(ctx).(*device)
 	conn, l := h.channelOf(d, m.ChannelID)
 	if conn == nil {
+		h.accounts.Share(accounting.ChannelKey{Client: id, Channel: m.ChannelID}, "", h.p.now(), false, 0, mining.CodeInvalidChannelID, false)
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
 	r := conn.SubmitExtended(m)
@@ -395,6 +406,7 @@ func (h *devices) channelOf(d *device, channel uint32) (*mining.Conn, *lane) {
 func (h *devices) shared(d *device, l *lane, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
 	var evs []service.ServerEvent
 	var fwd service.ServerEvent
+	h.accounts.Share(accounting.ChannelKey{Client: d.id, Channel: channel}, "", h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, r.Status == mining.ShareBlockFound)
 	if r.Status != mining.ShareRejected {
 		up := l.share.Load()
 		block := r.Status == mining.ShareBlockFound

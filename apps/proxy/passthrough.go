@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/stratumgo/stratum/core/accounting"
+
 	"context"
 	"errors"
 	"fmt"
@@ -218,13 +220,17 @@ func (h *devices) ptBind(d *device, v ptOpened) []service.ServerEvent {
 		}
 		return refuse(code)
 	}
-	d.pt[openedChannel(msgs)] = &ptChannel{lane: v.lane, conn: conn}
+	ch := openedChannel(msgs)
+	d.pt[ch] = &ptChannel{lane: v.lane, conn: conn}
+	_, user, _, _, _ := ptRequest(v.req)
+	h.accounts.OpenChannel(accounting.ChannelKey{Client: d.id, Channel: ch}, user, h.p.now())
 	return send(d.id, msgs...)
 }
 
 // ptDrop forgets a passed-through channel on this side.
 func (h *devices) ptDrop(d *device, ch uint32, pc *ptChannel) {
 	delete(d.pt, ch)
+	h.accounts.CloseChannel(accounting.ChannelKey{Client: d.id, Channel: ch})
 	pc.lane.srv.RemoveConn(pc.conn)
 	h.mu.Lock()
 	delete(h.byConn, pc.conn)

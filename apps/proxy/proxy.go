@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv1"
 	"github.com/stratumgo/stratum/core/sv2"
@@ -46,6 +47,9 @@ type Proxy struct {
 	client  *service.ClientService
 	readyCh chan struct{}
 	once    sync.Once
+	mon     *monitor.Server // Config.Monitor's, if any
+	now     func() time.Time
+	started time.Time
 
 	runMu  sync.Mutex
 	runCtx context.Context // Run's, for delayed events; nil outside Run
@@ -56,7 +60,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), now: time.Now, started: time.Now()}
 	p.up = newUpstream(p)
 	p.dev = newDevices(p)
 	gateways, err := sv1.Gateways(cfg.Sv1, cfg.SharesPerMinute, nil)
@@ -82,6 +86,9 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	p.server, p.client = srv, cli
+	if err := p.newMonitor(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return p, nil
 }
 
@@ -101,7 +108,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.runMu.Lock()
 	p.runCtx = ctx
 	p.runMu.Unlock()
-	return service.RunAll(ctx, p.client,
+	return service.RunAll(ctx, p.client, p.mon,
 		service.RunWhenReady(p.readyCh, p.server),
 		service.RunnerFunc(p.tick),
 	)

@@ -161,6 +161,27 @@ func New(cfg Config, app string, status func() Status) (*Server, error) {
 	return s, nil
 }
 
+// ErrOff is the error of a nil Server's Addr: the app has no monitoring
+// configured.
+var ErrOff = errors.New("monitor: no monitoring configured")
+
+// NewFor is New for an app that monitors when cfg is set: nil, nil when cfg
+// is nil (a nil *Server's Run returns at once and its Addr says ErrOff); a
+// zero Logger or Now in cfg takes log and now.
+func NewFor(cfg *Config, app string, log *slog.Logger, now func() time.Time, status func() Status) (*Server, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	c := *cfg
+	if c.Logger == nil && log != nil {
+		c.Logger = log.With("side", "monitor")
+	}
+	if c.Now == nil {
+		c.Now = now
+	}
+	return New(c, app, status)
+}
+
 // Register adds an app's own metrics to /metrics.
 func (s *Server) Register(c prometheus.Collector) error { return s.reg.Register(c) }
 
@@ -289,8 +310,12 @@ func isLoopback(addr string) bool {
 }
 
 // Run serves until ctx ends, sampling the hashrate history meanwhile; it
-// returns nil when ctx ended, or why it could not listen.
+// returns nil when ctx ended (at once for a nil Server), or why it could
+// not listen.
 func (s *Server) Run(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
 	ln := s.cfg.Listener
 	if ln == nil {
 		var err error
@@ -352,6 +377,9 @@ func (s *Server) fail(err error) {
 
 // Addr waits until the server listens and returns its address.
 func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
+	if s == nil {
+		return nil, ErrOff
+	}
 	select {
 	case <-s.listening:
 	case <-ctx.Done():

@@ -53,6 +53,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
 	flags = append(flags, appkit.Sv1Flags(app)...)
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorPool)...)
 	flags = append(flags, appkit.NodeFlags(app, "also submit found blocks straight to the node at `URL` (http:// or https://)")...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
@@ -99,6 +100,7 @@ func run(c *cli.Context) error {
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		Logger:                   log,
 		Sv1:                      appkit.Sv1Config(c),
+		Monitor:                  appkit.MonitorConfig(c, c.String("network"), log),
 	}
 	for _, s := range c.StringSlice("payout") {
 		po, err := pool.ParsePayout(s, net)

@@ -45,6 +45,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-source", Value: proxy.DefaultMaxChannelsPerSource, Usage: "let the connections of one IP address open at most `N` channels", EnvVars: env("max-channels-per-source")}),
 	}
 	flags = append(flags, appkit.Sv1Flags(app)...)
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorProxy)...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
@@ -88,7 +89,7 @@ func run(c *cli.Context) error {
 		MinShareDifficulty: c.Float64("min-share-difficulty"), PrimaryProbe: c.Duration("primary-probe"),
 		MaxConnections: c.Int("max-connections"), MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
 		MaxChannelsPerSource: c.Int("max-channels-per-source"), PassthroughOpenRate: c.Float64("passthrough-open-rate"),
-		Logger: log, Sv1: appkit.Sv1Config(c),
+		Logger: log, Sv1: appkit.Sv1Config(c), Monitor: appkit.MonitorConfig(c, "mainnet", log),
 	}
 	if cfg.User == "" && mode == proxy.ModeAggregate {
 		return errors.New("--user is required: the identity the pool credits the devices' shares to")

@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/monitor"
+	"github.com/stratumgo/stratum/core/monitor/monitortest"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// The proxy's /metrics and JSON count its devices' shares as it validated
+// them, refusals by code, what went up, and the upstream in use.
+func TestMonitorCountsDeviceShares(t *testing.T) {
+	pool := startMiniPool(t, nil)
+	pool.newTip(t, 1, 9)
+	p, addr := startProxy(t, func(c *Config) {
+		c.ShareBatchSize = 1
+		c.Monitor = &monitor.Config{Listen: "127.0.0.1:0"}
+	}, pool.addr)
+	maddr, err := p.MonitorAddr(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + maddr.String()
+
+	d := dialDevice(t, addr)
+	ch := d.openStandard(t, 1)
+	w := d.work(t, ch.ChannelID)
+	recvOpen(t, pool)
+	nonce, _ := grind(w, nil, w.Target, nil)
+	d.submit(t, w, nonce, nil)
+	next[*sv2.SubmitSharesSuccess](t, d)
+	d.submit(t, w, nonce, nil) // again: a duplicate
+	if e := next[*sv2.SubmitSharesError](t, d); e.ErrorCode != mining.CodeDuplicateShare {
+		t.Fatalf("duplicate answered %q", e.ErrorCode)
+	}
+	d.send(t, &sv2.SubmitSharesStandard{ChannelID: 77, SequenceNumber: 9, JobID: w.JobID, Nonce: nonce})
+	if e := next[*sv2.SubmitSharesError](t, d); e.ErrorCode != mining.CodeInvalidChannelID {
+		t.Fatalf("unknown channel answered %q", e.ErrorCode)
+	}
+
+	m := monitortest.Scrape(t, base)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"sv2_app_info", []string{"app", "proxy"}, 1},
+		{"sv2_healthy", nil, 1},
+		{"sv2_shares_accepted_total", nil, 1},
+		{"sv2_shares_rejected_total", []string{"code", mining.CodeDuplicateShare}, 1},
+		{"sv2_shares_rejected_total", []string{"code", mining.CodeInvalidChannelID}, 1},
+		{"sv2_connections", nil, 1},
+		{"sv2_channels", nil, 1},
+		{"sv2_users", nil, 1},
+		{"sv2_user_shares_accepted_total", []string{"user", "rig"}, 1},
+		{"sv2_upstream_connected", []string{"address", pool.addr, "fallback", "none"}, 1},
+		{"sv2_upstream_index", nil, 0},
+	} {
+		if got := m.Must(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
+		}
+	}
+	s := p.Stats()
+	if got := m.Must(t, "sv2_proxy_shares_up_total"); got != float64(s.SharesUp) {
+		t.Errorf("shares up %g, Stats says %d", got, s.SharesUp)
+	}
+	var st monitor.Status
+	monitortest.GetJSON(t, base, "/api/v1/status", &st)
+	if st.App != "proxy" || st.Shares.Accepted != 1 || st.Shares.Rejected[mining.CodeDuplicateShare] != 1 || st.Upstream.Address != pool.addr || !st.Upstream.Connected {
+		t.Errorf("status %+v shares %+v upstream %+v", st, st.Shares, st.Upstream)
+	}
+	var users []monitor.User
+	monitortest.GetJSON(t, base, "/api/v1/users", &users)
+	if len(users) != 1 || users[0].User != "rig" || users[0].Accepted != 1 {
+		t.Errorf("users %+v", users)
+	}
+
+	// The device leaves: its channel goes, its work stays counted.
+	d.stop()
+	waitFor(t, "the device to be gone", func() bool { return p.Stats().Devices == 0 })
+	m = monitortest.Scrape(t, base)
+	if got := m.Must(t, "sv2_channels"); got != 0 {
+		t.Errorf("%g channels after the device left", got)
+	}
+	if got := m.Must(t, "sv2_shares_accepted_total"); got != 1 {
+		t.Errorf("%g accepted after the device left", got)
+	}
+}
