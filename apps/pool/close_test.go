@@ -57,7 +57,6 @@ func TestCloseChannelChecksReason(t *testing.T) {
 	}
 }
 
-
 func TestPoolTagMustFit(t *testing.T) {
 	cfg := Config{Network: "regtest", Plain: true, TemplateProvider: TemplateProvider{Address: "127.0.0.1:1"},
 		Payouts: []Payout{{Script: []byte{0x51}, Weight: 1}}, Tag: string(make([]byte, maxTag+1))}

@@ -150,7 +150,7 @@ type Config struct {
 	// user and channel only.
 	MaxWorkersPerUser int
 	MaxWorkers        int
-	Logger        *slog.Logger
+	Logger            *slog.Logger
 	// Now is the clock for share checks, vardiff and accounting (time.Now).
 	Now func() time.Time
 }
@@ -167,7 +167,7 @@ type Pool struct {
 	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
-	jds      *jdserver.JDS // the in-process job declarator, if any
+	jds      *jdserver.JDS   // the in-process job declarator, if any
 	node     *node.Client    // the node RPC the blocks also go to, if any
 	mon      *monitor.Server // Config.Monitor's, if any
 	started  time.Time

@@ -156,5 +156,3 @@ func TestWorkerTLVOverLimitAfterNegotiation(t *testing.T) {
 	r.writeWithTLVBytes(t, &sv2.SubmitSharesExtended{ChannelID: 1, Extranonce: []byte{1}}, longWorkerTLV)
 	r.closedByPool(t)
 }
-
-
