@@ -1,6 +1,8 @@
 package jdc
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,7 +122,10 @@ type Config struct {
 	// every extranonce index from the rest.
 	MaxChannelsPerSource int
 
-	Logger *slog.Logger
+	// Monitor, when set, serves the JDC's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger defaults to the JDC's).
+	Monitor *monitor.Config
+	Logger  *slog.Logger
 }
 
 // MaxCoinbaseTag is the longest CoinbaseTag.

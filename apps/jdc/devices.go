@@ -1,6 +1,8 @@
 package jdc
 
 import (
+	"github.com/stratumgo/stratum/core/accounting"
+
 	"context"
 	"errors"
 	"fmt"
@@ -47,6 +49,8 @@ type devices struct {
 	srv      *mining.Server
 	byConn   map[*mining.Conn]service.ClientID
 	bySource map[string]int // channels open per source address: one host may not take every extranonce index
+	// accounts keeps the devices' work per user and channel, for monitoring.
+	accounts *accounting.Accounts
 }
 
 // device is one connection's state.
@@ -96,6 +100,7 @@ func (h *devices) giveSource(d *device, n int) {
 
 func (h *devices) ClientRemoved(ctx context.Context, c service.ClientInfo, _ error) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
+	h.accounts.CloseClient(c.ID)
 	h.giveSource(d, d.channels)
 	if d.conn != nil {
 		h.mu.Lock()
@@ -125,7 +130,7 @@ func (h *devices) connOf(d *device) (*mining.Conn, error) {
 	return c, nil
 }
 
-func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
+func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, user string, do func(*mining.Conn) ([]sv2.Message, error)) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
 	if d.channels >= h.j.cfg.MaxChannelsPerConnection || !h.takeSource(d) {
 		return send(id, &sv2.OpenMiningChannelError{RequestID: req, ErrorCode: mining.CodeChannelCapacityExhausted}), nil
@@ -147,15 +152,27 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, do 
 	if err != nil {
 		return nil, err
 	}
+	h.accounts.OpenChannel(accounting.ChannelKey{Client: id, Channel: openedChannel(msgs)}, user, h.j.now())
 	return send(id, msgs...), nil
 }
 
+// openedChannel is the channel id an open's success names.
+func openedChannel(msgs []sv2.Message) uint32 {
+	switch m := msgs[0].(type) {
+	case *sv2.OpenStandardMiningChannelSuccess:
+		return m.ChannelID
+	case *sv2.OpenExtendedMiningChannelSuccess:
+		return m.ChannelID
+	}
+	panic(fmt.Sprintf("jdc: a channel opened with %T", msgs[0]))
+}
+
 func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {
-	return h.open(ctx, id, m.RequestID, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
+	return h.open(ctx, id, m.RequestID, m.UserIdentity, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenStandardChannel(m) })
 }
 
 func (h *devices) OpenExtendedMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenExtendedMiningChannel) ([]service.ServerEvent, error) {
-	return h.open(ctx, id, m.RequestID, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
+	return h.open(ctx, id, m.RequestID, m.UserIdentity, func(c *mining.Conn) ([]sv2.Message, error) { return c.OpenExtendedChannel(m) })
 }
 
 func (h *devices) UpdateChannel(ctx context.Context, id service.ClientID, m *sv2.UpdateChannel) ([]service.ServerEvent, error) {
@@ -184,6 +201,7 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 	if d.conn.CloseChannel(m.ChannelID) == nil && !group { // an unknown channel is nothing to close
 		d.channels--
 		h.giveSource(d, 1)
+		h.accounts.CloseChannel(accounting.ChannelKey{Client: d.id, Channel: m.ChannelID})
 	}
 	return nil, nil
 }
@@ -191,6 +209,7 @@ func (h *devices) CloseChannel(ctx context.Context, _ service.ClientID, m *sv2.C
 func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesStandard) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
 	if d.conn == nil {
+		h.accounts.Share(accounting.ChannelKey{Client: id, Channel: m.ChannelID}, "", h.j.now(), false, 0, mining.CodeInvalidChannelID, false)
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
 	r := d.conn.SubmitStandard(m)
@@ -200,6 +219,7 @@ func (h *devices) SubmitSharesStandard(ctx context.Context, id service.ClientID,
 func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID, m *sv2.SubmitSharesExtended) ([]service.ServerEvent, error) {
 	d := service.ClientState(ctx).(*device)
 	if d.conn == nil {
+		h.accounts.Share(accounting.ChannelKey{Client: id, Channel: m.ChannelID}, "", h.j.now(), false, 0, mining.CodeInvalidChannelID, false)
 		return send(id, &sv2.SubmitSharesError{ChannelID: m.ChannelID, SequenceNumber: m.SequenceNumber, ErrorCode: mining.CodeInvalidChannelID}), nil
 	}
 	r := d.conn.SubmitExtended(m)
@@ -209,6 +229,7 @@ func (h *devices) SubmitSharesExtended(ctx context.Context, id service.ClientID,
 // shared answers the device and hands an accepted share to the upstream
 // side, which passes on those that meet the pool's target.
 func (h *devices) shared(id service.ClientID, channel, seq, nonce, ntime, version uint32, ext []byte, r *mining.ShareResult) []service.ServerEvent {
+	h.accounts.Share(accounting.ChannelKey{Client: id, Channel: channel}, "", h.j.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, r.Status == mining.ShareBlockFound)
 	var evs []service.ServerEvent
 	// The device's answer first: a forward that fails (the upstream side
 	// behind, its queue full) ends the events after it, and only the

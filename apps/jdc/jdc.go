@@ -25,6 +25,9 @@
 package jdc
 
 import (
+	"github.com/stratumgo/stratum/core/accounting"
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -59,6 +62,9 @@ type JDC struct {
 	blocks  *submit.Queue
 	readyCh chan struct{}
 	once    sync.Once
+	mon     *monitor.Server // Config.Monitor's, if any
+	now     func() time.Time
+	started time.Time
 
 	runMu  sync.Mutex
 	runCtx context.Context // Run's, for delayed events; nil outside Run
@@ -69,7 +75,7 @@ func New(cfg Config) (*JDC, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	j := &JDC{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{})}
+	j := &JDC{cfg: cfg, log: cfg.Logger, readyCh: make(chan struct{}), now: time.Now, started: time.Now()}
 	j.up = newUpstream(j)
 	// The devices' extranonce is the JDC's own (see deviceFull); until an
 	// upstream or solo mining says whom to pay, the listener waits, so the
@@ -86,7 +92,7 @@ func New(cfg Config) (*JDC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	j.dev = &devices{j: j, srv: ms, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}}
+	j.dev = &devices{j: j, srv: ms, byConn: map[*mining.Conn]service.ClientID{}, bySource: map[string]int{}, accounts: accounting.New(accounting.Config{})}
 	u := j.up
 	j.tp = tpclient.New(tpclient.Config{
 		// Room for the pool's outputs, whatever the JDS names: a payout
@@ -141,6 +147,9 @@ func New(cfg Config) (*JDC, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if err := j.newMonitor(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return j, nil
 }
 
@@ -160,7 +169,7 @@ func (j *JDC) Run(ctx context.Context) error {
 	j.runMu.Lock()
 	j.runCtx = ctx
 	j.runMu.Unlock()
-	return service.RunAll(ctx, j.client,
+	return service.RunAll(ctx, j.client, j.mon,
 		service.RunWhenReady(j.readyCh, j.server),
 		service.RunnerFunc(func(ctx context.Context) error { return j.blocks.Run(ctx) }),
 		service.RunnerFunc(j.tick),

@@ -201,6 +201,14 @@ func (u *upstream) setMode(m mode) {
 	u.stats.upstream.Store(int32(u.idx))
 }
 
+// noMode notes that the JDC mines for no one until an upstream (or solo
+// mining) takes over: not a switch, but what Stats and monitoring report.
+func (u *upstream) noMode() {
+	u.mode = modeNone
+	u.stats.mode.Store(int32(modeNone))
+	u.stats.upstream.Store(int32(u.idx))
+}
+
 // connect (re)connects to the current upstream's pool and JDS after d.
 func (u *upstream) connect(d time.Duration) []service.ClientEvent {
 	up := u.j.cfg.Upstreams[u.idx]
@@ -208,7 +216,7 @@ func (u *upstream) connect(d time.Duration) []service.ClientEvent {
 	clear(u.ackedJobs)
 	clear(u.sentJob)
 	if u.mode == modePooled { // the devices mine on until the upstream is back
-		u.mode = modeNone
+		u.noMode()
 	}
 	return []service.ClientEvent{
 		service.Connect{Protocol: sv2.ProtocolMining, Delay: d, Upstream: &service.UpstreamConfig{Address: up.Pool.Address,
@@ -242,14 +250,14 @@ func (u *upstream) fail(why string) []service.ClientEvent {
 	if u.idx+1 < len(u.j.cfg.Upstreams) {
 		u.idx++
 		u.log.Warn("falling back to the next upstream", "upstream", u.idx+1, "pool", u.j.cfg.Upstreams[u.idx].Pool.Address)
-		u.mode = modeNone
+		u.noMode()
 		return u.connect(0)
 	}
 	if len(u.j.cfg.SoloPayout) > 0 {
 		return u.goSolo(why)
 	}
 	u.idx = 0
-	u.mode = modeNone
+	u.noMode()
 	return u.connect(u.retry.Next())
 }
 

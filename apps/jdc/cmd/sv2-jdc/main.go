@@ -46,6 +46,7 @@ func newApp() *cli.App {
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.Sv1Flags(app)...)
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorJDC)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
 		Name:  "sv2-jdc",
@@ -93,6 +94,7 @@ func run(c *cli.Context) error {
 		MaxConnections: c.Int("max-connections"),
 		Logger:         log,
 		Sv1:            appkit.Sv1Config(c),
+		Monitor:        appkit.MonitorConfig(c, c.String("network"), log),
 	}
 	if cfg.User == "" {
 		return errors.New("--user is required: the identity the pool credits the shares to")

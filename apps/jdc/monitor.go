@@ -1,0 +1,83 @@
+package jdc
+
+import (
+	"context"
+	"net"
+
+	"github.com/stratumgo/stratum/core/monitor"
+)
+
+// MonitorAddr waits until the monitoring server listens and returns its
+// address (monitor.ErrOff without Config.Monitor).
+func (j *JDC) MonitorAddr(ctx context.Context) (net.Addr, error) { return j.mon.Addr(ctx) }
+
+// newMonitor builds the monitoring server of Config.Monitor, if set.
+func (j *JDC) newMonitor() error {
+	m, err := monitor.NewFor(j.cfg.Monitor, "jdc", j.log, j.now, j.Status)
+	if err != nil || m == nil {
+		return err
+	}
+	m.ServeAccounts(j.dev.accounts)
+	m.ServeConnections(j.server)
+	j.mon = m
+	return nil
+}
+
+// Status is the JDC's figures now, as monitoring serves them: the devices'
+// work as the JDC validated it, its blocks, the template it declares, the
+// upstream in use (or solo mining) and its declarations.
+func (j *JDC) Status() monitor.Status {
+	s := j.Stats()
+	t := j.dev.accounts.Totals(j.now())
+	conns := j.server.ClientCount()
+	st := monitor.Status{
+		App: "jdc", Started: j.started, Hashrate: t.Hashrate,
+		Connections: &conns, Channels: &t.Channels, Users: &t.Users,
+		Shares:   monitor.SharesOf(t.Counters),
+		Blocks:   monitor.BlocksOf(j.blocks),
+		Template: monitor.TemplateOf(j.tp),
+		Declaration: &monitor.Declaration{Declared: s.Declared, Accepted: s.JobsAcked,
+			Refused: map[string]uint64{"refused": s.JobsRefused}},
+	}
+	mode := j.up.stats.mode.Load()
+	up := &monitor.Upstream{Index: s.Upstream, Connected: mode == int32(modePooled), Switches: s.Switches}
+	if s.Upstream >= 0 && s.Upstream < len(j.cfg.Upstreams) {
+		up.Address = j.cfg.Upstreams[s.Upstream].Pool.Address
+	}
+	switch {
+	case s.Solo:
+		up.Fallback = "solo"
+	case s.Upstream > 0:
+		up.Fallback = "fallback"
+	}
+	st.Upstream = up
+	_, tpUp := j.tp.Upstream()
+	switch {
+	case !tpUp:
+		st.State = "template provider unreachable"
+	case st.Template == nil:
+		st.State = "waiting for a template"
+	case s.Solo:
+		st.State, st.Healthy = "solo", true
+	case mode == int32(modePooled):
+		st.State, st.Healthy = "running", true
+	default:
+		st.State = "connecting to the upstream"
+	}
+	st.Counters = []monitor.Counter{
+		{Name: "shares_up", Help: "Device shares passed to the pool.", Value: float64(s.SharesUp), Total: true},
+		{Name: "shares_optimistic", Help: "Of those, made before their job's acknowledgement.", Value: float64(s.Optimistic), Total: true},
+		{Name: "shares_dropped", Help: "Device shares of refused or stale jobs, or over the pending bound.", Value: float64(s.Dropped), Total: true},
+		{Name: "pool_refused", Help: "Shares the pool refused.", Value: float64(s.PoolRefused), Total: true},
+		{Name: "pool_stale", Help: "Of those, refused as stale.", Value: float64(s.StaleShares), Total: true},
+		{Name: "solo", Help: "1 while mining solo.", Value: boolValue(s.Solo)},
+	}
+	return st
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
