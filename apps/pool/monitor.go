@@ -48,6 +48,9 @@ func (p *Pool) Status() monitor.Status {
 	default:
 		st.State, st.Healthy = "running", true
 	}
+	if p.jds != nil { // the in-process JDS's declarations are the pool's
+		st.Declaration = p.jds.Declarations()
+	}
 	if p.cfg.Solo {
 		st.Counters = append(st.Counters, monitor.Counter{Name: "solo", Help: "1 when the pool pays each miner's own address.", Value: 1})
 	}

@@ -1,6 +1,8 @@
 package jdserver
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,8 +106,12 @@ type Config struct {
 	SubmitGiveUp           time.Duration // DefaultSubmitGiveUp
 	MaxConnections         int           // JDC connections at once (DefaultMaxConnections)
 
-	Logger *slog.Logger
-	Now    func() time.Time // the clock for token expiry (time.Now)
+	// Monitor, when set, serves the JDS's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger defaults to the JDS's).
+	// A pool running its JDS in-process serves its figures in its own.
+	Monitor *monitor.Config
+	Logger  *slog.Logger
+	Now     func() time.Time // the clock for token expiry (time.Now)
 }
 
 // ErrConfig wraps configuration errors.

@@ -22,6 +22,8 @@
 package jdserver
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -55,6 +57,9 @@ type JDS struct {
 	d       *declarator
 	server  *service.ServerService
 	tp      *service.ClientService
+	tpc     *tpclient.Handler
+	mon     *monitor.Server // Config.Monitor's, if any
+	started time.Time
 }
 
 // New checks cfg and builds the JDS's services; it does not contact the node.
@@ -83,7 +88,7 @@ func New(cfg Config) (*JDS, error) {
 		stats:  &counters{},
 	}
 	d.params.Store(params)
-	j := &JDS{cfg: cfg, log: log, client: client, mempool: mp, d: d}
+	j := &JDS{cfg: cfg, log: log, client: client, mempool: mp, d: d, started: time.Now()}
 	srv, io, err := service.NewServerServiceWithSibling(service.ServerConfig{
 		ListenAddress: cfg.Listen, Listener: cfg.Listener, Plain: cfg.Plain,
 		AuthorityKey: cfg.AuthorityKey, CertificateValidity: cfg.CertValidity,
@@ -95,11 +100,29 @@ func New(cfg Config) (*JDS, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	tp := cfg.TemplateProvider
+	j.tpc = newTemplates(log, d)
 	tpc, err := service.NewClientServiceFromSibling(service.ClientConfig{
 		TemplateDistribution: &service.UpstreamConfig{Address: tp.Address, Plain: tp.Plain, AuthorityKey: tp.AuthorityKey},
 		Vendor:               "stratumgo jds",
 		Logger:               log.With("side", "template-provider"),
-	}, nil, nil, tpclient.New(tpclient.Config{
+	}, nil, nil, j.tpc, io)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	j.server, j.tp = srv, tpc
+	if err := j.newMonitor(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return j, nil
+}
+
+// newTemplates is the JDS's template-distribution client: it mines nothing
+// and states the one output a pool would add; templates and tips go to the
+// declarator.
+func newTemplates(log *slog.Logger, d *declarator) *tpclient.Handler {
+	return tpclient.New(tpclient.Config{
 		// The JDS mines nothing; it states the one output a pool would add.
 		Constraints: sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: uint32(len(d.outputs))},
 		Logger:      log.With("side", "template-provider"),
@@ -109,13 +132,7 @@ func New(cfg Config) (*JDS, error) {
 		OnPrevHash: func(_ context.Context, m *sv2.TemplateSetNewPrevHash) []service.ClientEvent {
 			return toServer(prevHashes.Notify(sv2.ProtocolJobDeclaration, m))
 		},
-	}), io)
-	if err != nil {
-		client.Close()
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	j.server, j.tp = srv, tpc
-	return j, nil
+	})
 }
 
 func toServer(e service.ServerEvent) []service.ClientEvent {
@@ -158,7 +175,7 @@ func (j *JDS) Run(ctx context.Context) error {
 	j.d.blocks.mu.Lock()
 	j.d.blocks.ctx = pctx
 	j.d.blocks.mu.Unlock()
-	err = service.RunAll(ctx, j.server, j.tp,
+	err = service.RunAll(ctx, j.server, j.tp, j.mon,
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := j.server.Addr(ctx); err == nil {
 				j.log.Info("jds listening", "address", addr.String(), "mode", string(j.cfg.Mode), "network", j.cfg.Network)

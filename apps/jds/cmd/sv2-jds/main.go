@@ -43,6 +43,7 @@ func newApp() *cli.App {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "mempool-refresh", Value: jdserver.DefaultMempoolRefresh, Usage: "follow the node's mempool every `DURATION`", EnvVars: env("mempool-refresh")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` JDC connections", EnvVars: env("max-connections")}),
 	}
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorJDS)...)
 	flags = append(flags, appkit.NodeFlags(app, "the node's JSON-RPC `URL` (http:// or https://), for mempool look-ups, block proposals and submitblock (required)")...)
 	flags = append(flags, appkit.AuthorityFlags(app)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
@@ -91,7 +92,7 @@ func run(c *cli.Context) error {
 		MaxTokensPerConnection: c.Int("max-tokens-per-connection"),
 		KeepJobs:               c.Int("keep-jobs"), MissingTimeout: c.Duration("missing-timeout"),
 		MempoolRefresh: c.Duration("mempool-refresh"), MaxConnections: c.Int("max-connections"),
-		Logger: log,
+		Logger: log, Monitor: appkit.MonitorConfig(c, c.String("network"), log),
 	}
 	payout := c.String("payout")
 	if payout == "" {

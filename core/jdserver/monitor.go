@@ -1,0 +1,68 @@
+package jdserver
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"github.com/stratumgo/stratum/core/monitor"
+)
+
+// MonitorAddr waits until the monitoring server listens and returns its
+// address (monitor.ErrOff without Config.Monitor).
+func (j *JDS) MonitorAddr(ctx context.Context) (net.Addr, error) { return j.mon.Addr(ctx) }
+
+func (j *JDS) newMonitor() error {
+	m, err := monitor.NewFor(j.cfg.Monitor, "jds", j.log, time.Now, j.Status)
+	if err != nil || m == nil {
+		return err
+	}
+	m.ServeConnections(j.server)
+	j.mon = m
+	return nil
+}
+
+// Declarations are the JDS's declarations by result, for a monitoring
+// status (its own, or a pool's that runs it in-process).
+func (j *JDS) Declarations() *monitor.Declaration {
+	s := j.Stats()
+	return &monitor.Declaration{Declared: s.Declared, Accepted: s.Accepted, Refused: s.Refused}
+}
+
+// Status is the JDS's figures now, as monitoring serves them: its JDC
+// connections, declarations by result, the template provider's tip, the
+// node and the blocks pushed to it.
+func (j *JDS) Status() monitor.Status {
+	s := j.Stats()
+	conns := j.server.ClientCount()
+	st := monitor.Status{
+		App: "jds", Started: j.started, Connections: &conns,
+		Declaration: j.Declarations(),
+		Template:    monitor.TemplateOf(j.tpc),
+		Node:        monitor.NodeOf(j.client),
+		Blocks:      &monitor.Blocks{Found: s.Solutions, Confirmed: s.NodeAccepted, Lost: s.NodeRefused},
+	}
+	if settled := s.NodeAccepted + s.NodeRefused; s.Solutions > settled {
+		st.Blocks.Pending = int(s.Solutions - settled)
+	}
+	address, connected := j.tpc.Upstream()
+	if address == "" {
+		address = j.cfg.TemplateProvider.Address
+	}
+	st.Upstream = &monitor.Upstream{Address: address, Connected: connected}
+	switch {
+	case !connected:
+		st.State = "template provider unreachable"
+	case st.Template == nil:
+		st.State = "waiting for a tip"
+	default:
+		st.State, st.Healthy = "running", true
+	}
+	st.Counters = []monitor.Counter{
+		{Name: "tokens", Help: "Mining job tokens granted.", Value: float64(s.Tokens), Total: true},
+		{Name: "tokens_refused", Help: "Token requests over the rate limit.", Value: float64(s.TokensRefused), Total: true},
+		{Name: "mempool_transactions", Help: "Transactions the mempool index holds.", Value: float64(j.mempool.Len())},
+		{Name: "mempool_bytes", Help: "Bytes of the transactions the mempool index holds.", Value: float64(j.mempool.Bytes())},
+	}
+	return st
+}
