@@ -1,6 +1,8 @@
 package templateprovider
 
 import (
+	"sync/atomic"
+
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -76,6 +78,9 @@ type provider struct {
 	clients   map[service.ClientID]*tdClient
 	templates map[uint64]*template // for the current and the previous tip
 	warned    bool                 // the signet challenge warning was logged
+	since     time.Time            // when current became the node's latest on its tip's first template
+	// What the provider did, for monitoring.
+	sent, solutions, accepted, refused, unreachable atomic.Uint64
 }
 
 // tdClient is what we know of one client.
@@ -159,6 +164,7 @@ func (p *provider) templateFor(id service.ClientID, c *tdClient, newTip bool, se
 	}
 	p.templates[t.msg.TemplateID] = t
 	c.last = t
+	p.sent.Add(1)
 	events := []service.ServerEvent{service.SendToClient{Client: id, Message: t.msg}}
 	if newTip {
 		snph, err := prevHashMessage(p.current, t.msg.TemplateID)
@@ -210,6 +216,9 @@ func (p *provider) update(t *node.Template) ([]service.ServerEvent, error) {
 		}
 		p.log.Info("new tip", "height", t.Height, "prev_hash", t.PrevHash.String(), "transactions", len(t.Transactions))
 	}
+	if newTip {
+		p.since = time.Now()
+	}
 	p.current, p.tip = t, sv2.U256(t.PrevHash)
 	p.warnChallenge(t)
 	var events []service.ServerEvent
@@ -258,6 +267,7 @@ func (p *provider) RequestTransactionData(_ context.Context, id service.ClientID
 // template or above the target is logged and dropped, never sent to the node.
 func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *sv2.SubmitSolution) ([]service.ServerEvent, error) {
 	log := p.log.With("client", uint64(id), "template_id", m.TemplateID)
+	p.solutions.Add(1)
 	t, b, err := p.solutionBlock(m)
 	if err != nil {
 		// Not a handler error: that would close the client, which may still
@@ -323,21 +333,26 @@ func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 		var rej *node.RejectedError
 		switch {
 		case err == nil:
+			p.accepted.Add(1)
 			log.Info("block accepted by the node", "transactions", len(b.Transactions))
 			return
 		case errors.As(err, &rej) && rej.Duplicate():
+			p.accepted.Add(1)
 			log.Info("block already on the node: delivered", "reason", rej.Reason) // another path was first
 			return
 		case errors.As(err, &rej) && rej.Inconclusive():
 			log.Warn("the node stored the block without judging it", "reason", rej.Reason)
 			return
 		case errors.As(err, &rej) && rej.RPC != nil:
+			p.refused.Add(1)
 			log.Error("node rejected the block", "reason", rej.Reason, "rpc_error", rej.RPC.Code)
 			return
 		case errors.As(err, &rej):
+			p.refused.Add(1)
 			log.Error("node rejected the block", "reason", rej.Reason)
 			return
 		case ctx.Err() != nil || time.Now().After(deadline):
+			p.unreachable.Add(1)
 			log.Error("giving up on a block the node could not be reached for", "error", err)
 			return
 		}

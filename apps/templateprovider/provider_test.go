@@ -188,6 +188,12 @@ func (l *logBuffer) line(parts ...string) string {
 // startTP runs serve with a fake node over loopback, plain.
 func startTP(t *testing.T, first *node.Template, feeDelta int64) *harness {
 	t.Helper()
+	return startTPWith(t, first, feeDelta, nil)
+}
+
+// startTPWith is startTP with mod adjusting the configuration.
+func startTPWith(t *testing.T, first *node.Template, feeDelta int64, mod func(*Config)) *harness {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +218,9 @@ func startTP(t *testing.T, first *node.Template, feeDelta int64) *harness {
 		cfg := Config{Listener: ln, Plain: true, FeeDelta: feeDelta, TemplateInterval: time.Hour,
 			Watch:  node.WatchConfig{MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
 			Logger: slogTo(h.logs)}
+		if mod != nil {
+			mod(&cfg)
+		}
 		done <- serve(ctx, cfg, h.node, watch)
 	}()
 	t.Cleanup(func() {

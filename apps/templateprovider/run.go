@@ -5,6 +5,8 @@
 package templateprovider
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"context"
 	"errors"
 	"fmt"
@@ -54,6 +56,9 @@ type Config struct {
 	TemplateInterval time.Duration
 	// MaxConnections caps client connections (service default if zero).
 	MaxConnections int
+	// Monitor, when set, serves the provider's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger defaults to the provider's).
+	Monitor *monitor.Config
 	// Logger receives the logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -133,6 +138,14 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
+	started := time.Now()
+	mon, err := monitor.NewFor(cfg.Monitor, "templateprovider", log, time.Now, func() monitor.Status { return p.status(srv, n, started) })
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrStartup, err)
+	}
+	if mon != nil {
+		mon.ServeConnections(srv)
+	}
 	// Blocks are submitted until the server has stopped and every solution
 	// its clients sent is in; then for at most submitDrain more.
 	submitCtx, stopSubmitting := context.WithCancel(context.WithoutCancel(ctx))
@@ -154,6 +167,7 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 	tips := make(chan node.Tip, 1)
 	return service.RunAll(ctx,
 		srv, // a server that cannot listen ends the provider
+		mon,
 		service.RunnerFunc(func(ctx context.Context) error {
 			return nonCancel(watch(ctx, cfg.Watch, func(t node.Tip) {
 				// Keep only the newest: the loop fetches a fresh template anyway.

@@ -37,6 +37,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "at most `N` client connections", EnvVars: env("max-connections")}),
 	}
 	flags = append(flags, appkit.AuthorityFlags(app)...)
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorTemplateProvider)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
 		Name:  "sv2-templateprovider",
@@ -74,7 +75,8 @@ func run(c *cli.Context) error {
 			URL: c.String("rpc-url"), User: c.String("rpc-user"), Password: c.String("rpc-pass"),
 			CookieFile: c.String("rpc-cookie"), Logger: log.With("component", "node"),
 		},
-		Logger: log,
+		Logger:  log,
+		Monitor: appkit.MonitorConfig(c, c.String("network"), log),
 	}
 	if path := c.String("rpc-cert"); path != "" {
 		if cfg.Node.TLSConfig, err = appkit.TrustCert(path); err != nil {

@@ -1,0 +1,44 @@
+package templateprovider
+
+import (
+	"time"
+
+	"github.com/stratumgo/stratum/core/monitor"
+	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/service"
+)
+
+// status is the provider's figures now, as monitoring serves them: its
+// clients, the node's current template and its age, the solutions its
+// clients sent and what the node made of them, and the node RPC.
+func (p *provider) status(srv *service.ServerService, n Node, started time.Time) monitor.Status {
+	conns := srv.ClientCount()
+	client, _ := n.(*node.Client)
+	st := monitor.Status{App: "templateprovider", Started: started, Connections: &conns, Node: monitor.NodeOf(client)}
+	p.mu.Lock()
+	if t := p.current; t != nil {
+		st.Template = &monitor.Template{ID: p.nextID, PrevHash: t.PrevHash.String(), Received: p.since, Value: uint64(max(t.CoinbaseValue, 0))}
+		if t.Height > 0 {
+			st.Template.Height = uint32(t.Height)
+		}
+	}
+	p.mu.Unlock()
+	found, accepted, refused := p.solutions.Load(), p.accepted.Load(), p.refused.Load()+p.unreachable.Load()
+	st.Blocks = &monitor.Blocks{Found: found, Confirmed: accepted, Lost: refused}
+	if found > accepted+refused {
+		st.Blocks.Pending = int(found - accepted - refused)
+	}
+	if st.Template == nil {
+		st.State = "waiting for the node's first template"
+	} else {
+		st.State, st.Healthy = "running", true
+	}
+	st.Counters = []monitor.Counter{
+		{Name: "templates_sent", Help: "Templates sent to clients.", Value: float64(p.sent.Load()), Total: true},
+		{Name: "solutions", Help: "SubmitSolution messages received.", Value: float64(found), Total: true},
+		{Name: "blocks_accepted", Help: "Solutions' blocks the node took (or had).", Value: float64(accepted), Total: true},
+		{Name: "blocks_refused", Help: "Solutions' blocks the node refused.", Value: float64(p.refused.Load()), Total: true},
+		{Name: "blocks_unsubmitted", Help: "Solutions' blocks given up on: the node could not be reached.", Value: float64(p.unreachable.Load()), Total: true},
+	}
+	return st
+}
