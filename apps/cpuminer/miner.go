@@ -5,6 +5,8 @@
 package cpuminer
 
 import (
+	"github.com/stratumgo/stratum/core/monitor"
+
 	"context"
 	"errors"
 	"fmt"
@@ -45,7 +47,10 @@ type Config struct {
 	// NominalHashrate is announced when opening channels, in H/s; 0 measures it at start.
 	NominalHashrate float64
 	ReportInterval  time.Duration // how often the hashrate is logged (DefaultReportInterval)
-	Logger          *slog.Logger
+	// Monitor, when set, serves the miner's dashboard, JSON API and
+	// Prometheus metrics (core/monitor; its Logger defaults to the miner's).
+	Monitor *monitor.Config
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() error {
@@ -97,6 +102,10 @@ type Miner struct {
 
 	mu       sync.Mutex
 	rejected map[string]uint64
+
+	mon     *monitor.Server // Config.Monitor's, if any
+	started time.Time
+	rate    rateMeter
 }
 
 // New checks cfg and builds the miner's client service.
@@ -104,7 +113,7 @@ func New(cfg Config) (*Miner, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	m := &Miner{cfg: cfg, log: cfg.Logger, hashes: make([]atomic.Uint64, cfg.Threads), rejected: map[string]uint64{}}
+	m := &Miner{cfg: cfg, log: cfg.Logger, hashes: make([]atomic.Uint64, cfg.Threads), rejected: map[string]uint64{}, started: time.Now()}
 	m.h = newHandler(m)
 	var err error
 	m.client, err = service.NewClientService(service.ClientConfig{
@@ -114,6 +123,9 @@ func New(cfg Config) (*Miner, error) {
 		Logger:          cfg.Logger,
 	}, m.h, nil, nil)
 	if err != nil {
+		return nil, err
+	}
+	if m.mon, err = monitor.NewFor(cfg.Monitor, "cpuminer", cfg.Logger, time.Now, m.Status); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -136,7 +148,7 @@ func (m *Miner) Run(ctx context.Context) error {
 		m.log.Info("measured hashrate", "hashrate_hs", m.cfg.NominalHashrate)
 	}
 	started := time.Now()
-	runners := []service.Runner{m.client, service.RunnerFunc(func(ctx context.Context) error { m.report(ctx); return nil })}
+	runners := []service.Runner{m.client, m.mon, service.RunnerFunc(func(ctx context.Context) error { m.report(ctx); return nil })}
 	for i := range m.cfg.Threads {
 		runners = append(runners, service.RunnerFunc(func(ctx context.Context) error { m.work(ctx, i); return nil }))
 	}

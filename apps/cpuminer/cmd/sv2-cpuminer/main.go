@@ -34,6 +34,7 @@ func newApp() *cli.App {
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "nominal-hashrate", DefaultText: "measured at start", Usage: "announce `H/S` to the pool", EnvVars: env("nominal-hashrate")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "report-interval", Value: cpuminer.DefaultReportInterval, Usage: "log the hashrate every `DURATION`", EnvVars: env("report-interval")}),
 	}
+	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorCPUMiner)...)
 	flags = append(flags, appkit.CommonFlags(app)...)
 	return &cli.App{
 		Name:  "sv2-cpuminer",
@@ -80,6 +81,7 @@ func run(c *cli.Context) error {
 		Pool: c.String("pool"), Plain: c.Bool("plain"), User: c.String("user"),
 		ChannelKind: c.String("channel-kind"), Channels: c.Int("channels"), Threads: c.Int("threads"),
 		NominalHashrate: c.Float64("nominal-hashrate"), ReportInterval: c.Duration("report-interval"), Logger: log,
+		Monitor: appkit.MonitorConfig(c, "mainnet", log),
 	}
 	if k := c.String("authority-pubkey"); k != "" {
 		pk, err := noise.ParsePublicKey(k)
