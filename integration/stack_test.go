@@ -119,6 +119,7 @@ func TestStackWithBinaries(t *testing.T) {
 		payout := newAddress(t)
 		payoutScript, _ := txscript.PayToAddrScript(payout)
 		tpAddr, poolAddr := freeAddr(t), freeAddr(t)
+		tpMon, poolMon, minerMon := freeAddr(t), freeAddr(t), freeAddr(t)
 
 		tpConf := writeFile(t, dir, "tp.toml", fmt.Sprintf(`listen = %q
 	rpc-url = %q
@@ -127,7 +128,8 @@ func TestStackWithBinaries(t *testing.T) {
 	network = "regtest"
 	authority-secret-key = %q
 	template-interval = "2s"
-	`, tpAddr, n.RPCURL(), n.RPCUser(), n.RPCPass(), noise.FormatSecretKey(tpSK)))
+	monitor-listen = %q
+	`, tpAddr, n.RPCURL(), n.RPCUser(), n.RPCPass(), noise.FormatSecretKey(tpSK), tpMon))
 		poolConf := writeFile(t, dir, "pool.toml", fmt.Sprintf(`listen = %q
 	authority-secret-key = %q
 	tp-address = %q
@@ -136,20 +138,23 @@ func TestStackWithBinaries(t *testing.T) {
 	payout = [%q]
 	pool-tag = "/stack test/"
 	stats-interval = "2s"
-	`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1"))
-		minerConf := func(name, kind string) string {
+	monitor-listen = %q
+	`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1", poolMon))
+		// One miner serves its monitoring, the other has it off.
+		minerConf := func(name, kind, monitor string) string {
 			return writeFile(t, dir, name+".toml", fmt.Sprintf(`pool = %q
 	authority-pubkey = %q
 	user = %q
 	channel-kind = %q
 	threads = 1
 	report-interval = "2s"
-	`, poolAddr, poolPK, name, kind))
+	monitor-listen = %q
+	`, poolAddr, poolPK, name, kind, monitor))
 		}
 		harness.StartProcess(t, "sv2-templateprovider", tpBin, "--config", tpConf)
 		poolProc := harness.StartProcess(t, "sv2-pool", poolBin, "--config", poolConf)
-		harness.StartProcess(t, "sv2-cpuminer standard", minerBin, "--config", minerConf("std-miner", "standard"))
-		harness.StartProcess(t, "sv2-cpuminer extended", minerBin, "--config", minerConf("ext-miner", "extended"))
+		harness.StartProcess(t, "sv2-cpuminer standard", minerBin, "--config", minerConf("std-miner", "standard", minerMon))
+		harness.StartProcess(t, "sv2-cpuminer extended", minerBin, "--config", minerConf("ext-miner", "extended", ""))
 
 		blocks := waitBlocks(t, ctx, c, start, payoutScript, 5)
 		t.Logf("%d blocks paying the pool", len(blocks))
@@ -179,6 +184,10 @@ func TestStackWithBinaries(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond) // the pool logs its accounting every 2s
 		}
+
+		// Each binary's monitoring tells the same story: the pool's blocks
+		// and both miners' shares, the provider's solutions, the miner's.
+		checkStackMonitoring(t, "http://"+poolMon, "http://"+tpMon, "http://"+minerMon)
 
 		// Kill the pool and start it again: the miners come back by themselves.
 		if err := poolProc.Kill(); err != nil {

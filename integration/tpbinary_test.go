@@ -51,7 +51,7 @@ func TestProbeTemplateProviderBinary(t *testing.T) {
 		sk, pk, _ := noise.GenerateAuthorityKeyPair(nil)
 		proc := harness.StartProcess(t, "sv2-templateprovider", tpBin,
 			"--listen", "127.0.0.1:0", "--rpc-url", n.RPCURL(), "--rpc-user", n.RPCUser(), "--rpc-pass", n.RPCPass(),
-			"--network", "regtest", "--authority-secret-key", noise.FormatSecretKey(sk), "--log-format", "text")
+			"--network", "regtest", "--authority-secret-key", noise.FormatSecretKey(sk), "--log-format", "text", "--monitor-listen", "127.0.0.1:0")
 		addr := waitOutput(t, proc, listeningRE, time.Minute)
 		if !strings.Contains(proc.Output(), pk.String()) {
 			t.Errorf("the authority public key is not printed at start:\n%s", proc.Output())
@@ -92,7 +92,7 @@ func TestTemplateProviderBinaryBadInput(t *testing.T) {
 		tpBin := harness.Build(t, "../apps/templateprovider/cmd/sv2-templateprovider")
 		sk, _, _ := noise.GenerateAuthorityKeyPair(nil)
 		good := []string{"--listen", "127.0.0.1:0", "--rpc-url", n.RPCURL(), "--rpc-user", n.RPCUser(), "--rpc-pass", n.RPCPass(),
-			"--network", "regtest", "--authority-secret-key", noise.FormatSecretKey(sk)}
+			"--network", "regtest", "--authority-secret-key", noise.FormatSecretKey(sk), "--monitor-listen", ""}
 		with := func(flag, value string) []string {
 			args := append([]string(nil), good...)
 			for i := range args {

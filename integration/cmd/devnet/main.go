@@ -38,6 +38,7 @@ import (
 	"github.com/stratumgo/stratum/apps/pool"
 	"github.com/stratumgo/stratum/apps/proxy"
 	"github.com/stratumgo/stratum/apps/templateprovider"
+	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/node"
 	"github.com/stratumgo/stratum/core/noise"
 	"github.com/stratumgo/stratum/core/sv1"
@@ -49,11 +50,12 @@ func main() {
 	txEvery := flag.Duration("tx-interval", 20*time.Second, "send a few SegWit transactions this often, so blocks carry some (0: never)")
 	jd := flag.Bool("jd", false, "job declaration: the miner's own templates through a JDC, the pool's JDS judging them")
 	px := flag.Bool("proxy", false, "a mining proxy between the CPU miner and the pool (or the JDC with --jd)")
+	mon := flag.String("monitor", "127.0.0.1:0", "serve the pool's dashboard, JSON API and metrics on `ADDRESS` (its URL is printed; port 0 picks a free one)")
 	sv := flag.Bool("sv1", false, "mine over Stratum V1: a Sv1 miner on the Sv1 gateway of the pool (the JDC with --jd, the proxy with --proxy) instead of the CPU miner")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd, proxy: *px, sv1: *sv}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, options{threads: *threads, txEvery: *txEvery, jd: *jd, proxy: *px, sv1: *sv, monitor: *mon}, os.Stdout); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "devnet:", err)
 		os.Exit(1)
 	}
@@ -66,6 +68,7 @@ type options struct {
 	jd      bool
 	proxy   bool
 	sv1     bool
+	monitor string // the pool's monitoring address
 }
 
 // jdcTag marks the coinbases of the JDC's templates.
@@ -131,6 +134,11 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "template provider listening on %s (authority key %s)\n", tpLn.Addr(), tpPub)
 	fmt.Fprintf(out, "pool listening on %s (authority key %s), paying %s\n", poolLn.Addr(), poolPub, payout)
+	monLn, err := net.Listen("tcp", opts.monitor)
+	if err != nil {
+		return fmt.Errorf("--monitor: %w", err)
+	}
+	fmt.Fprintf(out, "pool dashboard at http://%s/ (metrics at /metrics, JSON at /api/v1/status)\n", monLn.Addr())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -151,7 +159,8 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 	poolCfg := pool.Config{Listener: poolLn, AuthorityKey: &poolKey, Network: "regtest", Tag: "/stratumgo devnet/",
 		TemplateProvider: pool.TemplateProvider{Address: tpLn.Addr().String(), AuthorityKey: &tpPub},
 		Payouts:          []pool.Payout{{Script: payoutScript, Weight: 1}}, Logger: logger.With("app", "pool"),
-		Sv1: frontSv1(!opts.jd && !opts.proxy)}
+		Sv1:     frontSv1(!opts.jd && !opts.proxy),
+		Monitor: &monitor.Config{Listener: monLn, HistoryInterval: 2 * time.Second}}
 	minerAddr, minerKey := poolLn.Addr().String(), poolPub
 	if opts.jd {
 		nc := n.ClientConfig()
