@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -25,6 +26,10 @@ import (
 // (pool and clients share the process). One op is one share.
 //
 //	go test ./apps/pool -run '^$' -bench Load -benchtime 1000000x -count 3
+//
+// The scrape=… cases serve monitoring too and scrape /metrics that often
+// through the whole run (scrapes-run counts them), to show what a scrape does
+// to the share path: compare their p99-µs with the same case without.
 func BenchmarkLoad(b *testing.B) {
 	for _, tt := range []struct {
 		batch int
@@ -34,7 +39,10 @@ func BenchmarkLoad(b *testing.B) {
 		if tt.rate > 0 {
 			name = fmt.Sprintf("batch=%d/rate=%g", tt.batch, tt.rate)
 		}
-		b.Run(name, func(b *testing.B) { benchmarkLoad(b, tt.batch, tt.rate) })
+		b.Run(name, func(b *testing.B) { benchmarkLoad(b, tt.batch, tt.rate, 0) })
+	}
+	for _, every := range []time.Duration{time.Second, 100 * time.Millisecond} {
+		b.Run(fmt.Sprintf("batch=1/rate=100000/scrape=%s", every), func(b *testing.B) { benchmarkLoad(b, 1, 100_000, every) })
 	}
 }
 
@@ -46,12 +54,15 @@ const (
 	loadWindow = 4
 )
 
-func benchmarkLoad(b *testing.B, batch int, rate float64) {
+func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Duration) {
 	p := startPool(b, func(c *Config) {
 		c.ShareBatchSize = batch
 		c.VardiffInterval = time.Hour // the targets stay the easiest
 		c.MinShareDifficulty = -1     // every nonce a share, on purpose
 		c.Logger = nil
+		if scrapeEvery > 0 {
+			c.Monitor = &monitor.Config{Listen: "127.0.0.1:0"}
+		}
 	})
 	// Shares per channel: b.N in all, whole batches, at least one.
 	perChannel := max(1, (b.N+loadConns*loadChannels*batch-1)/(loadConns*loadChannels*batch)) * batch
@@ -63,6 +74,28 @@ func benchmarkLoad(b *testing.B, batch int, rate float64) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
+	scraping := make(chan struct{})
+	var scrapes atomic.Int64
+	var scraper sync.WaitGroup
+	if scrapeEvery > 0 {
+		base := monitorBase(b, p)
+		scraper.Go(func() {
+			t := time.NewTicker(scrapeEvery)
+			defer t.Stop()
+			for {
+				select {
+				case <-scraping:
+					return
+				case <-t.C:
+					if err := scrape(base); err != nil {
+						b.Error(err)
+						return
+					}
+					scrapes.Add(1)
+				}
+			}
+		})
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -83,6 +116,8 @@ func benchmarkLoad(b *testing.B, batch int, rate float64) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	close(scraping)
+	scraper.Wait()
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
@@ -105,6 +140,9 @@ func benchmarkLoad(b *testing.B, batch int, rate float64) {
 	b.ReportMetric(float64(h.quantile(0.99).Microseconds()), "p99-µs")
 	b.ReportMetric(float64(before.HeapInuse)/(1<<20), "heap-before-MB")
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "heap-after-MB")
+	if scrapeEvery > 0 {
+		b.ReportMetric(float64(scrapes.Load()), "scrapes-run")
+	}
 }
 
 // loadConn is one connection of the load: 10 channels, a writer that keeps

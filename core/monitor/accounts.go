@@ -47,7 +47,7 @@ func (s *Server) ServeAccounts(a *accounting.Accounts) {
 		if err != nil {
 			return nil, err
 		}
-		return busiest(a.Users(s.cfg.Now()), limit, func(u string, c accounting.Counters) User { return User{u, c} }), nil
+		return busiest(a.Users(s.cfg.Now()), limit, cmp.Compare[string], func(u string, c accounting.Counters) User { return User{u, c} }), nil
 	})
 	s.Handle("workers", func(r *http.Request) (any, error) {
 		limit, err := listLimit(r)
@@ -62,7 +62,7 @@ func (s *Server) ServeAccounts(a *accounting.Accounts) {
 				}
 			}
 		}
-		return busiest(ws, limit, func(k accounting.WorkerKey, c accounting.Counters) Worker { return Worker{k, c} }), nil
+		return busiest(ws, limit, compareWorkers, func(k accounting.WorkerKey, c accounting.Counters) Worker { return Worker{k, c} }), nil
 	})
 	s.Handle("channels", func(r *http.Request) (any, error) {
 		limit, err := listLimit(r)
@@ -90,34 +90,27 @@ func listLimit(r *http.Request) (int, error) {
 	return n, nil
 }
 
-// busiest lists m's entries by hashrate, then key, the first limit of them.
-func busiest[K comparable, T any](m map[K]accounting.Counters, limit int, wrap func(K, accounting.Counters) T) []T {
-	type kv struct {
+// busiest lists m's entries by hashrate, then by key (compare), the first
+// limit of them. It sorts keys and hashrates only, not whole counters.
+func busiest[K comparable, T any](m map[K]accounting.Counters, limit int, compare func(a, b K) int, wrap func(K, accounting.Counters) T) []T {
+	type entry struct {
 		k K
-		c accounting.Counters
+		h float64
 	}
-	all := make([]kv, 0, len(m))
+	all := make([]entry, 0, len(m))
 	for k, c := range m {
-		all = append(all, kv{k, c})
+		all = append(all, entry{k, c.Hashrate})
 	}
-	slices.SortFunc(all, func(x, y kv) int {
-		return cmp.Or(cmp.Compare(y.c.Hashrate, x.c.Hashrate), cmp.Compare(keyString(x.k), keyString(y.k)))
-	})
+	slices.SortFunc(all, func(x, y entry) int { return cmp.Or(cmp.Compare(y.h, x.h), compare(x.k, y.k)) })
 	out := make([]T, 0, min(len(all), limit))
 	for _, e := range all[:min(len(all), limit)] {
-		out = append(out, wrap(e.k, e.c))
+		out = append(out, wrap(e.k, m[e.k]))
 	}
 	return out
 }
 
-func keyString(k any) string {
-	switch k := k.(type) {
-	case string:
-		return k
-	case accounting.WorkerKey:
-		return k.User + "\x00" + k.Worker
-	}
-	return fmt.Sprint(k)
+func compareWorkers(a, b accounting.WorkerKey) int {
+	return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Worker, b.Worker))
 }
 
 var (
@@ -141,7 +134,7 @@ func (c *userCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *userCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range busiest(c.a.Users(c.now()), MaxUserSeries, func(u string, c accounting.Counters) User { return User{u, c} }) {
+	for _, u := range busiest(c.a.Users(c.now()), MaxUserSeries, cmp.Compare[string], func(u string, c accounting.Counters) User { return User{u, c} }) {
 		var rejected uint64
 		for _, n := range u.Rejected {
 			rejected += n

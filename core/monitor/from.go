@@ -14,7 +14,11 @@ import (
 
 // SharesOf are the shares of counters.
 func SharesOf(c accounting.Counters) *Shares {
-	return &Shares{Accepted: c.Accepted, AcceptedDifficulty: c.AcceptedDifficulty, Rejected: c.Rejected}
+	rejected := c.Rejected
+	if rejected == nil {
+		rejected = map[string]uint64{} // {} in the JSON, not null
+	}
+	return &Shares{Accepted: c.Accepted, AcceptedDifficulty: c.AcceptedDifficulty, Rejected: rejected}
 }
 
 // BlocksOf are a block queue's counts and latest blocks.
