@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 
@@ -26,6 +27,15 @@ func startMonitoredPool(t *testing.T) (*testPool, string) {
 	addr, err := p.MonitorAddr(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The provider's first template is on its way: await it, as the pool
+	// has no event for it.
+	deadline := time.Now().Add(waitLimit)
+	for !p.Status().Healthy {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool never became healthy: %+v", p.Status())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	return p, "http://" + addr.String()
 }

@@ -7,6 +7,7 @@
 package accounting
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"slices"
@@ -36,6 +37,9 @@ type Counters struct {
 }
 
 func (c *Counters) share(now time.Time, accepted bool, difficulty float64, code string, block bool) {
+	if math.IsNaN(difficulty) || math.IsInf(difficulty, 0) || difficulty < 0 {
+		difficulty = 0 // no share has it; a sum that became NaN or Inf would stay so
+	}
 	c.LastShare, c.active = now, now
 	if !accepted {
 		if c.Rejected == nil {
@@ -59,6 +63,15 @@ func (c *Counters) decay(now time.Time) {
 		c.decayed *= math.Exp(-now.Sub(c.at).Seconds() / hashrateWindow.Seconds())
 	}
 	c.at = now
+}
+
+// hashrate is the decayed hashrate at now, without moving c.
+func (c *Counters) hashrate(now time.Time) float64 {
+	d := c.decayed
+	if !c.at.IsZero() {
+		d *= math.Exp(-now.Sub(c.at).Seconds() / hashrateWindow.Seconds())
+	}
+	return d * math.Exp2(32) / hashrateWindow.Seconds()
 }
 
 func (c Counters) snapshot(now time.Time) Counters {
@@ -330,37 +343,96 @@ func (a *Accounts) Totals(now time.Time) Totals {
 	return Totals{Users: len(a.users), Workers: len(a.workers), Channels: len(a.channels), Counters: a.total.snapshot(now)}
 }
 
-// Users copies the users' counters alone: O(users).
-func (a *Accounts) Users(now time.Time) map[string]Counters {
+// User is one user's counters, for lists.
+type User struct {
+	User string `json:"user"`
+	Counters
+}
+
+// Worker is one worker's counters, for lists.
+type Worker struct {
+	WorkerKey
+	Counters
+}
+
+// ranked is a key and its hashrate, for ranking without copying counters.
+type ranked[K any] struct {
+	k K
+	h float64
+}
+
+// rank sorts keys by hashrate, busiest first, then by compare, and keeps
+// the first limit.
+func rank[K any](all []ranked[K], limit int, compare func(a, b K) int) []ranked[K] {
+	slices.SortFunc(all, func(x, y ranked[K]) int { return cmp.Or(cmp.Compare(y.h, x.h), compare(x.k, y.k)) })
+	return all[:min(len(all), limit)]
+}
+
+// BusiestUsers copies the limit users of the highest hashrate, busiest
+// first (then by name). The lock is held for a pass over the users' names
+// and hashrates and for copying the limit kept, not for sorting: a list of
+// a few users among many costs the share path little.
+func (a *Accounts) BusiestUsers(now time.Time, limit int) []User {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	m := make(map[string]Counters, len(a.users))
+	all := make([]ranked[string], 0, len(a.users))
 	for u, c := range a.users {
-		m[u] = c.snapshot(now)
+		all = append(all, ranked[string]{u, c.hashrate(now)})
 	}
-	return m
-}
-
-// Workers copies the workers' counters alone: O(workers).
-func (a *Accounts) Workers(now time.Time) map[WorkerKey]Counters {
+	a.mu.Unlock()
+	top := rank(all, limit, cmp.Compare[string])
+	out := make([]User, 0, len(top))
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	m := make(map[WorkerKey]Counters, len(a.workers))
+	for _, r := range top {
+		if c := a.users[r.k]; c != nil { // not forgotten meanwhile
+			out = append(out, User{r.k, c.snapshot(now)})
+		}
+	}
+	return out
+}
+
+// BusiestWorkers is BusiestUsers for workers, of one user when user is not "".
+func (a *Accounts) BusiestWorkers(now time.Time, limit int, user string) []Worker {
+	a.mu.Lock()
+	all := make([]ranked[WorkerKey], 0, len(a.workers))
 	for k, c := range a.workers {
-		m[k] = c.snapshot(now)
+		if user == "" || k.User == user {
+			all = append(all, ranked[WorkerKey]{k, c.hashrate(now)})
+		}
 	}
-	return m
-}
-
-// Channels copies the open channels' counters alone: O(channels).
-func (a *Accounts) Channels(now time.Time) []ChannelStats {
+	a.mu.Unlock()
+	top := rank(all, limit, func(x, y WorkerKey) int { return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Worker, y.Worker)) })
+	out := make([]Worker, 0, len(top))
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]ChannelStats, 0, len(a.channels))
-	for _, ch := range a.channels {
-		cs := *ch
-		cs.Counters = ch.snapshot(now)
-		out = append(out, cs)
+	for _, r := range top {
+		if c := a.workers[r.k]; c != nil {
+			out = append(out, Worker{r.k, c.snapshot(now)})
+		}
+	}
+	return out
+}
+
+// BusiestChannels is BusiestUsers for the open channels.
+func (a *Accounts) BusiestChannels(now time.Time, limit int) []ChannelStats {
+	a.mu.Lock()
+	all := make([]ranked[ChannelKey], 0, len(a.channels))
+	for k, ch := range a.channels {
+		all = append(all, ranked[ChannelKey]{k, ch.hashrate(now)})
+	}
+	a.mu.Unlock()
+	top := rank(all, limit, func(x, y ChannelKey) int {
+		return cmp.Or(cmp.Compare(x.Client, y.Client), cmp.Compare(x.Channel, y.Channel))
+	})
+	out := make([]ChannelStats, 0, len(top))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range top {
+		if ch := a.channels[r.k]; ch != nil {
+			cs := *ch
+			cs.Counters = ch.snapshot(now)
+			out = append(out, cs)
+		}
 	}
 	return out
 }

@@ -1,10 +1,8 @@
 package monitor
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -18,23 +16,17 @@ const (
 	// DefaultListLimit is how many users, workers or channels an endpoint
 	// lists unless ?limit= says otherwise (at most MaxListLimit), busiest first.
 	DefaultListLimit = 1000
-	MaxListLimit     = 100_000
+	MaxListLimit     = 10_000
 	// MaxUserSeries bounds the per-user metrics: the busiest users get
 	// series, so that a scrape stays small however many users invent names.
 	MaxUserSeries = 500
 )
 
-// User is one user's counters in the JSON API.
-type User struct {
-	User string `json:"user"`
-	accounting.Counters
-}
-
-// Worker is one worker's counters in the JSON API.
-type Worker struct {
-	accounting.WorkerKey
-	accounting.Counters
-}
+// User and Worker are one user's and one worker's counters in the JSON API.
+type (
+	User   = accounting.User
+	Worker = accounting.Worker
+)
 
 // ServeAccounts serves the accounting of the app's downstream work: users at
 // /api/v1/users, workers at /api/v1/workers (?user= narrows it to one
@@ -47,33 +39,21 @@ func (s *Server) ServeAccounts(a *accounting.Accounts) {
 		if err != nil {
 			return nil, err
 		}
-		return busiest(a.Users(s.cfg.Now()), limit, cmp.Compare[string], func(u string, c accounting.Counters) User { return User{u, c} }), nil
+		return a.BusiestUsers(s.cfg.Now(), limit), nil
 	})
 	s.Handle("workers", func(r *http.Request) (any, error) {
 		limit, err := listLimit(r)
 		if err != nil {
 			return nil, err
 		}
-		ws := a.Workers(s.cfg.Now())
-		if user := r.URL.Query().Get("user"); user != "" {
-			for k := range ws {
-				if k.User != user {
-					delete(ws, k)
-				}
-			}
-		}
-		return busiest(ws, limit, compareWorkers, func(k accounting.WorkerKey, c accounting.Counters) Worker { return Worker{k, c} }), nil
+		return a.BusiestWorkers(s.cfg.Now(), limit, r.URL.Query().Get("user")), nil
 	})
 	s.Handle("channels", func(r *http.Request) (any, error) {
 		limit, err := listLimit(r)
 		if err != nil {
 			return nil, err
 		}
-		chs := a.Channels(s.cfg.Now())
-		slices.SortFunc(chs, func(x, y accounting.ChannelStats) int {
-			return cmp.Or(cmp.Compare(y.Hashrate, x.Hashrate), cmp.Compare(x.Client, y.Client), cmp.Compare(x.Channel, y.Channel))
-		})
-		return chs[:min(len(chs), limit)], nil
+		return a.BusiestChannels(s.cfg.Now(), limit), nil
 	})
 	s.reg.MustRegister(&userCollector{a: a, now: s.cfg.Now})
 }
@@ -88,29 +68,6 @@ func listLimit(r *http.Request) (int, error) {
 		return 0, fmt.Errorf("limit %q: want 1 to %d", v, MaxListLimit)
 	}
 	return n, nil
-}
-
-// busiest lists m's entries by hashrate, then by key (compare), the first
-// limit of them. It sorts keys and hashrates only, not whole counters.
-func busiest[K comparable, T any](m map[K]accounting.Counters, limit int, compare func(a, b K) int, wrap func(K, accounting.Counters) T) []T {
-	type entry struct {
-		k K
-		h float64
-	}
-	all := make([]entry, 0, len(m))
-	for k, c := range m {
-		all = append(all, entry{k, c.Hashrate})
-	}
-	slices.SortFunc(all, func(x, y entry) int { return cmp.Or(cmp.Compare(y.h, x.h), compare(x.k, y.k)) })
-	out := make([]T, 0, min(len(all), limit))
-	for _, e := range all[:min(len(all), limit)] {
-		out = append(out, wrap(e.k, m[e.k]))
-	}
-	return out
-}
-
-func compareWorkers(a, b accounting.WorkerKey) int {
-	return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.Worker, b.Worker))
 }
 
 var (
@@ -134,15 +91,23 @@ func (c *userCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *userCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, u := range busiest(c.a.Users(c.now()), MaxUserSeries, cmp.Compare[string], func(u string, c accounting.Counters) User { return User{u, c} }) {
+	// The users' names are the peers' own: made UTF-8, two may come out
+	// alike, and the second is left out rather than spoiling the scrape.
+	seen := map[string]bool{}
+	for _, u := range c.a.BusiestUsers(c.now(), MaxUserSeries) {
+		name := labelValue(u.User)
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		var rejected uint64
 		for _, n := range u.Rejected {
 			rejected += n
 		}
-		ch <- prometheus.MustNewConstMetric(descUserAccepted, prometheus.CounterValue, float64(u.Accepted), u.User)
-		ch <- prometheus.MustNewConstMetric(descUserDifficulty, prometheus.CounterValue, u.AcceptedDifficulty, u.User)
-		ch <- prometheus.MustNewConstMetric(descUserRejected, prometheus.CounterValue, float64(rejected), u.User)
-		ch <- prometheus.MustNewConstMetric(descUserHashrate, prometheus.GaugeValue, u.Hashrate, u.User)
-		ch <- prometheus.MustNewConstMetric(descUserBlocks, prometheus.CounterValue, float64(u.Blocks), u.User)
+		constMetric(ch, descUserAccepted, prometheus.CounterValue, float64(u.Accepted), name)
+		constMetric(ch, descUserDifficulty, prometheus.CounterValue, u.AcceptedDifficulty, name)
+		constMetric(ch, descUserRejected, prometheus.CounterValue, float64(rejected), name)
+		constMetric(ch, descUserHashrate, prometheus.GaugeValue, u.Hashrate, name)
+		constMetric(ch, descUserBlocks, prometheus.CounterValue, float64(u.Blocks), name)
 	}
 }

@@ -53,11 +53,9 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { constMetric(ch, d, prometheus.GaugeValue, v, labels...) }
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+		constMetric(ch, d, prometheus.CounterValue, v, labels...)
 	}
 	gauge(descInfo, 1, st.App)
 	gauge(descHealthy, boolFloat(st.Healthy))
@@ -108,7 +106,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, b := range n.Buckets {
 			buckets[b.Le] = b.Count
 		}
-		ch <- prometheus.MustNewConstHistogram(descNodeLatency, n.Timed, n.Seconds, buckets)
+		if m, err := prometheus.NewConstHistogram(descNodeLatency, n.Timed, n.Seconds, buckets); err == nil {
+			ch <- m
+		}
 	}
 	if d := st.Declaration; d != nil {
 		counter(descDeclared, float64(d.Declared))
@@ -117,17 +117,43 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(descDeclRefused, float64(n), code)
 		}
 	}
+	// The app's own: a name that is no metric name, or one already used,
+	// is left out rather than spoiling the scrape.
+	seen := map[string]bool{}
 	for _, k := range st.Counters {
 		name, kind := "sv2_"+st.App+"_"+k.Name, prometheus.GaugeValue
 		if k.Total {
 			name, kind = name+"_total", prometheus.CounterValue
 		}
-		m, err := prometheus.NewConstMetric(prometheus.NewDesc(name, k.Help, nil, nil), kind, k.Value)
-		if err != nil {
-			m = prometheus.NewInvalidMetric(prometheus.NewDesc(name, k.Help, nil, nil), err)
+		if !metricName(name) || seen[name] {
+			continue
 		}
+		seen[name] = true
+		constMetric(ch, prometheus.NewDesc(name, k.Help, nil, nil), kind, k.Value)
+	}
+}
+
+// constMetric sends a metric of d, its label values made UTF-8; one that
+// still cannot be made is left out.
+func constMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, kind prometheus.ValueType, v float64, labels ...string) {
+	for i, l := range labels {
+		labels[i] = labelValue(l)
+	}
+	if m, err := prometheus.NewConstMetric(d, kind, v, labels...); err == nil {
 		ch <- m
 	}
+}
+
+// metricName: Prometheus' classic metric names, [a-zA-Z_:][a-zA-Z0-9_:]*.
+func metricName(s string) bool {
+	for i := range len(s) {
+		c := s[i]
+		letter := c == '_' || c == ':' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // boundCodes keeps the maxCodes most frequent codes and sums the rest as "other".

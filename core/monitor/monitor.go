@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,20 +42,25 @@ import (
 const (
 	DefaultHistoryInterval = 10 * time.Second
 	DefaultHistoryPoints   = 360 // an hour at DefaultHistoryInterval
-	// DefaultMaxConnections bounds the HTTP connections served at once: a
-	// dashboard or two and a scraper need a handful.
+	// DefaultMaxConnections bounds the HTTP connections kept at once: a
+	// dashboard or two and a scraper need a handful. Past it, a new
+	// connection takes the place of the oldest one that is not being
+	// answered (silent, half a request sent, or idle between requests).
 	DefaultMaxConnections = 64
 )
 
-// Timeouts of the HTTP server: a client that sends its request slowly, or
+// Limits of the HTTP server: a client that sends its request slowly, or
 // reads the answer slowly, holds a connection no longer than these.
 const (
-	readHeaderTimeout = 5 * time.Second
+	readHeaderTimeout = 3 * time.Second
 	readTimeout       = 10 * time.Second
 	writeTimeout      = 30 * time.Second
-	idleTimeout       = 60 * time.Second
+	idleTimeout       = 15 * time.Second // the dashboard polls every 2 s
 	maxHeaderBytes    = 8 << 10
 	shutdownTimeout   = 2 * time.Second
+	// working bounds the requests that ask the app or copy its accounting
+	// at once; the others wait their turn (or their client's patience).
+	working = 2
 )
 
 // Config configures a monitoring server.
@@ -73,8 +79,8 @@ type Config struct {
 	// chart shows (DefaultHistoryInterval, DefaultHistoryPoints).
 	HistoryInterval time.Duration
 	HistoryPoints   int
-	// MaxConnections bounds the connections served at once
-	// (DefaultMaxConnections); more wait in the kernel's backlog.
+	// MaxConnections bounds the connections kept at once
+	// (DefaultMaxConnections); see DefaultMaxConnections.
 	MaxConnections int
 	Logger         *slog.Logger
 	Now            func() time.Time // time.Now
@@ -111,6 +117,8 @@ type Server struct {
 	reg    *prometheus.Registry
 	mux    *http.ServeMux
 	hist   *history
+	conns  *connTable
+	work   chan struct{} // a slot per request asking the app at once (working)
 
 	mu        sync.Mutex
 	endpoints map[string]bool
@@ -121,7 +129,8 @@ type Server struct {
 
 // New returns a server for the app named app (the dashboard's title and
 // the sv2_app_info label), whose figures status returns; status is called
-// from the server's goroutines, for each request, scrape and history point.
+// from the server's goroutines, for requests, scrapes and history points,
+// at most a few at once.
 func New(cfg Config, app string, status func() Status) (*Server, error) {
 	switch {
 	case cfg.Listen == "" && cfg.Listener == nil:
@@ -130,6 +139,8 @@ func New(cfg Config, app string, status func() Status) (*Server, error) {
 		return nil, fmt.Errorf("%w: no status", ErrConfig)
 	case cfg.Explorer != "" && !strings.HasPrefix(cfg.Explorer, "https://") && !strings.HasPrefix(cfg.Explorer, "http://"):
 		return nil, fmt.Errorf("%w: explorer %q is not an http(s) URL", ErrConfig, cfg.Explorer)
+	case !validToken(cfg.Token):
+		return nil, fmt.Errorf("%w: the token must be printable ASCII without spaces, as an HTTP header carries it", ErrConfig)
 	}
 	if cfg.HistoryInterval <= 0 {
 		cfg.HistoryInterval = DefaultHistoryInterval
@@ -149,7 +160,8 @@ func New(cfg Config, app string, status func() Status) (*Server, error) {
 	s := &Server{
 		cfg: cfg, app: app, log: cfg.Logger, status: status,
 		reg: prometheus.NewRegistry(), mux: http.NewServeMux(),
-		hist:      newHistory(cfg.HistoryPoints),
+		hist: newHistory(cfg.HistoryPoints), conns: newConnTable(cfg.MaxConnections),
+		work:      make(chan struct{}, working),
 		endpoints: map[string]bool{}, listening: make(chan struct{}),
 	}
 	s.reg.MustRegister(
@@ -159,6 +171,17 @@ func New(cfg Config, app string, status func() Status) (*Server, error) {
 	)
 	s.routes()
 	return s, nil
+}
+
+// validToken: printable ASCII, no spaces (net/http trims a header's spaces,
+// so a token with them could never match).
+func validToken(t string) bool {
+	for i := range len(t) {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrOff is the error of a nil Server's Addr: the app has no monitoring
@@ -185,8 +208,9 @@ func NewFor(cfg *Config, app string, log *slog.Logger, now func() time.Time, sta
 // Register adds an app's own metrics to /metrics.
 func (s *Server) Register(c prometheus.Collector) error { return s.reg.Register(c) }
 
-// Handle serves get's value as JSON at /api/v1/NAME; get is called for each
-// request, from the server's goroutines. Call it before Run.
+// Handle serves get's value as JSON at /api/v1/NAME; get is called for
+// each request, from the server's goroutines, a few at once at most. NAME
+// must not be health, status or history. Call it before Run.
 func (s *Server) Handle(name string, get func(r *http.Request) (any, error)) {
 	s.mu.Lock()
 	s.endpoints[name] = true
@@ -196,29 +220,58 @@ func (s *Server) Handle(name string, get func(r *http.Request) (any, error)) {
 
 func (s *Server) routes() {
 	s.mux.Handle("GET /api/v1/health", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := s.currentStatus()
+		var st Status
+		if !s.turn(w, r, func() { st = s.currentStatus() }) {
+			return
+		}
+		body, err := encodeJSON(map[string]any{"app": st.App, "healthy": st.Healthy, "state": st.State})
 		code := http.StatusOK
 		if !st.Healthy {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"app": st.App, "healthy": st.Healthy, "state": st.State})
+		writeJSON(w, code, body, err)
 	}))
 	s.mux.Handle("GET /api/v1/status", s.jsonHandler(func(*http.Request) (any, error) { return s.currentStatus(), nil }))
-	s.mux.Handle("GET /api/v1/history", s.jsonHandler(func(*http.Request) (any, error) {
-		return historyReply{Interval: s.cfg.HistoryInterval.Seconds(), Points: s.hist.points()}, nil
+	s.mux.Handle("GET /api/v1/history", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := encodeJSON(historyReply{Interval: s.cfg.HistoryInterval.Seconds(), Points: s.hist.points()})
+		writeJSON(w, http.StatusOK, body, err)
 	}))
 	s.mux.Handle("GET /api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": "no such endpoint", "endpoints": s.endpointNames()})
+		body, err := encodeJSON(map[string]any{"error": "no such endpoint", "endpoints": s.endpointNames()})
+		writeJSON(w, http.StatusNotFound, body, err)
 	}))
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
-		// Scrapes at once beyond a few wait their turn rather than each
-		// costing a status.
-		MaxRequestsInFlight: 4,
-		Timeout:             writeTimeout,
-		ErrorLog:            promLogger{s.log},
+	metrics := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		// A collector's error drops its series, not the scrape; and a
+		// scrape never answers with stack traces.
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      promLogger{s.log},
+		Timeout:       writeTimeout,
+	})
+	s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Scrapes wait their turn for the app; the answer is made in
+		// memory, so a scraper that reads slowly holds no turn.
+		rec := newRecorder()
+		if s.turn(w, r, func() { metrics.ServeHTTP(rec, r) }) {
+			rec.copyTo(w)
+		}
 	}))
 	sub, _ := fs.Sub(web, "web") // the directory is embedded above
 	s.mux.Handle("GET /", http.FileServerFS(sub))
+}
+
+// turn runs f in a turn to ask the app, waiting for one unless the
+// client gives up first (then false, the request answered 503). The turn
+// ends with f, even if f panics.
+func (s *Server) turn(w http.ResponseWriter, r *http.Request, f func()) bool {
+	select {
+	case s.work <- struct{}{}:
+	case <-r.Context().Done():
+		http.Error(w, "gave up waiting for a turn", http.StatusServiceUnavailable)
+		return false
+	}
+	defer func() { <-s.work }()
+	f()
+	return true
 }
 
 func (s *Server) endpointNames() []string {
@@ -228,59 +281,83 @@ func (s *Server) endpointNames() []string {
 	for n := range s.endpoints {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
 }
 
-// currentStatus is the app's status with what the server adds.
+// currentStatus is the app's status with what the server adds, its figures
+// made fit to encode: a non-finite number is 0 and a time out of JSON's
+// range is the zero time, so that one odd figure does not hide the others.
 func (s *Server) currentStatus() Status {
 	st := s.status()
 	if st.App == "" {
 		st.App = s.app
 	}
-	if st.Template != nil && !st.Template.Received.IsZero() {
+	if st.Template != nil {
 		t := *st.Template // the app's, perhaps shared
-		t.Age = s.cfg.Now().Sub(t.Received).Seconds()
+		if !t.Received.IsZero() {
+			t.Age = s.cfg.Now().Sub(t.Received).Seconds()
+		}
 		st.Template = &t
 	}
 	st.Explorer = s.cfg.Explorer
-	return st
+	return sanitize(st)
 }
 
+// jsonHandler serves get's value as JSON, get called in a turn.
 func (s *Server) jsonHandler(get func(*http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := get(r)
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		code := http.StatusOK
+		var body []byte
+		var err error
+		// Encoded in the turn too: the value may hold the app's maps.
+		if !s.turn(w, r, func() {
+			var v any
+			if v, err = get(r); err != nil {
+				code, v = http.StatusBadRequest, map[string]string{"error": err.Error()}
+			}
+			body, err = encodeJSON(v)
+		}) {
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		writeJSON(w, code, body, err)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// encodeJSON encodes v whole before anything is written, so that a value
+// that cannot be encoded is answered with an error, not a cut body.
+func encodeJSON(v any) ([]byte, error) { return json.Marshal(v) }
+
+// writeJSON writes body with code, or a 500 naming err.
+func writeJSON(w http.ResponseWriter, code int, body []byte, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if err != nil {
+		code = http.StatusInternalServerError
+		body, _ = json.Marshal(map[string]string{"error": "cannot encode the answer: " + err.Error()})
+	}
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away: nothing to do
+	_, _ = w.Write(append(body, '\n')) // the client went away: nothing to do
 }
 
 // Handler is the server's HTTP handler, with its checks: for tests, or to
 // mount it in a server of one's own.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer s.conns.serving(r.Context())()
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			h.Set("Allow", "GET, HEAD")
+			h.Set("Connection", "close") // a peer that errs keeps no connection
 			http.Error(w, "only GET and HEAD", http.StatusMethodNotAllowed)
 			return
 		}
 		if !s.authorized(r) {
 			h.Set("WWW-Authenticate", `Bearer realm="sv2 monitor"`)
+			h.Set("Connection", "close")
 			http.Error(w, "a bearer token is required from beyond loopback", http.StatusUnauthorized)
 			return
 		}
@@ -288,14 +365,15 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// authorized: loopback always; beyond it, the token when one is set.
+// authorized: loopback always; beyond it, the token when one is set, as
+// "Authorization: Bearer TOKEN" (the scheme in any case) or ?token=.
 func (s *Server) authorized(r *http.Request) bool {
 	if isLoopback(r.RemoteAddr) || s.cfg.Token == "" {
 		return true
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		got = r.URL.Query().Get("token")
+	got := r.URL.Query().Get("token")
+	if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		got = strings.TrimSpace(token)
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
 }
@@ -341,17 +419,32 @@ func (s *Server) Run(ctx context.Context) error {
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:    func(net.Listener) context.Context { return ctx },
+		ConnContext:    s.conns.connContext,
+		ConnState:      s.conns.state,
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(newLimitListener(ln, s.cfg.MaxConnections)) }()
+	go func() { served <- srv.Serve(ln) }()
 
+	// The history is sampled on a goroutine of its own, one sample at a
+	// time, so that an app whose status blocks delays no stop.
+	sampling := make(chan struct{}, 1)
+	sample := func() {
+		select {
+		case sampling <- struct{}{}:
+			go func() {
+				defer func() { <-sampling }()
+				s.sample()
+			}()
+		default: // the last one is still out: skip this tick
+		}
+	}
 	tick := time.NewTicker(s.cfg.HistoryInterval)
 	defer tick.Stop()
-	s.sample()
+	sample()
 	for {
 		select {
 		case <-tick.C:
-			s.sample()
+			sample()
 		case err := <-served:
 			return fmt.Errorf("monitor: %w", err)
 		case <-ctx.Done():
@@ -393,9 +486,19 @@ func (s *Server) Addr(ctx context.Context) (net.Addr, error) {
 	return s.addr, nil
 }
 
-// sample adds the status now to the history.
+// sample adds the status now to the history; an app's status that panics
+// costs the point, not the process.
 func (s *Server) sample() {
-	st := s.status()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("the app's status panicked; no history point", "panic", fmt.Sprint(r))
+		}
+	}()
+	st := func() Status {
+		s.work <- struct{}{}
+		defer func() { <-s.work }()
+		return s.currentStatus()
+	}()
 	p := Point{T: s.cfg.Now(), Hashrate: st.Hashrate}
 	if sh := st.Shares; sh != nil {
 		p.Accepted = sh.Accepted
