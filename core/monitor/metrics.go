@@ -53,7 +53,9 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.status()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) { constMetric(ch, d, prometheus.GaugeValue, v, labels...) }
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		constMetric(ch, d, prometheus.GaugeValue, v, labels...)
+	}
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		constMetric(ch, d, prometheus.CounterValue, v, labels...)
 	}
