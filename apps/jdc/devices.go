@@ -152,7 +152,7 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, use
 	if err != nil {
 		return nil, err
 	}
-	h.accounts.OpenChannel(accounting.ChannelKey{Client: id, Channel: openedChannel(msgs)}, user, h.j.now())
+	h.accounts.OpenDevice(accounting.ChannelKey{Client: id, Channel: openedChannel(msgs)}, user, h.j.now())
 	return send(id, msgs...), nil
 }
 

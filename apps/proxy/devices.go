@@ -267,7 +267,7 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, use
 		return nil, err
 	}
 	ch := openedChannel(msgs)
-	h.accounts.OpenChannel(accounting.ChannelKey{Client: id, Channel: ch}, user, h.p.now())
+	h.accounts.OpenDevice(accounting.ChannelKey{Client: id, Channel: ch}, user, h.p.now())
 	h.mu.Lock()
 	d.hashrate[ch] = hashrate
 	h.hashrate[d.lane] += float64(hashrate)

@@ -223,7 +223,7 @@ func (h *devices) ptBind(d *device, v ptOpened) []service.ServerEvent {
 	ch := openedChannel(msgs)
 	d.pt[ch] = &ptChannel{lane: v.lane, conn: conn}
 	_, user, _, _, _ := ptRequest(v.req)
-	h.accounts.OpenChannel(accounting.ChannelKey{Client: d.id, Channel: ch}, user, h.p.now())
+	h.accounts.OpenDevice(accounting.ChannelKey{Client: d.id, Channel: ch}, user, h.p.now())
 	return send(d.id, msgs...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,9 @@ type ChannelKey struct {
 type ChannelStats struct {
 	ChannelKey
 	User string `json:"user"`
+	// Worker is the worker the channel's shares count for when they name
+	// none (OpenWorkerChannel), "" for none.
+	Worker string `json:"worker,omitempty"`
 	Counters
 }
 
@@ -162,12 +166,19 @@ func New(cfg Config) *Accounts {
 // OpenChannel records a channel opened for user; one already open under k
 // is forgotten first.
 func (a *Accounts) OpenChannel(k ChannelKey, user string, now time.Time) {
+	a.OpenWorkerChannel(k, user, "", now)
+}
+
+// OpenWorkerChannel is OpenChannel for one worker of user, whom the
+// channel's shares count for when they name no worker themselves: a
+// device's channel, in the proxy and the JDC.
+func (a *Accounts) OpenWorkerChannel(k ChannelKey, user, worker string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if old := a.channels[k]; old != nil {
 		a.drop(k, old)
 	}
-	a.channels[k] = &ChannelStats{ChannelKey: k, User: user}
+	a.channels[k] = &ChannelStats{ChannelKey: k, User: user, Worker: worker}
 	if a.byClient[k.Client] == nil {
 		a.byClient[k.Client] = map[uint32]struct{}{}
 	}
@@ -254,6 +265,9 @@ func (a *Accounts) Share(k ChannelKey, worker string, now time.Time, accepted bo
 	}
 	ch.share(now, accepted, difficulty, code, block)
 	a.users[ch.User].share(now, accepted, difficulty, code, block)
+	if worker == "" {
+		worker = ch.Worker
+	}
 	if worker != "" {
 		// Only accepted work makes a worker known: names on rejected shares
 		// cost nothing to invent and must not fill the table.
@@ -435,4 +449,20 @@ func (a *Accounts) BusiestChannels(now time.Time, limit int) []ChannelStats {
 		}
 	}
 	return out
+}
+
+// OpenDevice is OpenWorkerChannel for the user and worker of a device's
+// identity ("user.worker", SplitIdentity), so that a farm's devices count
+// as one user's workers.
+func (a *Accounts) OpenDevice(k ChannelKey, identity string, now time.Time) {
+	user, worker := SplitIdentity(identity)
+	a.OpenWorkerChannel(k, user, worker, now)
+}
+
+// SplitIdentity splits a user_identity as miners write it, "user.worker",
+// at the first dot: ("alice", "rig1") for "alice.rig1", and (id, "") for an
+// identity without one.
+func SplitIdentity(id string) (user, worker string) {
+	user, worker, _ = strings.Cut(id, ".")
+	return user, worker
 }

@@ -104,3 +104,29 @@ func TestTotalsOnlyGrow(t *testing.T) {
 		t.Errorf("hashrate did not decay: %g then %g", got.Hashrate, later.Hashrate)
 	}
 }
+
+// A device's channel counts its shares for its worker, from its identity.
+func TestWorkerChannels(t *testing.T) {
+	a := New(Config{})
+	now := time.Unix(1700000000, 0)
+	u, w := SplitIdentity("farm.rig-7.left")
+	if u != "farm" || w != "rig-7.left" {
+		t.Fatalf("split %q %q", u, w)
+	}
+	if u, w := SplitIdentity("solo"); u != "solo" || w != "" {
+		t.Fatalf("split without a dot: %q %q", u, w)
+	}
+	a.OpenWorkerChannel(ChannelKey{1, 1}, "farm", "rig-7", now)
+	a.OpenDevice(ChannelKey{2, 1}, "farm.rig-8", now)
+	a.Share(ChannelKey{1, 1}, "", now, true, 1, "", false)
+	a.Share(ChannelKey{2, 1}, "", now, true, 1, "", false)
+	a.Share(ChannelKey{2, 1}, "named", now, true, 1, "", false) // a share that names its worker wins
+	st := a.Snapshot(now)
+	if st.Users["farm"].Accepted != 3 || st.Workers[WorkerKey{"farm", "rig-7"}].Accepted != 1 ||
+		st.Workers[WorkerKey{"farm", "rig-8"}].Accepted != 1 || st.Workers[WorkerKey{"farm", "named"}].Accepted != 1 {
+		t.Errorf("users %+v workers %+v", st.Users, st.Workers)
+	}
+	if ws := a.BusiestWorkers(now, 10, "farm"); len(ws) != 3 {
+		t.Errorf("busiest workers of farm: %+v", ws)
+	}
+}
