@@ -23,11 +23,9 @@ func (p *provider) status(srv *service.ServerService, n Node, started time.Time)
 		}
 	}
 	p.mu.Unlock()
-	found, accepted, refused := p.solutions.Load(), p.accepted.Load(), p.refused.Load()+p.unreachable.Load()
-	st.Blocks = &monitor.Blocks{Found: found, Confirmed: accepted, Lost: refused}
-	if found > accepted+refused {
-		st.Blocks.Pending = int(found - accepted - refused)
-	}
+	// Blocks as the node judged them: "confirmed" is the node's acceptance
+	// (or a verdict-less store), as the provider follows no block of its own.
+	st.Blocks = monitor.CountedBlocks(p.blocks.Load(), p.accepted.Load()+p.inconclusive.Load(), p.refused.Load()+p.unreachable.Load())
 	if st.Template == nil {
 		st.State = "waiting for the node's first template"
 	} else {
@@ -35,10 +33,10 @@ func (p *provider) status(srv *service.ServerService, n Node, started time.Time)
 	}
 	st.Counters = []monitor.Counter{
 		{Name: "templates_sent", Help: "Templates sent to clients.", Value: float64(p.sent.Load()), Total: true},
-		{Name: "solutions", Help: "SubmitSolution messages received.", Value: float64(found), Total: true},
-		{Name: "blocks_accepted", Help: "Solutions' blocks the node took (or had).", Value: float64(accepted), Total: true},
-		{Name: "blocks_refused", Help: "Solutions' blocks the node refused.", Value: float64(p.refused.Load()), Total: true},
-		{Name: "blocks_unsubmitted", Help: "Solutions' blocks given up on: the node could not be reached.", Value: float64(p.unreachable.Load()), Total: true},
+		{Name: "solutions", Help: "SubmitSolution messages received.", Value: float64(p.solutions.Load()), Total: true},
+		{Name: "solutions_invalid", Help: "Solutions that made no block (an unknown template, a hash above the target): nothing submitted.", Value: float64(p.invalid.Load()), Total: true},
+		{Name: "blocks_inconclusive", Help: "Blocks the node stored without a verdict.", Value: float64(p.inconclusive.Load()), Total: true},
+		{Name: "blocks_unsubmitted", Help: "Blocks given up on: the node could not be reached.", Value: float64(p.unreachable.Load()), Total: true},
 	}
 	return st
 }

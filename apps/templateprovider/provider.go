@@ -80,7 +80,10 @@ type provider struct {
 	warned    bool                 // the signet challenge warning was logged
 	since     time.Time            // when current became the node's latest on its tip's first template
 	// What the provider did, for monitoring.
-	sent, solutions, accepted, refused, unreachable atomic.Uint64
+	// solutions counts every SubmitSolution, invalid those that made no
+	// block, blocks those that did; of the blocks, the node accepted (or had), refused, stored
+	// without a verdict, or could not be reached for.
+	sent, solutions, invalid, blocks, accepted, refused, inconclusive, unreachable atomic.Uint64
 }
 
 // tdClient is what we know of one client.
@@ -272,9 +275,11 @@ func (p *provider) SubmitSolution(ctx context.Context, id service.ClientID, m *s
 	if err != nil {
 		// Not a handler error: that would close the client, which may still
 		// find valid blocks (a pool resending an old session's solutions, say).
+		p.invalid.Add(1)
 		log.Error("solution refused; nothing submitted", "error", err)
 		return nil, nil
 	}
+	p.blocks.Add(1)
 	log.Info("solution received; submitting the block", "height", t.height, "hash", b.BlockHash().String())
 	select {
 	case p.submits <- b:
@@ -341,6 +346,7 @@ func (p *provider) submit(ctx context.Context, b *wire.MsgBlock) {
 			log.Info("block already on the node: delivered", "reason", rej.Reason) // another path was first
 			return
 		case errors.As(err, &rej) && rej.Inconclusive():
+			p.inconclusive.Add(1)
 			log.Warn("the node stored the block without judging it", "reason", rej.Reason)
 			return
 		case errors.As(err, &rej) && rej.RPC != nil:

@@ -245,7 +245,7 @@ func (j *JDS) Stats() Stats {
 	s := j.d.stats.snapshot()
 	b := j.d.blocks
 	b.mu.Lock()
-	s.NodeAccepted, s.NodeRefused = b.accepted, b.refused
+	s.Submitted, s.NodeAccepted, s.NodeRefused, s.Undelivered = b.submitted, b.accepted, b.refused, b.undelivered
 	b.mu.Unlock()
 	return s
 }

@@ -24,8 +24,9 @@ func (j *JDS) newMonitor() error {
 
 // Declarations are the JDS's declarations by result, for a monitoring
 // status (its own, or a pool's that runs it in-process).
-func (j *JDS) Declarations() *monitor.Declaration {
-	s := j.Stats()
+func (j *JDS) Declarations() *monitor.Declaration { return declarationsOf(j.Stats()) }
+
+func declarationsOf(s Stats) *monitor.Declaration {
 	return &monitor.Declaration{Declared: s.Declared, Accepted: s.Accepted, Refused: s.Refused}
 }
 
@@ -37,13 +38,12 @@ func (j *JDS) Status() monitor.Status {
 	conns := j.server.ClientCount()
 	st := monitor.Status{
 		App: "jds", Started: j.started, Connections: &conns,
-		Declaration: j.Declarations(),
+		Declaration: declarationsOf(s),
 		Template:    monitor.TemplateOf(j.tpc),
 		Node:        monitor.NodeOf(j.client),
-		Blocks:      &monitor.Blocks{Found: s.Solutions, Confirmed: s.NodeAccepted, Lost: s.NodeRefused},
-	}
-	if settled := s.NodeAccepted + s.NodeRefused; s.Solutions > settled {
-		st.Blocks.Pending = int(s.Solutions - settled)
+		// Pushed blocks as the node judged them: the JDS sees no later tip
+		// of its own, so "confirmed" is the node's acceptance.
+		Blocks: monitor.CountedBlocks(s.Submitted, s.NodeAccepted, s.NodeRefused+s.Undelivered),
 	}
 	address, connected := j.tpc.Upstream()
 	if address == "" {
@@ -61,6 +61,7 @@ func (j *JDS) Status() monitor.Status {
 	st.Counters = []monitor.Counter{
 		{Name: "tokens", Help: "Mining job tokens granted.", Value: float64(s.Tokens), Total: true},
 		{Name: "tokens_refused", Help: "Token requests over the rate limit.", Value: float64(s.TokensRefused), Total: true},
+		{Name: "solutions", Help: "PushSolution messages that completed a declared job.", Value: float64(s.Solutions), Total: true},
 		{Name: "mempool_transactions", Help: "Transactions the mempool index holds.", Value: float64(j.mempool.Len())},
 		{Name: "mempool_bytes", Help: "Bytes of the transactions the mempool index holds.", Value: float64(j.mempool.Bytes())},
 	}

@@ -28,8 +28,11 @@ type pushed struct {
 
 	mu       sync.Mutex
 	inFlight map[chainhash.Hash]bool
-	accepted uint64
-	refused  uint64
+	// What became of the blocks: handed to the node (the rest count
+	// nowhere: the same block again while it is on its way), and of those
+	// accepted, refused, and never delivered (too many at once, or the node
+	// unreachable until giveUp).
+	submitted, accepted, refused, undelivered uint64
 }
 
 // maxInFlight bounds the pushed blocks being submitted at once. Each met
@@ -46,11 +49,14 @@ func (p *pushed) submit(hash chainhash.Hash, raw []byte, from string) {
 		return
 	}
 	if len(p.inFlight) >= maxInFlight {
+		p.submitted++
+		p.undelivered++
 		p.mu.Unlock()
 		p.log.Error("BLOCK NOT SUBMITTED: too many pushed blocks already on their way to the node", "hash", hash.String(), "from", from, "block", hex.EncodeToString(raw)) // for an operator to submitblock by hand
 		return
 	}
 	p.inFlight[hash] = true
+	p.submitted++
 	p.wg.Add(1)
 	p.mu.Unlock()
 	p.log.Warn("block found: submitting it to the node", "hash", hash.String(), "from", from)
@@ -84,6 +90,7 @@ func (p *pushed) run(hash chainhash.Hash, raw []byte) {
 			return
 		}
 		if p.ctx.Err() != nil || time.Now().After(deadline) {
+			p.count(&p.undelivered)
 			p.log.Error("BLOCK NOT DELIVERED: the node could not be reached", "hash", hash.String(), "error", err, "block", hex.EncodeToString(raw)) // for an operator to submitblock by hand
 			return
 		}

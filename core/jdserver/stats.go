@@ -13,8 +13,10 @@ type Stats struct {
 	Accepted      uint64            // declarations answered .Success
 	Refused       map[string]uint64 // declarations answered .Error, by code
 	Solutions     uint64            // PushSolution that completed a declared job
-	NodeAccepted  uint64            // pushed blocks the node took (or had)
-	NodeRefused   uint64            // pushed blocks the node refused
+	Submitted     uint64            // pushed blocks handed to the node (a block pushed again while on its way counts once)
+	NodeAccepted  uint64            // of those, the node took (or had)
+	NodeRefused   uint64            // the node refused
+	Undelivered   uint64            // never reached the node: too many at once, or the node unreachable
 }
 
 type counters struct {

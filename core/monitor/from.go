@@ -21,24 +21,14 @@ func SharesOf(c accounting.Counters) *Shares {
 	return &Shares{Accepted: c.Accepted, AcceptedDifficulty: c.AcceptedDifficulty, Rejected: rejected}
 }
 
-// BlocksOf are a block queue's counts and latest blocks.
+// BlocksOf are a block queue's blocks by where they ended (submit.Chain):
+// confirmed, a tip built on them; lost, not on the chain; the rest pending
+// (on their way, or taken by the node with no tip since: "accepted").
 func BlocksOf(q *submit.Queue) *Blocks {
-	c := q.Counts()
-	b := &Blocks{
-		Found: c.Found, Pending: c.Pending,
-		Confirmed: c.Confirmed + c.NodeAccepted,
-		Lost:      c.Lost + c.NodeRefused + c.GaveUp,
-	}
+	c, ch := q.Counts(), q.Chain()
+	b := CountedBlocks(c.Found, ch.On, ch.Off)
 	for _, r := range q.Recent() {
-		state := "pending"
-		switch r.Outcome {
-		case "":
-		case "confirmed", "node-accepted":
-			state = "confirmed"
-		default:
-			state = "lost"
-		}
-		b.Recent = append(b.Recent, Block{Height: r.Height, Hash: chainhash.Hash(r.Hash).String(), Finder: r.Finder, Found: r.Found, State: state, Outcome: r.Outcome})
+		b.Recent = append(b.Recent, Block{Height: r.Height, Hash: chainhash.Hash(r.Hash).String(), Finder: r.Finder, Found: r.Found, State: r.Chain, Outcome: r.Outcome})
 	}
 	return b
 }
@@ -70,4 +60,14 @@ func TemplateOf(h *tpclient.Handler) *Template {
 		t.PrevHash = chainhash.Hash(c.PrevHash).String()
 	}
 	return t
+}
+
+// CountedBlocks are blocks known by counts alone: found, and of those
+// confirmed and lost; the rest pending.
+func CountedBlocks(found, confirmed, lost uint64) *Blocks {
+	b := &Blocks{Found: found, Confirmed: confirmed, Lost: lost}
+	if found > confirmed+lost {
+		b.Pending = int(found - confirmed - lost)
+	}
+	return b
 }

@@ -38,9 +38,9 @@ type Shares struct {
 // Blocks tells what became of the blocks found, and the latest of them.
 type Blocks struct {
 	Found     uint64  `json:"found"`
-	Pending   int     `json:"pending"`   // still being delivered or not yet built on
-	Confirmed uint64  `json:"confirmed"` // built on, or taken by the node
-	Lost      uint64  `json:"lost"`      // another block took their place, refused, or given up
+	Pending   int     `json:"pending"`   // on their way, or taken by the node and not yet built on
+	Confirmed uint64  `json:"confirmed"` // a later block built on them
+	Lost      uint64  `json:"lost"`      // not on the chain: another block took their place, refused, or given up
 	Recent    []Block `json:"recent"`    // newest first
 }
 
@@ -50,7 +50,7 @@ type Block struct {
 	Hash   string    `json:"hash"` // in the usual display order
 	Finder string    `json:"finder,omitempty"`
 	Found  time.Time `json:"found"`
-	State  string    `json:"state"` // pending, confirmed, lost
+	State  string    `json:"state"` // pending, accepted (by the node; no tip since), confirmed, lost
 	// Outcome says what settled it: "confirmed", "node-accepted", "lost",
 	// "node-refused", "gave-up", or "" while pending.
 	Outcome string `json:"outcome,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stratumgo/stratum/core/node"
+	"github.com/stratumgo/stratum/core/sv2"
 )
 
 // recentWant is what one Recent entry should say.
@@ -162,5 +163,53 @@ func TestOutcomeString(t *testing.T) {
 		if got := o.String(); got != want {
 			t.Errorf("outcome(%d).String() = %q, want %q", int(o), got, want)
 		}
+	}
+}
+
+// Where blocks end: a block the node took is confirmed by the tip built on
+// it, and lost to a rival tip at its height, after the node's answer
+// settled it; a block the node refused is off the chain at once.
+func TestChainAfterTheNode(t *testing.T) {
+	f := newFixture(t, true)
+	onChain, rivalled, refused := newTestBlock(t, 1), newTestBlock(t, 2), newTestBlock(t, 3)
+	f.tp.setDown(true)
+	f.setTxs(7, onChain.txs)
+	f.q.Found(onChain.fb, onChain.hash, "x")
+	f.deliver(t)
+	f.deliver(t) // done with: dropped from pending
+	if got := f.q.Chain(); got != (Chain{}) {
+		t.Fatalf("a block the node took, no tip since: %+v", got)
+	}
+	if r := f.q.Recent()[0]; r.Chain != ChainAccepted {
+		t.Fatalf("chain %q, want accepted", r.Chain)
+	}
+	f.q.OnTip(onChain.hash)
+	if got, r := f.q.Chain(), f.q.Recent()[0]; got != (Chain{On: 1}) || r.Chain != ChainConfirmed || r.Outcome != "node-accepted" {
+		t.Fatalf("after the tip built on it: %+v, %+v", got, r)
+	}
+
+	f.setTxs(7, rivalled.txs)
+	f.q.Found(rivalled.fb, rivalled.hash, "y")
+	f.deliver(t)
+	f.deliver(t)
+	var rival sv2.U256
+	rival[0] = 0xee
+	f.q.OnTip(rival) // another block on the parent of ours
+	if got, r := f.q.Chain(), f.q.Recent()[0]; got != (Chain{On: 1, Off: 1}) || r.Chain != ChainLost {
+		t.Fatalf("after a rival tip: %+v, %+v", got, r)
+	}
+
+	f.node.mu.Lock()
+	f.node.errs = []error{&node.RejectedError{Reason: "bad-txnmrklroot"}}
+	f.node.mu.Unlock()
+	f.setTxs(7, refused.txs)
+	f.q.Found(refused.fb, refused.hash, "z")
+	f.deliver(t)
+	if got, r := f.q.Chain(), f.q.Recent()[0]; got != (Chain{On: 1, Off: 2}) || r.Chain != ChainLost {
+		t.Fatalf("after the node refused it: %+v, %+v", got, r)
+	}
+	f.q.OnTip(refused.hash) // an end is final
+	if got := f.q.Chain(); got != (Chain{On: 1, Off: 2}) {
+		t.Fatalf("a tip moved an ended block: %+v", got)
 	}
 }

@@ -136,6 +136,15 @@ type Counts struct {
 	GaveUp       uint64 // unconfirmed for GiveUpAfter
 }
 
+// Chain tells where the blocks given to Found ended, whatever settled them
+// first (Counts): on the chain, a tip built on them; off it, another block
+// took their place (after the node took them or not), the node refused
+// them, or they were given up. The others are on their way, or taken by
+// the node with no tip since.
+type Chain struct {
+	On, Off uint64
+}
+
 // Recent is one of the latest blocks given to Found.
 type Recent struct {
 	Height  uint32   // 0 when the block's template did not say
@@ -143,7 +152,21 @@ type Recent struct {
 	Finder  string
 	Found   time.Time
 	Outcome string // "" while unsettled; else "confirmed", "lost", "node-accepted", "node-refused", "gave-up": what Counts counted it as
+	// Chain is where the block is: "pending" (on its way), "accepted" (the
+	// node took it; no tip since), "confirmed" (a tip built on it) or
+	// "lost" (not on the chain): what OnChain and OffChain count.
+	Chain string
+
+	prev sv2.U256 // the block's parent, for OnTip
 }
+
+// The values of Recent.Chain.
+const (
+	ChainPending   = "pending"
+	ChainAccepted  = "accepted"
+	ChainConfirmed = "confirmed"
+	ChainLost      = "lost"
+)
 
 // Queue gets found blocks to the network; see the package documentation.
 // Found, Connected, OnTip, Counts and Recent are safe to call from any
@@ -159,7 +182,8 @@ type Queue struct {
 	gen     uint64 // provider connections so far: the current one's number
 	workGen uint64 // the connection that sent the latest tip: the one new blocks' template ids belong to
 	pending []*foundBlock
-	counts  Counts    // Pending is computed in Counts
+	counts  Counts // Pending is computed in Counts
+	chain   Chain
 	recent  []*Recent // the latest KeepRecent blocks found, oldest first; shared with their foundBlocks, which settle them
 }
 
@@ -255,7 +279,7 @@ func New(cfg Config) (*Queue, error) {
 func (q *Queue) Found(fb *mining.FoundBlock, hash sv2.U256, finder string) {
 	q.log.Warn("block found", "height", fb.Height, "hash", displayHash(hash), "finder", finder, "template", fb.TemplateID)
 	now := q.cfg.Now()
-	rec := &Recent{Height: recentHeight(fb.Height), Hash: hash, Finder: finder, Found: now}
+	rec := &Recent{Height: recentHeight(fb.Height), Hash: hash, Finder: finder, Found: now, Chain: ChainPending, prev: fb.Header.PrevHash}
 	q.mu.Lock()
 	q.pending = append(q.pending, &foundBlock{FoundBlock: fb, hash: hash, at: now, gen: q.workGen, rec: rec})
 	q.counts.Found++
@@ -303,6 +327,41 @@ func (q *Queue) OnTip(prev sv2.U256) {
 			q.log.Error("block lost: another block took its place", "height", fb.Height, "hash", displayHash(fb.hash), "tip", displayHash(prev))
 		}
 	}
+	// Blocks the node took are done with, but not yet where they end: the
+	// tip says.
+	for _, r := range q.recent {
+		switch {
+		case r.Chain != ChainAccepted:
+		case r.Hash == prev:
+			q.moveOn(r, ChainConfirmed)
+			q.log.Info("block confirmed: the template provider builds on it", "height", r.Height, "hash", displayHash(r.Hash))
+		case r.prev != prev:
+			q.moveOn(r, ChainLost)
+			q.log.Error("block lost: the node took it, but another block took its place", "height", r.Height, "hash", displayHash(r.Hash), "tip", displayHash(prev))
+		}
+	}
+}
+
+// moveOn moves a block to where it is now, counting where it ends; q.mu is
+// held. An end is final.
+func (q *Queue) moveOn(r *Recent, to string) {
+	if r.Chain == ChainConfirmed || r.Chain == ChainLost || r.Chain == to {
+		return
+	}
+	r.Chain = to
+	switch to {
+	case ChainConfirmed:
+		q.chain.On++
+	case ChainLost:
+		q.chain.Off++
+	}
+}
+
+// Chain returns where the blocks found so far ended.
+func (q *Queue) Chain() Chain {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.chain
 }
 
 // Counts returns what became of the blocks found so far.
@@ -348,6 +407,14 @@ func (q *Queue) settle(fb *foundBlock, o outcome) {
 	}
 	fb.outcome = o
 	fb.rec.Outcome = o.String()
+	switch o {
+	case nodeAccepted:
+		q.moveOn(fb.rec, ChainAccepted)
+	case confirmed:
+		q.moveOn(fb.rec, ChainConfirmed)
+	default:
+		q.moveOn(fb.rec, ChainLost)
+	}
 	switch o {
 	case confirmed:
 		q.counts.Confirmed++

@@ -308,7 +308,7 @@ function renderShares(s) {
   $('share-ratio').textContent = parts.join(' · ');
 }
 
-const BLOCK_STATES = ['pending', 'confirmed', 'lost'];
+const BLOCK_STATES = ['pending', 'accepted', 'confirmed', 'lost'];
 
 function explorerURL(s) {
   const e = str(s.explorer);
@@ -325,7 +325,7 @@ function renderBlocks(s) {
   const recent = Array.isArray(b.recent) ? b.recent.filter(isObj) : [];
   const items = recent.map((blk) => {
     const state = BLOCK_STATES.includes(blk.state) ? blk.state : 'unknown';
-    const kind = { pending: 'warn', confirmed: 'ok', lost: 'bad' }[state] || 'unknown';
+    const kind = { pending: 'warn', accepted: 'warn', confirmed: 'ok', lost: 'bad' }[state] || 'unknown';
     const hash = str(blk.hash);
     const outcome = str(blk.outcome);
     return el('li', { class: `block ${state}` },
