@@ -211,6 +211,9 @@ func TestProxyFailover(t *testing.T) {
 		return st.Upstream == 1 && st.Connected && st.Jobs > 0
 	})
 	t.Logf("on the second pool %s after the first stopped", time.Since(stopped).Round(time.Millisecond))
+	if up := px.proxy.Status().Upstream; up.Index != 1 || up.Fallback != "fallback" || !up.Connected || up.Address != second.addr || up.Switches < 1 {
+		t.Errorf("monitoring on the second pool: %+v", up)
+	}
 	next = waitBlock(t, ctx, n, next, "for the second pool", paysTo(secondPayout))
 	credited(t, second.pool, "farm")
 
@@ -223,6 +226,9 @@ func TestProxyFailover(t *testing.T) {
 	}
 	if st.Switches < 2 {
 		t.Errorf("switches %d, want first → second → first", st.Switches)
+	}
+	if up := px.proxy.Status().Upstream; up.Index != 0 || up.Fallback != "" || !up.Connected || up.Switches != st.Switches {
+		t.Errorf("monitoring back on the first pool: %+v", up)
 	}
 	if bytes.Equal(first.payout, secondPayout) {
 		t.Fatal("the pools pay the same script")

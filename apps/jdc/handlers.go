@@ -27,6 +27,9 @@ var maxTarget = func() (t sv2.U256) {
 func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	u := p.u
 	u.poolUp = true
+	addr := s.Address
+	u.stats.address.Store(&addr)
+	u.stats.poolUp.Store(true)
 	u.log.Info("pool connected", "address", s.Address, "authenticated", s.Handshake.Authenticated)
 	return []service.ClientEvent{u.toPool(&sv2.OpenExtendedMiningChannel{RequestID: 1, UserIdentity: u.j.cfg.User,
 		NominalHashRate: u.j.cfg.UpstreamHashrate, MaxTarget: maxTarget, MinExtranonceSize: indexSize + 8})}, nil
@@ -35,6 +38,7 @@ func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service
 func (p *poolSide) Disconnected(_ context.Context, err error) ([]service.ClientEvent, error) {
 	u := p.u
 	u.poolUp, u.opened = false, false
+	u.stats.poolUp.Store(false)
 	if errors.Is(err, service.ErrReconnect) {
 		return nil, nil // ours: a switch is under way
 	}

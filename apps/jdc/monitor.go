@@ -36,12 +36,16 @@ func (j *JDC) Status() monitor.Status {
 		Shares:   monitor.SharesOf(t.Counters),
 		Blocks:   monitor.BlocksOf(j.blocks),
 		Template: monitor.TemplateOf(j.tp),
-		Declaration: &monitor.Declaration{Declared: s.Declared, Accepted: s.JobsAcked,
-			Refused: map[string]uint64{"refused": s.JobsRefused}},
+		// Its custom jobs: declared to the JDS (full-template mode), taken
+		// by the pool, refused by either (their codes are in the log).
+		Declaration: &monitor.Declaration{Declared: s.Declared, Accepted: s.JobsAcked},
 	}
-	mode := j.up.stats.mode.Load()
-	up := &monitor.Upstream{Index: s.Upstream, Connected: mode == int32(modePooled), Switches: s.Switches}
-	if s.Upstream >= 0 && s.Upstream < len(j.cfg.Upstreams) {
+	pooled := j.up.stats.mode.Load() == int32(modePooled) && j.up.stats.poolUp.Load()
+	up := &monitor.Upstream{Index: s.Upstream, Connected: pooled, Switches: s.Switches}
+	switch addr := j.up.stats.address.Load(); {
+	case addr != nil && pooled:
+		up.Address = *addr // the pool as dialled, or as a Reconnect named it
+	case s.Upstream >= 0 && s.Upstream < len(j.cfg.Upstreams):
 		up.Address = j.cfg.Upstreams[s.Upstream].Pool.Address
 	}
 	switch {
@@ -59,7 +63,7 @@ func (j *JDC) Status() monitor.Status {
 		st.State = "waiting for a template"
 	case s.Solo:
 		st.State, st.Healthy = "solo", true
-	case mode == int32(modePooled):
+	case pooled:
 		st.State, st.Healthy = "running", true
 	default:
 		st.State = "connecting to the upstream"
@@ -70,14 +74,7 @@ func (j *JDC) Status() monitor.Status {
 		{Name: "shares_dropped", Help: "Device shares of refused or stale jobs, or over the pending bound.", Value: float64(s.Dropped), Total: true},
 		{Name: "pool_refused", Help: "Shares the pool refused.", Value: float64(s.PoolRefused), Total: true},
 		{Name: "pool_stale", Help: "Of those, refused as stale.", Value: float64(s.StaleShares), Total: true},
-		{Name: "solo", Help: "1 while mining solo.", Value: boolValue(s.Solo)},
+		{Name: "jobs_refused", Help: "Custom jobs the JDS or the pool refused.", Value: float64(s.JobsRefused), Total: true},
 	}
 	return st
-}
-
-func boolValue(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -72,7 +72,7 @@ func TestMonitorCountsDevicesAndDeclarations(t *testing.T) {
 		{"sv2_connections", nil, 1},
 		{"sv2_channels", nil, 1},
 		{"sv2_upstream_connected", []string{"fallback", "none"}, 1},
-		{"sv2_jdc_solo", nil, 0},
+		{"sv2_jdc_jobs_refused_total", nil, 0},
 		{"sv2_blocks_found_total", nil, 0},
 	} {
 		if got := m.Must(t, c.name, c.labels...); got != c.want {

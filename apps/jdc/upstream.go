@@ -78,11 +78,13 @@ type upstream struct {
 	j   *JDC
 	log *slog.Logger
 
-	mode     mode
-	idx      int    // the upstream in use (or tried, while solo)
-	attempts int    // failures of it so far
-	gen      uint64 // bumped at each switch: stale timers and answers are ignored
-	retry    backoff.Backoff
+	mode      mode
+	worked    mode // the last mode that mined (pooled or solo), and on which upstream: for counting switches
+	workedIdx int
+	idx       int    // the upstream in use (or tried, while solo)
+	attempts  int    // failures of it so far
+	gen       uint64 // bumped at each switch: stale timers and answers are ignored
+	retry     backoff.Backoff
 
 	// Mining.
 	channel   uint32
@@ -117,6 +119,8 @@ type counters struct {
 	sharesUp, optimistic, dropped, poolRefused, poolStale, jobsAcked, jobsRefused, declared, switches atomic.Uint64
 	mode                                                                                              atomic.Int32
 	upstream                                                                                          atomic.Int32
+	poolUp                                                                                            atomic.Bool            // a pool connection is up
+	address                                                                                           atomic.Pointer[string] // the pool connected to last
 	pending                                                                                           atomic.Int64
 }
 
@@ -193,8 +197,13 @@ func (u *upstream) goSolo(why string) []service.ClientEvent {
 }
 
 func (u *upstream) setMode(m mode) {
-	if u.mode != m {
-		u.stats.switches.Add(1)
+	// A switch is a move to another upstream, or between pooled and solo
+	// mining: not the first start, nor a reconnect to the same pool.
+	if m != modeNone {
+		if u.worked != modeNone && (u.worked != m || m == modePooled && u.workedIdx != u.idx) {
+			u.stats.switches.Add(1)
+		}
+		u.worked, u.workedIdx = m, u.idx
 	}
 	u.mode = m
 	u.stats.mode.Store(int32(m))
@@ -212,6 +221,7 @@ func (u *upstream) noMode() {
 // connect (re)connects to the current upstream's pool and JDS after d.
 func (u *upstream) connect(d time.Duration) []service.ClientEvent {
 	up := u.j.cfg.Upstreams[u.idx]
+	u.stats.upstream.Store(int32(u.idx))
 	u.opened, u.outputs, u.tokens, u.allocating = false, nil, nil, 0
 	clear(u.ackedJobs)
 	clear(u.sentJob)

@@ -35,7 +35,10 @@ func (p *Proxy) Status() monitor.Status {
 		Blocks: &monitor.Blocks{Found: t.Blocks},
 	}
 	up := &monitor.Upstream{Index: s.Upstream, Connected: s.Connected, Switches: s.Switches}
-	if s.Upstream >= 0 && s.Upstream < len(p.cfg.Upstreams) {
+	switch addr := p.up.stats.address.Load(); {
+	case addr != nil && s.Connected:
+		up.Address = *addr // the upstream as dialled, or as a Reconnect named it
+	case s.Upstream >= 0 && s.Upstream < len(p.cfg.Upstreams):
 		up.Address = p.cfg.Upstreams[s.Upstream].Address
 	}
 	if s.Upstream > 0 {

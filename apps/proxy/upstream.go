@@ -118,6 +118,7 @@ type counters struct {
 	sharesUp, upAccepted, upRefused, upStale, dropped, switches, jobs atomic.Uint64
 	upstream                                                          atomic.Int32
 	connected                                                         atomic.Bool
+	address                                                           atomic.Pointer[string] // the upstream connected to last
 }
 
 func newUpstream(p *Proxy) *upstream {
@@ -529,6 +530,8 @@ type poolSide struct {
 func (p *poolSide) Connected(_ context.Context, s service.ServerInfo) ([]service.ClientEvent, error) {
 	u := p.u
 	u.up = true
+	addr := s.Address
+	u.stats.address.Store(&addr)
 	u.stats.connected.Store(true)
 	u.log.Info("upstream connected", "upstream", u.idx+1, "address", s.Address, "authenticated", s.Handshake.Authenticated)
 	if u.p.cfg.Mode == ModePassthrough {
