@@ -155,7 +155,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	err = chromedp.Do(bctx,
 		chromedp.Navigate(url),
 		waitJS("the first refresh", `document.body.dataset.ready === "1"`),
-		waitJS("the chart's line", `document.querySelector("#chart path.line") !== null`),
+		// A line through two points at least, from history samples of a
+		// hashrate above 0: the chart drew what the pool measured.
+		waitJS("the chart's line", `(() => {
+			const line = document.querySelector("#chart path.line");
+			const points = line ? (line.getAttribute("d").match(/[ML]/g) || []).length : 0;
+			return points >= 2 && fetch("api/v1/history").then(r => r.json()).then(h => h.points.filter(p => p.hashrate_hs > 0).length >= 2);
+		})()`),
 		waitJS("the found block in the list", fmt.Sprintf(
 			`Array.from(document.querySelectorAll("#blocks li.block .hash")).some(e => e.textContent.includes(%q))`, hash)),
 	)
@@ -188,7 +194,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(blockText, "alice.rig1") {
 		t.Errorf("the block list does not credit the finder: %q", blockText)
 	}
-	if points < 1 {
+	if points < 2 {
 		t.Errorf("the chart's line has %d points", points)
 	}
 	for drained := false; !drained; {

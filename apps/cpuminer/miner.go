@@ -5,6 +5,8 @@
 package cpuminer
 
 import (
+	"math"
+
 	"github.com/stratumgo/stratum/core/monitor"
 
 	"context"
@@ -105,7 +107,7 @@ type Miner struct {
 
 	mon     *monitor.Server // Config.Monitor's, if any
 	started time.Time
-	rate    rateMeter
+	rate    atomic.Uint64 // math.Float64bits of the hashrate over the last ReportInterval
 }
 
 // New checks cfg and builds the miner's client service.
@@ -126,7 +128,7 @@ func New(cfg Config) (*Miner, error) {
 		return nil, err
 	}
 	if m.mon, err = monitor.NewFor(cfg.Monitor, "cpuminer", cfg.Logger, time.Now, m.Status); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cpuminer: %w", err)
 	}
 	return m, nil
 }
@@ -205,6 +207,7 @@ func (m *Miner) report(ctx context.Context) {
 				last[i] = h
 			}
 			at = now
+			m.rate.Store(math.Float64bits(total))
 			s := m.Stats()
 			m.log.Info("hashrate", "hashrate_hs", total, "per_thread_hs", perThread, "accepted", s.Accepted, "rejected", s.Rejected, "blocks", s.Blocks, "channels", s.Channels)
 		}

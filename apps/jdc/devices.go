@@ -152,19 +152,10 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, use
 	if err != nil {
 		return nil, err
 	}
-	h.accounts.OpenDevice(accounting.ChannelKey{Client: id, Channel: openedChannel(msgs)}, user, h.j.now())
-	return send(id, msgs...), nil
-}
-
-// openedChannel is the channel id an open's success names.
-func openedChannel(msgs []sv2.Message) uint32 {
-	switch m := msgs[0].(type) {
-	case *sv2.OpenStandardMiningChannelSuccess:
-		return m.ChannelID
-	case *sv2.OpenExtendedMiningChannelSuccess:
-		return m.ChannelID
+	if ch, ok := mining.OpenedChannelID(msgs); ok {
+		h.accounts.OpenDevice(accounting.ChannelKey{Client: id, Channel: ch}, user, h.j.now())
 	}
-	panic(fmt.Sprintf("jdc: a channel opened with %T", msgs[0]))
+	return send(id, msgs...), nil
 }
 
 func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {

@@ -71,7 +71,8 @@ func TestMonitorCountsDevicesAndDeclarations(t *testing.T) {
 		{"sv2_user_shares_accepted_total", []string{"user", "rig"}, 3},
 		{"sv2_connections", nil, 1},
 		{"sv2_channels", nil, 1},
-		{"sv2_upstream_connected", []string{"fallback", "none"}, 1},
+		{"sv2_upstream_connected", nil, 1},
+		{"sv2_upstream_info", []string{"fallback", "none"}, 1},
 		{"sv2_jdc_jobs_refused_total", nil, 0},
 		{"sv2_blocks_found_total", nil, 0},
 	} {

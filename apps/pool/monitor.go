@@ -35,18 +35,10 @@ func (p *Pool) Status() monitor.Status {
 		Shares: monitor.SharesOf(t.Counters), Blocks: monitor.BlocksOf(p.blocks.Queue),
 		Template: monitor.TemplateOf(p.tmpl), Node: monitor.NodeOf(p.node),
 	}
-	address, connected := p.tmpl.Upstream()
-	if address == "" {
-		address = p.cfg.TemplateProvider.Address
-	}
-	st.Upstream = &monitor.Upstream{Address: address, Connected: connected}
-	switch {
-	case !connected:
-		st.State = "template provider unreachable"
-	case st.Template == nil:
-		st.State = "waiting for a template"
-	default:
-		st.State, st.Healthy = "running", true
+	up, state, ok := monitor.ProviderUpstream(p.tmpl, p.cfg.TemplateProvider.Address)
+	st.Upstream, st.State, st.Healthy = up, state, ok
+	if ok {
+		st.State = "running"
 	}
 	if p.jds != nil { // the in-process JDS's declarations are the pool's
 		st.Declaration = p.jds.Declarations()

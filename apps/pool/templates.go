@@ -19,6 +19,7 @@ func newTemplates(p *Pool, size uint32, sigops uint16) *tpclient.Handler {
 	return tpclient.New(tpclient.Config{
 		Constraints:       sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: size, CoinbaseOutputMaxAdditionalSigops: sigops},
 		FetchTransactions: p.cfg.Node != nil,
+		Now:               p.now, // the clock monitoring measures the template's age by
 		Logger:            p.log.With("side", "template-provider"),
 		OnConnected: func(context.Context, service.ServerInfo) []service.ClientEvent {
 			p.blocks.Connected() // pending blocks go out on the new connection

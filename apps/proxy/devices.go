@@ -266,24 +266,13 @@ func (h *devices) open(ctx context.Context, id service.ClientID, req uint32, use
 	if err != nil {
 		return nil, err
 	}
-	ch := openedChannel(msgs)
+	ch, _ := mining.OpenedChannelID(msgs) // a success: the open did not fail
 	h.accounts.OpenDevice(accounting.ChannelKey{Client: id, Channel: ch}, user, h.p.now())
 	h.mu.Lock()
 	d.hashrate[ch] = hashrate
 	h.hashrate[d.lane] += float64(hashrate)
 	h.mu.Unlock()
 	return send(id, msgs...), nil
-}
-
-// openedChannel is the channel id an open's success names.
-func openedChannel(msgs []sv2.Message) uint32 {
-	switch m := msgs[0].(type) {
-	case *sv2.OpenStandardMiningChannelSuccess:
-		return m.ChannelID
-	case *sv2.OpenExtendedMiningChannelSuccess:
-		return m.ChannelID
-	}
-	panic(fmt.Sprintf("proxy: a channel opened with %T", msgs[0]))
 }
 
 func (h *devices) OpenStandardMiningChannel(ctx context.Context, id service.ClientID, m *sv2.OpenStandardMiningChannel) ([]service.ServerEvent, error) {

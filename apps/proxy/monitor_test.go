@@ -55,7 +55,8 @@ func TestMonitorCountsDeviceShares(t *testing.T) {
 		{"sv2_channels", nil, 1},
 		{"sv2_users", nil, 1},
 		{"sv2_user_shares_accepted_total", []string{"user", "rig"}, 1},
-		{"sv2_upstream_connected", []string{"address", pool.addr, "fallback", "none"}, 1},
+		{"sv2_upstream_connected", nil, 1},
+		{"sv2_upstream_info", []string{"address", pool.addr, "fallback", "none"}, 1},
 		{"sv2_upstream_index", nil, 0},
 	} {
 		if got := m.Must(t, c.name, c.labels...); got != c.want {

@@ -220,7 +220,7 @@ func (h *devices) ptBind(d *device, v ptOpened) []service.ServerEvent {
 		}
 		return refuse(code)
 	}
-	ch := openedChannel(msgs)
+	ch, _ := mining.OpenedChannelID(msgs) // a success: the open did not fail
 	d.pt[ch] = &ptChannel{lane: v.lane, conn: conn}
 	_, user, _, _, _ := ptRequest(v.req)
 	h.accounts.OpenDevice(accounting.ChannelKey{Client: d.id, Channel: ch}, user, h.p.now())

@@ -78,7 +78,7 @@ type provider struct {
 	clients   map[service.ClientID]*tdClient
 	templates map[uint64]*template // for the current and the previous tip
 	warned    bool                 // the signet challenge warning was logged
-	since     time.Time            // when current became the node's latest on its tip's first template
+	fetched   time.Time            // when current was taken from the node: its age is the node's silence
 	// What the provider did, for monitoring.
 	// solutions counts every SubmitSolution, invalid those that made no
 	// block, blocks those that did; of the blocks, the node accepted (or had), refused, stored
@@ -219,10 +219,7 @@ func (p *provider) update(t *node.Template) ([]service.ServerEvent, error) {
 		}
 		p.log.Info("new tip", "height", t.Height, "prev_hash", t.PrevHash.String(), "transactions", len(t.Transactions))
 	}
-	if newTip {
-		p.since = time.Now()
-	}
-	p.current, p.tip = t, sv2.U256(t.PrevHash)
+	p.current, p.tip, p.fetched = t, sv2.U256(t.PrevHash), time.Now()
 	p.warnChallenge(t)
 	var events []service.ServerEvent
 	var errs []error

@@ -139,7 +139,10 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
 	started := time.Now()
-	mon, err := monitor.NewFor(cfg.Monitor, "templateprovider", log, time.Now, func() monitor.Status { return p.status(srv, n, started) })
+	mon, err := monitor.NewFor(cfg.Monitor, "templateprovider", log, time.Now, func() monitor.Status {
+		// Templates come every TemplateInterval while the node answers.
+		return p.status(srv, n, started, max(3*cfg.TemplateInterval, time.Minute))
+	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}

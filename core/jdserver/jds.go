@@ -100,7 +100,7 @@ func New(cfg Config) (*JDS, error) {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	tp := cfg.TemplateProvider
-	j.tpc = newTemplates(log, d)
+	j.tpc = newTemplates(log, d, cfg.Now)
 	tpc, err := service.NewClientServiceFromSibling(service.ClientConfig{
 		TemplateDistribution: &service.UpstreamConfig{Address: tp.Address, Plain: tp.Plain, AuthorityKey: tp.AuthorityKey},
 		Vendor:               "stratumgo jds",
@@ -121,8 +121,9 @@ func New(cfg Config) (*JDS, error) {
 // newTemplates is the JDS's template-distribution client: it mines nothing
 // and states the one output a pool would add; templates and tips go to the
 // declarator.
-func newTemplates(log *slog.Logger, d *declarator) *tpclient.Handler {
+func newTemplates(log *slog.Logger, d *declarator, now func() time.Time) *tpclient.Handler {
 	return tpclient.New(tpclient.Config{
+		Now: now,
 		// The JDS mines nothing; it states the one output a pool would add.
 		Constraints: sv2.CoinbaseOutputConstraints{CoinbaseOutputMaxAdditionalSize: uint32(len(d.outputs))},
 		Logger:      log.With("side", "template-provider"),

@@ -3,7 +3,6 @@ package jdserver
 import (
 	"context"
 	"net"
-	"time"
 
 	"github.com/stratumgo/stratum/core/monitor"
 )
@@ -13,7 +12,7 @@ import (
 func (j *JDS) MonitorAddr(ctx context.Context) (net.Addr, error) { return j.mon.Addr(ctx) }
 
 func (j *JDS) newMonitor() error {
-	m, err := monitor.NewFor(j.cfg.Monitor, "jds", j.log, time.Now, j.Status)
+	m, err := monitor.NewFor(j.cfg.Monitor, "jds", j.log, j.cfg.Now, j.Status)
 	if err != nil || m == nil {
 		return err
 	}
@@ -45,18 +44,10 @@ func (j *JDS) Status() monitor.Status {
 		// of its own, so "confirmed" is the node's acceptance.
 		Blocks: monitor.CountedBlocks(s.Submitted, s.NodeAccepted, s.NodeRefused+s.Undelivered),
 	}
-	address, connected := j.tpc.Upstream()
-	if address == "" {
-		address = j.cfg.TemplateProvider.Address
-	}
-	st.Upstream = &monitor.Upstream{Address: address, Connected: connected}
-	switch {
-	case !connected:
-		st.State = "template provider unreachable"
-	case st.Template == nil:
-		st.State = "waiting for a tip"
-	default:
-		st.State, st.Healthy = "running", true
+	up, state, ok := monitor.ProviderUpstream(j.tpc, j.cfg.TemplateProvider.Address)
+	st.Upstream, st.State, st.Healthy = up, state, ok
+	if ok {
+		st.State = "running"
 	}
 	st.Counters = []monitor.Counter{
 		{Name: "tokens", Help: "Mining job tokens granted.", Value: float64(s.Tokens), Total: true},

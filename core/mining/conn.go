@@ -663,3 +663,19 @@ func (c *Conn) GroupChannelID() uint32 {
 	defer c.mu.Unlock()
 	return c.group
 }
+
+// OpenedChannelID is the channel an open's answer names: the first of the
+// messages OpenStandardChannel and OpenExtendedChannel return without an
+// error is its success.
+func OpenedChannelID(msgs []sv2.Message) (uint32, bool) {
+	if len(msgs) == 0 {
+		return 0, false
+	}
+	switch m := msgs[0].(type) {
+	case *sv2.OpenStandardMiningChannelSuccess:
+		return m.ChannelID, true
+	case *sv2.OpenExtendedMiningChannelSuccess:
+		return m.ChannelID, true
+	}
+	return 0, false
+}

@@ -71,3 +71,23 @@ func CountedBlocks(found, confirmed, lost uint64) *Blocks {
 	}
 	return b
 }
+
+// ProviderUpstream is the template provider a template-distribution client
+// follows, as an upstream (the configured address until one connects), and
+// what it says of the app: "template provider unreachable", "waiting for a
+// template", or ok (then state is "").
+func ProviderUpstream(h *tpclient.Handler, configured string) (up *Upstream, state string, ok bool) {
+	address, connected := h.Upstream()
+	if address == "" {
+		address = configured
+	}
+	up = &Upstream{Address: address, Connected: connected}
+	_, current := h.Current()
+	switch {
+	case !connected:
+		return up, "template provider unreachable", false
+	case !current:
+		return up, "waiting for a template", false
+	}
+	return up, "", true
+}

@@ -16,7 +16,6 @@ const maxCodes = 32
 var (
 	descInfo        = prometheus.NewDesc("sv2_app_info", "The app serving these metrics (always 1).", []string{"app"}, nil)
 	descHealthy     = prometheus.NewDesc("sv2_healthy", "1 when the app is doing its job, 0 otherwise.", nil, nil)
-	descStarted     = prometheus.NewDesc("sv2_start_time_seconds", "When the app started, in seconds since the Unix epoch.", nil, nil)
 	descHashrate    = prometheus.NewDesc("sv2_hashrate_hashes_per_second", "Estimated hashrate of the work the app sees.", nil, nil)
 	descConnections = prometheus.NewDesc("sv2_connections", "Downstream connections open now.", nil, nil)
 	descChannels    = prometheus.NewDesc("sv2_channels", "Downstream channels open now.", nil, nil)
@@ -30,7 +29,8 @@ var (
 	descLost        = prometheus.NewDesc("sv2_blocks_lost_total", "Found blocks not on the chain: another block took their place, the node refused them, or they were given up.", nil, nil)
 	descTmplAge     = prometheus.NewDesc("sv2_template_age_seconds", "Time since the current template became current.", nil, nil)
 	descTmplHeight  = prometheus.NewDesc("sv2_template_height", "Height of the block the current template builds.", nil, nil)
-	descUpConnected = prometheus.NewDesc("sv2_upstream_connected", "1 when connected to the upstream in use.", []string{"address", "fallback"}, nil)
+	descUpConnected = prometheus.NewDesc("sv2_upstream_connected", "1 when connected to the upstream in use.", nil, nil)
+	descUpInfo      = prometheus.NewDesc("sv2_upstream_info", "The upstream in use (always 1): its address, and fallback (none, fallback or solo).", []string{"address", "fallback"}, nil)
 	descUpIndex     = prometheus.NewDesc("sv2_upstream_index", "The upstream in use, from 0 in the configured list.", nil, nil)
 	descUpSwitches  = prometheus.NewDesc("sv2_upstream_switches_total", "Moves to another upstream, or between pooled and solo mining.", nil, nil)
 	descNodeReqs    = prometheus.NewDesc("sv2_node_rpc_requests_total", "Calls to the node's JSON-RPC.", nil, nil)
@@ -61,10 +61,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descInfo, 1, st.App)
 	gauge(descHealthy, boolFloat(st.Healthy))
-	if !st.Started.IsZero() {
-		gauge(descStarted, float64(st.Started.UnixNano())/1e9)
+	if st.Shares != nil || st.Hashrate != 0 { // an app that sees work
+		gauge(descHashrate, st.Hashrate)
 	}
-	gauge(descHashrate, st.Hashrate)
 	for _, g := range []struct {
 		d *prometheus.Desc
 		v *int
@@ -97,7 +96,8 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		if fallback == "" {
 			fallback = "none"
 		}
-		gauge(descUpConnected, boolFloat(u.Connected), u.Address, fallback)
+		gauge(descUpConnected, boolFloat(u.Connected))
+		gauge(descUpInfo, 1, u.Address, fallback)
 		gauge(descUpIndex, float64(u.Index))
 		counter(descUpSwitches, float64(u.Switches))
 	}

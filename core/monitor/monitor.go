@@ -245,7 +245,6 @@ func (s *Server) routes() {
 		// scrape never answers with stack traces.
 		ErrorHandling: promhttp.ContinueOnError,
 		ErrorLog:      promLogger{s.log},
-		Timeout:       writeTimeout,
 	})
 	s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Scrapes wait their turn for the app; the answer is made in

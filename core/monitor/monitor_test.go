@@ -80,7 +80,6 @@ func TestMetricsAndJSONAgree(t *testing.T) {
 	}{
 		{"sv2_app_info", []string{"app", "pool"}, 1},
 		{"sv2_healthy", nil, 1},
-		{"sv2_start_time_seconds", nil, float64(now.Add(-time.Hour).Unix())},
 		{"sv2_hashrate_hashes_per_second", nil, 1.5e12},
 		{"sv2_connections", nil, 3},
 		{"sv2_channels", nil, 5},
@@ -95,7 +94,8 @@ func TestMetricsAndJSONAgree(t *testing.T) {
 		{"sv2_blocks_lost_total", nil, 0},
 		{"sv2_template_age_seconds", nil, 12},
 		{"sv2_template_height", nil, 105},
-		{"sv2_upstream_connected", []string{"address", "tp:8442", "fallback", "none"}, 1},
+		{"sv2_upstream_connected", nil, 1},
+		{"sv2_upstream_info", []string{"address", "tp:8442", "fallback", "none"}, 1},
 		{"sv2_upstream_switches_total", nil, 4},
 		{"sv2_node_rpc_requests_total", nil, 10},
 		{"sv2_node_rpc_errors_total", nil, 1},
