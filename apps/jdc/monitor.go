@@ -12,15 +12,9 @@ import (
 func (j *JDC) MonitorAddr(ctx context.Context) (net.Addr, error) { return j.mon.Addr(ctx) }
 
 // newMonitor builds the monitoring server of Config.Monitor, if set.
-func (j *JDC) newMonitor() error {
-	m, err := monitor.NewFor(j.cfg.Monitor, "jdc", j.log, j.now, j.Status)
-	if err != nil || m == nil {
-		return err
-	}
-	m.ServeAccounts(j.dev.accounts)
-	m.ServeConnections(j.server)
-	j.mon = m
-	return nil
+func (j *JDC) newMonitor() (err error) {
+	j.mon, err = monitor.NewForServer(j.cfg.Monitor, "jdc", j.log, j.now, j.Status, j.server, j.dev.accounts)
+	return err
 }
 
 // Status is the JDC's figures now, as monitoring serves them: the devices'

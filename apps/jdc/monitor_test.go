@@ -59,27 +59,19 @@ func TestMonitorCountsDevicesAndDeclarations(t *testing.T) {
 	}
 	m := monitortest.Scrape(t, base)
 	s := j.Stats()
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sv2_app_info", []string{"app", "jdc"}, 1},
-		{"sv2_healthy", nil, 1},
-		{"sv2_shares_accepted_total", nil, 3},
-		{"sv2_shares_rejected_total", []string{"code", mining.CodeInvalidJobID}, 1},
-		{"sv2_user_shares_accepted_total", []string{"user", "rig"}, 3},
-		{"sv2_connections", nil, 1},
-		{"sv2_channels", nil, 1},
-		{"sv2_upstream_connected", nil, 1},
-		{"sv2_upstream_info", []string{"fallback", "none"}, 1},
-		{"sv2_jdc_jobs_refused_total", nil, 0},
-		{"sv2_blocks_found_total", nil, 0},
-	} {
-		if got := m.Must(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t,
+		monitortest.Want{Name: "sv2_app_info", Labels: []string{"app", "jdc"}, Value: 1},
+		monitortest.Want{Name: "sv2_healthy", Value: 1},
+		monitortest.Want{Name: "sv2_shares_accepted_total", Value: 3},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", mining.CodeInvalidJobID}, Value: 1},
+		monitortest.Want{Name: "sv2_user_shares_accepted_total", Labels: []string{"user", "rig"}, Value: 3},
+		monitortest.Want{Name: "sv2_connections", Value: 1},
+		monitortest.Want{Name: "sv2_channels", Value: 1},
+		monitortest.Want{Name: "sv2_upstream_connected", Value: 1},
+		monitortest.Want{Name: "sv2_upstream_info", Labels: []string{"fallback", "none"}, Value: 1},
+		monitortest.Want{Name: "sv2_jdc_jobs_refused_total", Value: 0},
+		monitortest.Want{Name: "sv2_blocks_found_total", Value: 0},
+	)
 	if got := m.Must(t, "sv2_declarations_total"); got != float64(s.Declared) {
 		t.Errorf("declarations %g, Stats says %d", got, s.Declared)
 	}

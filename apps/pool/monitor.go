@@ -8,15 +8,9 @@ import (
 )
 
 // newMonitor builds the monitoring server of Config.Monitor, if set.
-func (p *Pool) newMonitor() error {
-	m, err := monitor.NewFor(p.cfg.Monitor, "pool", p.log, p.now, p.Status)
-	if err != nil || m == nil {
-		return err
-	}
-	m.ServeAccounts(p.accounts)
-	m.ServeConnections(p.server)
-	p.mon = m
-	return nil
+func (p *Pool) newMonitor() (err error) {
+	p.mon, err = monitor.NewForServer(p.cfg.Monitor, "pool", p.log, p.now, p.Status, p.server, p.accounts)
+	return err
 }
 
 // MonitorAddr waits until the monitoring server listens and returns its

@@ -71,25 +71,17 @@ func TestMonitorCountsSharesAndBlocks(t *testing.T) {
 	}
 
 	after := monitortest.Scrape(t, base)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sv2_shares_accepted_total", nil, 1},
-		{"sv2_shares_rejected_total", []string{"code", "duplicate-share"}, 1},
-		{"sv2_shares_rejected_total", []string{"code", "invalid-job-id"}, 1},
-		{"sv2_connections", nil, 1},
-		{"sv2_channels", nil, 1},
-		{"sv2_users", nil, 1},
-		{"sv2_blocks_found_total", nil, 0},
-		{"sv2_user_shares_accepted_total", []string{"user", "ivy.rig1"}, 1},
-		{"sv2_user_shares_rejected_total", []string{"user", "ivy.rig1"}, 2},
-	} {
-		if got := after.Must(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
-		}
-	}
+	after.Expect(t,
+		monitortest.Want{Name: "sv2_shares_accepted_total", Value: 1},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", "duplicate-share"}, Value: 1},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", "invalid-job-id"}, Value: 1},
+		monitortest.Want{Name: "sv2_connections", Value: 1},
+		monitortest.Want{Name: "sv2_channels", Value: 1},
+		monitortest.Want{Name: "sv2_users", Value: 1},
+		monitortest.Want{Name: "sv2_blocks_found_total", Value: 0},
+		monitortest.Want{Name: "sv2_user_shares_accepted_total", Labels: []string{"user", "ivy.rig1"}, Value: 1},
+		monitortest.Want{Name: "sv2_user_shares_rejected_total", Labels: []string{"user", "ivy.rig1"}, Value: 2},
+	)
 	if d := after.Must(t, "sv2_shares_accepted_difficulty_total"); d <= 0 {
 		t.Errorf("accepted difficulty %g", d)
 	}

@@ -12,15 +12,9 @@ import (
 func (p *Proxy) MonitorAddr(ctx context.Context) (net.Addr, error) { return p.mon.Addr(ctx) }
 
 // newMonitor builds the monitoring server of Config.Monitor, if set.
-func (p *Proxy) newMonitor() error {
-	m, err := monitor.NewFor(p.cfg.Monitor, "proxy", p.log, p.now, p.Status)
-	if err != nil || m == nil {
-		return err
-	}
-	m.ServeAccounts(p.dev.accounts)
-	m.ServeConnections(p.server)
-	p.mon = m
-	return nil
+func (p *Proxy) newMonitor() (err error) {
+	p.mon, err = monitor.NewForServer(p.cfg.Monitor, "proxy", p.log, p.now, p.Status, p.server, p.dev.accounts)
+	return err
 }
 
 // Status is the proxy's figures now, as monitoring serves them: the devices'

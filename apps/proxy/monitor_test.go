@@ -41,28 +41,20 @@ func TestMonitorCountsDeviceShares(t *testing.T) {
 	}
 
 	m := monitortest.Scrape(t, base)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sv2_app_info", []string{"app", "proxy"}, 1},
-		{"sv2_healthy", nil, 1},
-		{"sv2_shares_accepted_total", nil, 1},
-		{"sv2_shares_rejected_total", []string{"code", mining.CodeDuplicateShare}, 1},
-		{"sv2_shares_rejected_total", []string{"code", mining.CodeInvalidChannelID}, 1},
-		{"sv2_connections", nil, 1},
-		{"sv2_channels", nil, 1},
-		{"sv2_users", nil, 1},
-		{"sv2_user_shares_accepted_total", []string{"user", "rig"}, 1},
-		{"sv2_upstream_connected", nil, 1},
-		{"sv2_upstream_info", []string{"address", pool.addr, "fallback", "none"}, 1},
-		{"sv2_upstream_index", nil, 0},
-	} {
-		if got := m.Must(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t,
+		monitortest.Want{Name: "sv2_app_info", Labels: []string{"app", "proxy"}, Value: 1},
+		monitortest.Want{Name: "sv2_healthy", Value: 1},
+		monitortest.Want{Name: "sv2_shares_accepted_total", Value: 1},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", mining.CodeDuplicateShare}, Value: 1},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", mining.CodeInvalidChannelID}, Value: 1},
+		monitortest.Want{Name: "sv2_connections", Value: 1},
+		monitortest.Want{Name: "sv2_channels", Value: 1},
+		monitortest.Want{Name: "sv2_users", Value: 1},
+		monitortest.Want{Name: "sv2_user_shares_accepted_total", Labels: []string{"user", "rig"}, Value: 1},
+		monitortest.Want{Name: "sv2_upstream_connected", Value: 1},
+		monitortest.Want{Name: "sv2_upstream_info", Labels: []string{"address", pool.addr, "fallback", "none"}, Value: 1},
+		monitortest.Want{Name: "sv2_upstream_index", Value: 0},
+	)
 	s := p.Stats()
 	if got := m.Must(t, "sv2_proxy_shares_up_total"); got != float64(s.SharesUp) {
 		t.Errorf("shares up %g, Stats says %d", got, s.SharesUp)

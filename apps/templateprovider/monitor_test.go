@@ -26,21 +26,14 @@ func TestMonitorCountsTemplatesAndSolutions(t *testing.T) {
 	recv(t, h.node.submitted, "submitted block")
 
 	m := monitortest.Scrape(t, base)
-	for _, c := range []struct {
-		name string
-		want float64
-	}{
-		{"sv2_healthy", 1},
-		{"sv2_connections", 2}, // the client and the one h.submit sends on
-		{"sv2_template_height", float64(tmpl.Height)},
-		{"sv2_templateprovider_templates_sent_total", 1},
-		{"sv2_templateprovider_solutions_total", 1},
-		{"sv2_blocks_found_total", 1},
-	} {
-		if got := m.Must(t, c.name); got != c.want {
-			t.Errorf("%s = %g, want %g", c.name, got, c.want)
-		}
-	}
+	m.Expect(t,
+		monitortest.Want{Name: "sv2_healthy", Value: 1},
+		monitortest.Want{Name: "sv2_connections", Value: 2}, // the client and the one h.submit sends on
+		monitortest.Want{Name: "sv2_template_height", Value: float64(tmpl.Height)},
+		monitortest.Want{Name: "sv2_templateprovider_templates_sent_total", Value: 1},
+		monitortest.Want{Name: "sv2_templateprovider_solutions_total", Value: 1},
+		monitortest.Want{Name: "sv2_blocks_found_total", Value: 1},
+	)
 	if age := m.Must(t, "sv2_template_age_seconds"); age < 0 || age > 600 {
 		t.Errorf("template age %g s", age)
 	}

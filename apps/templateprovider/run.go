@@ -139,15 +139,12 @@ func serve(ctx context.Context, cfg Config, n Node, watch watchFunc) error {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
 	}
 	started := time.Now()
-	mon, err := monitor.NewFor(cfg.Monitor, "templateprovider", log, time.Now, func() monitor.Status {
+	mon, err := monitor.NewForServer(cfg.Monitor, "templateprovider", log, time.Now, func() monitor.Status {
 		// Templates come every TemplateInterval while the node answers.
 		return p.status(srv, n, started, max(3*cfg.TemplateInterval, time.Minute))
-	})
+	}, srv, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStartup, err)
-	}
-	if mon != nil {
-		mon.ServeConnections(srv)
 	}
 	// Blocks are submitted until the server has stopped and every solution
 	// its clients sent is in; then for at most submitDrain more.

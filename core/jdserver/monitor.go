@@ -11,14 +11,9 @@ import (
 // address (monitor.ErrOff without Config.Monitor).
 func (j *JDS) MonitorAddr(ctx context.Context) (net.Addr, error) { return j.mon.Addr(ctx) }
 
-func (j *JDS) newMonitor() error {
-	m, err := monitor.NewFor(j.cfg.Monitor, "jds", j.log, j.cfg.Now, j.Status)
-	if err != nil || m == nil {
-		return err
-	}
-	m.ServeConnections(j.server)
-	j.mon = m
-	return nil
+func (j *JDS) newMonitor() (err error) {
+	j.mon, err = monitor.NewForServer(j.cfg.Monitor, "jds", j.log, j.cfg.Now, j.Status, j.server, nil)
+	return err
 }
 
 // Declarations are the JDS's declarations by result, for a monitoring

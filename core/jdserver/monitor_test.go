@@ -30,23 +30,15 @@ func TestMonitorCountsDeclarations(t *testing.T) {
 
 	m := monitortest.Scrape(t, base)
 	s := e.jds.Stats()
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sv2_app_info", []string{"app", "jds"}, 1},
-		{"sv2_healthy", nil, 1},
-		{"sv2_connections", nil, 1},
-		{"sv2_declarations_total", nil, 2},
-		{"sv2_declarations_accepted_total", nil, 1},
-		{"sv2_jds_tokens_total", nil, float64(s.Tokens)},
-		{"sv2_upstream_connected", nil, 1},
-	} {
-		if got := m.Must(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t,
+		monitortest.Want{Name: "sv2_app_info", Labels: []string{"app", "jds"}, Value: 1},
+		monitortest.Want{Name: "sv2_healthy", Value: 1},
+		monitortest.Want{Name: "sv2_connections", Value: 1},
+		monitortest.Want{Name: "sv2_declarations_total", Value: 2},
+		monitortest.Want{Name: "sv2_declarations_accepted_total", Value: 1},
+		monitortest.Want{Name: "sv2_jds_tokens_total", Value: float64(s.Tokens)},
+		monitortest.Want{Name: "sv2_upstream_connected", Value: 1},
+	)
 	var refused float64
 	for code, n := range s.Refused {
 		if got := m.Must(t, "sv2_declarations_refused_total", "code", code); got != float64(n) {

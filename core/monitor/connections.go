@@ -1,8 +1,11 @@
 package monitor
 
 import (
+	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/stratumgo/stratum/core/accounting"
 	"github.com/stratumgo/stratum/core/service"
 )
 
@@ -41,4 +44,19 @@ func (s *Server) ServeConnections(srv *service.ServerService) {
 		}
 		return out, nil
 	})
+}
+
+// NewForServer is NewFor for an app that serves downstream connections:
+// the monitor serves srv's connections too and, when a is not nil, the
+// accounting of their work (ServeAccounts).
+func NewForServer(cfg *Config, app string, log *slog.Logger, now func() time.Time, status func() Status, srv *service.ServerService, a *accounting.Accounts) (*Server, error) {
+	m, err := NewFor(cfg, app, log, now, status)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	m.ServeConnections(srv)
+	if a != nil {
+		m.ServeAccounts(a)
+	}
+	return m, nil
 }

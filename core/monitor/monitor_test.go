@@ -73,42 +73,34 @@ func TestMetricsAndJSONAgree(t *testing.T) {
 	base, _ := start(t, a, monitor.Config{Now: func() time.Time { return now }, Explorer: "https://mempool.space/block/"})
 
 	m := monitortest.Scrape(t, base)
-	for _, c := range []struct {
-		name   string
-		labels []string
-		want   float64
-	}{
-		{"sv2_app_info", []string{"app", "pool"}, 1},
-		{"sv2_healthy", nil, 1},
-		{"sv2_hashrate_hashes_per_second", nil, 1.5e12},
-		{"sv2_connections", nil, 3},
-		{"sv2_channels", nil, 5},
-		{"sv2_users", nil, 2},
-		{"sv2_shares_accepted_total", nil, 120},
-		{"sv2_shares_accepted_difficulty_total", nil, 3400.5},
-		{"sv2_shares_rejected_total", []string{"code", "stale-share"}, 2},
-		{"sv2_shares_rejected_total", []string{"code", "invalid-job-id"}, 1},
-		{"sv2_blocks_found_total", nil, 3},
-		{"sv2_blocks_pending", nil, 1},
-		{"sv2_blocks_confirmed_total", nil, 2},
-		{"sv2_blocks_lost_total", nil, 0},
-		{"sv2_template_age_seconds", nil, 12},
-		{"sv2_template_height", nil, 105},
-		{"sv2_upstream_connected", nil, 1},
-		{"sv2_upstream_info", []string{"address", "tp:8442", "fallback", "none"}, 1},
-		{"sv2_upstream_switches_total", nil, 4},
-		{"sv2_node_rpc_requests_total", nil, 10},
-		{"sv2_node_rpc_errors_total", nil, 1},
-		{"sv2_node_rpc_duration_seconds", nil, 9},
-		{"sv2_declarations_total", nil, 5},
-		{"sv2_declarations_refused_total", []string{"code", "invalid-job"}, 1},
-		{"sv2_pool_shares_up_total", nil, 99},
-		{"sv2_pool_devices", nil, 4},
-	} {
-		if got := m.Must(t, c.name, c.labels...); got != c.want {
-			t.Errorf("%s%v = %g, want %g", c.name, c.labels, got, c.want)
-		}
-	}
+	m.Expect(t,
+		monitortest.Want{Name: "sv2_app_info", Labels: []string{"app", "pool"}, Value: 1},
+		monitortest.Want{Name: "sv2_healthy", Value: 1},
+		monitortest.Want{Name: "sv2_hashrate_hashes_per_second", Value: 1.5e12},
+		monitortest.Want{Name: "sv2_connections", Value: 3},
+		monitortest.Want{Name: "sv2_channels", Value: 5},
+		monitortest.Want{Name: "sv2_users", Value: 2},
+		monitortest.Want{Name: "sv2_shares_accepted_total", Value: 120},
+		monitortest.Want{Name: "sv2_shares_accepted_difficulty_total", Value: 3400.5},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", "stale-share"}, Value: 2},
+		monitortest.Want{Name: "sv2_shares_rejected_total", Labels: []string{"code", "invalid-job-id"}, Value: 1},
+		monitortest.Want{Name: "sv2_blocks_found_total", Value: 3},
+		monitortest.Want{Name: "sv2_blocks_pending", Value: 1},
+		monitortest.Want{Name: "sv2_blocks_confirmed_total", Value: 2},
+		monitortest.Want{Name: "sv2_blocks_lost_total", Value: 0},
+		monitortest.Want{Name: "sv2_template_age_seconds", Value: 12},
+		monitortest.Want{Name: "sv2_template_height", Value: 105},
+		monitortest.Want{Name: "sv2_upstream_connected", Value: 1},
+		monitortest.Want{Name: "sv2_upstream_info", Labels: []string{"address", "tp:8442", "fallback", "none"}, Value: 1},
+		monitortest.Want{Name: "sv2_upstream_switches_total", Value: 4},
+		monitortest.Want{Name: "sv2_node_rpc_requests_total", Value: 10},
+		monitortest.Want{Name: "sv2_node_rpc_errors_total", Value: 1},
+		monitortest.Want{Name: "sv2_node_rpc_duration_seconds", Value: 9},
+		monitortest.Want{Name: "sv2_declarations_total", Value: 5},
+		monitortest.Want{Name: "sv2_declarations_refused_total", Labels: []string{"code", "invalid-job"}, Value: 1},
+		monitortest.Want{Name: "sv2_pool_shares_up_total", Value: 99},
+		monitortest.Want{Name: "sv2_pool_devices", Value: 4},
+	)
 	if m["go_goroutines"] == nil || m["process_cpu_seconds_total"] == nil {
 		t.Error("no Go or process metrics")
 	}

@@ -111,3 +111,25 @@ func getJSON(url string, v any) error {
 	}
 	return nil
 }
+
+// Want is a series a scrape must have, with its value: Labels are name,
+// value pairs it must carry (others may be there too).
+type Want struct {
+	Name   string
+	Labels []string
+	Value  float64
+}
+
+// Expect fails t for each want the scrape does not have with its value.
+func (m Metrics) Expect(t testing.TB, wants ...Want) {
+	t.Helper()
+	for _, w := range wants {
+		got, ok := m.Value(w.Name, w.Labels...)
+		switch {
+		case !ok:
+			t.Errorf("no series %s%v in the scrape", w.Name, w.Labels)
+		case got != w.Value:
+			t.Errorf("%s%v = %g, want %g", w.Name, w.Labels, got, w.Value)
+		}
+	}
+}
