@@ -34,8 +34,12 @@ func (p *Pool) Status() monitor.Status {
 	if ok {
 		st.State = "running"
 	}
-	if p.jds != nil { // the in-process JDS's declarations are the pool's
+	if p.jds != nil { // the in-process JDS's declarations are the pool's, and its node RPC
 		st.Declaration = p.jds.Declarations()
+		n := p.jds.NodeRPC()
+		st.Counters = append(st.Counters,
+			monitor.Counter{Name: "jds_node_rpc_requests", Help: "Calls of the in-process JDS to the node's JSON-RPC.", Value: float64(n.Requests), Total: true},
+			monitor.Counter{Name: "jds_node_rpc_errors", Help: "Of those, failed.", Value: float64(n.Errors), Total: true})
 	}
 	if p.cfg.Solo {
 		st.Counters = append(st.Counters, monitor.Counter{Name: "solo", Help: "1 when the pool pays each miner's own address.", Value: 1})

@@ -134,7 +134,7 @@ func TestMonitorCountsSharesAndBlocks(t *testing.T) {
 	if b.Hash != chainhash.Hash(hash).String() || b.State != "pending" || b.Finder != "ivy.rig1" || b.Height == 0 {
 		t.Errorf("recent block %+v, want hash %s pending by ivy.rig1", b, chainhash.Hash(hash))
 	}
-	if st.Template == nil || st.Template.ID != tmpl.TemplateID || st.Upstream == nil || !st.Upstream.Connected || !st.Healthy {
+	if st.Template == nil || st.Template.ID != tmpl.TemplateID || st.Template.Height != 100 || st.Upstream == nil || !st.Upstream.Connected || !st.Healthy {
 		t.Errorf("template %+v upstream %+v healthy %v", st.Template, st.Upstream, st.Healthy)
 	}
 

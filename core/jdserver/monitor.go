@@ -53,3 +53,7 @@ func (j *JDS) Status() monitor.Status {
 	}
 	return st
 }
+
+// NodeRPC is the JDS's traffic with its node, for a pool that runs it
+// in-process to show beside its own.
+func (j *JDS) NodeRPC() *monitor.NodeRPC { return monitor.NodeOf(j.client) }

@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"math"
+
 	"github.com/btcsuite/btcd/chainhash/v2"
 
 	"github.com/stratumgo/stratum/core/accounting"
@@ -56,6 +58,9 @@ func TemplateOf(h *tpclient.Handler) *Template {
 		return nil
 	}
 	t := &Template{ID: c.TemplateID, Received: c.Since, Value: c.Value}
+	if c.Height > 0 && c.Height <= math.MaxUint32 {
+		t.Height = uint32(c.Height)
+	}
 	if c.PrevHash != ([32]byte{}) {
 		t.PrevHash = chainhash.Hash(c.PrevHash).String()
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chainhash/v2"
 
 	"github.com/stratumgo/stratum/core/backoff"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -62,13 +63,15 @@ type Current struct {
 	TemplateID uint64
 	PrevHash   sv2.U256  // zero until the first SetNewPrevHash
 	Value      uint64    // coinbase_tx_value_remaining
+	Height     int64     // of the block it makes, from its coinbase's BIP34 push; -1 if it has none
 	Since      time.Time // when it became current
 }
 
 // futureTemplate is what Current needs of a future template.
 type futureTemplate struct {
-	id    uint64
-	value uint64
+	id     uint64
+	value  uint64
+	height int64
 }
 
 // Handler is a service.TemplateDistributionClientHandler. Transactions and
@@ -204,7 +207,7 @@ func (h *Handler) noteTemplate(m *sv2.NewTemplate) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !m.FutureTemplate {
-		h.cur = Current{TemplateID: m.TemplateID, PrevHash: h.prev, Value: m.CoinbaseTxValueRemaining, Since: h.cfg.Now()}
+		h.cur = Current{TemplateID: m.TemplateID, PrevHash: h.prev, Value: m.CoinbaseTxValueRemaining, Height: templateHeight(m), Since: h.cfg.Now()}
 		h.hasCur = true
 		return
 	}
@@ -212,7 +215,7 @@ func (h *Handler) noteTemplate(m *sv2.NewTemplate) {
 		n := copy(h.future, h.future[1:])
 		h.future = h.future[:n]
 	}
-	h.future = append(h.future, futureTemplate{id: m.TemplateID, value: m.CoinbaseTxValueRemaining})
+	h.future = append(h.future, futureTemplate{id: m.TemplateID, value: m.CoinbaseTxValueRemaining, height: templateHeight(m)})
 }
 
 // notePrevHash makes the future template m names current on m's prev hash.
@@ -227,7 +230,7 @@ func (h *Handler) notePrevHash(m *sv2.TemplateSetNewPrevHash) {
 	// Newest first, should a provider ever reuse an id.
 	for i := len(h.future) - 1; i >= 0; i-- {
 		if f := h.future[i]; f.id == m.TemplateID {
-			h.cur = Current{TemplateID: f.id, PrevHash: m.PrevHash, Value: f.value, Since: now}
+			h.cur = Current{TemplateID: f.id, PrevHash: m.PrevHash, Value: f.value, Height: f.height, Since: now}
 			h.hasCur = true
 			return
 		}
@@ -267,4 +270,11 @@ func call[M any](hook func(context.Context, M) []service.ClientEvent, ctx contex
 		return nil
 	}
 	return hook(ctx, m)
+}
+
+// templateHeight is the height of the block a template makes, as its
+// coinbase prefix's BIP34 push says; -1 without one.
+func templateHeight(m *sv2.NewTemplate) int64 {
+	_, h := coinbase.BIP34Height(m.CoinbasePrefix)
+	return h
 }

@@ -194,12 +194,12 @@ func TestCurrentNonFuture(t *testing.T) {
 		t.Fatalf("Current() before any template = %+v, true", cur)
 	}
 	sendTemplate(t, h, 1, false, 100)
-	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Since: clock.t}) // no prev hash yet
+	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Height: -1, Since: clock.t}) // no prev hash yet
 
 	sendPrevHash(t, h, 1, sv2.U256{0xaa})
 	clock.t = clock.t.Add(time.Minute)
 	sendTemplate(t, h, 2, false, 200)
-	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xaa}, Value: 200, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xaa}, Value: 200, Height: -1, Since: clock.t})
 }
 
 // A future template waits for the prev hash that names it.
@@ -210,17 +210,17 @@ func TestCurrentFutureThenPrevHash(t *testing.T) {
 	clock.t = clock.t.Add(time.Second)
 	sendTemplate(t, h, 2, true, 200)
 	sendTemplate(t, h, 3, true, 300)
-	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Since: start}) // future templates are not current yet
+	expectCurrent(t, h, Current{TemplateID: 1, Value: 100, Height: -1, Since: start}) // future templates are not current yet
 
 	clock.t = clock.t.Add(time.Second)
 	sendPrevHash(t, h, 2, sv2.U256{0xbb})
-	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Height: -1, Since: clock.t})
 
 	// A disconnect leaves it current, growing old.
 	if _, err := h.Disconnected(t.Context(), errors.New("gone")); err != nil {
 		t.Fatal(err)
 	}
-	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0xbb}, Value: 200, Height: -1, Since: clock.t})
 }
 
 // A prev hash naming a template not remembered keeps the template but
@@ -232,11 +232,11 @@ func TestCurrentPrevHashUnknownTemplate(t *testing.T) {
 		t.Fatalf("Current() after a prev hash alone = %+v, true", cur)
 	}
 	sendTemplate(t, h, 1, false, 100)
-	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x01}, Value: 100, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x01}, Value: 100, Height: -1, Since: clock.t})
 
 	clock.t = clock.t.Add(time.Minute)
 	sendPrevHash(t, h, 42, sv2.U256{0x02})
-	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x02}, Value: 100, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 1, PrevHash: sv2.U256{0x02}, Value: 100, Height: -1, Since: clock.t})
 }
 
 // Only the latest future templates are remembered, and only those of the
@@ -254,7 +254,7 @@ func TestCurrentFutureBound(t *testing.T) {
 		t.Fatalf("a forgotten future template became current: %+v", cur)
 	}
 	sendPrevHash(t, h, 2, sv2.U256{0x02}) // the oldest remembered
-	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x02}, Value: 20, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x02}, Value: 20, Height: -1, Since: clock.t})
 
 	// A new connection numbers its templates again: the earlier one's
 	// future templates answer none of its prev hashes.
@@ -263,5 +263,15 @@ func TestCurrentFutureBound(t *testing.T) {
 	}
 	clock.t = clock.t.Add(time.Second)
 	sendPrevHash(t, h, 5, sv2.U256{0x05})
-	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x05}, Value: 20, Since: clock.t})
+	expectCurrent(t, h, Current{TemplateID: 2, PrevHash: sv2.U256{0x05}, Value: 20, Height: -1, Since: clock.t})
+}
+
+// The current template's height is its coinbase's BIP34 push.
+func TestCurrentHeight(t *testing.T) {
+	h, clock := newCurrentHandler(t)
+	prefix := []byte{0x03, 0x40, 0xd1, 0x0c} // push of 840,000, little-endian
+	if _, err := h.NewTemplate(context.Background(), &sv2.NewTemplate{TemplateID: 9, CoinbasePrefix: prefix, CoinbaseTxValueRemaining: 7}); err != nil {
+		t.Fatal(err)
+	}
+	expectCurrent(t, h, Current{TemplateID: 9, Value: 7, Height: 840_000, Since: clock.t})
 }
