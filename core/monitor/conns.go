@@ -8,10 +8,12 @@ import (
 )
 
 // connTable keeps at most max connections: past it, a new connection
-// takes the place of the oldest one not being answered (one that sent
-// nothing, half a request, or waits idle between requests), and is closed
-// itself only when every other is being answered. So connections that send
-// nothing or send slowly cannot keep a scraper or the operator out.
+// takes the place of one not being answered (one that sent nothing, half a
+// request, or waits idle between requests): the oldest of the source
+// address holding the most, so that one host's flood evicts its own; and is
+// closed itself only when every other is being answered. So connections
+// that send nothing or send slowly cannot keep a scraper or the operator
+// out.
 type connTable struct {
 	mu    sync.Mutex
 	max   int
@@ -21,6 +23,7 @@ type connTable struct {
 
 type connEntry struct {
 	seq     uint64 // the order of arrival
+	source  string // the peer's address without the port
 	serving int    // requests being answered on it
 }
 
@@ -54,15 +57,23 @@ func (t *connTable) add(c net.Conn) net.Conn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.seq++
-	t.conns[c] = &connEntry{seq: t.seq}
+	t.conns[c] = &connEntry{seq: t.seq, source: sourceOf(c)}
 	if len(t.conns) <= t.max {
 		return nil
 	}
+	perSource := map[string]int{}
+	for _, e := range t.conns {
+		perSource[e.source]++
+	}
 	var victim net.Conn
-	var oldest uint64
+	var best *connEntry
 	for other, e := range t.conns {
-		if other != c && e.serving == 0 && (victim == nil || e.seq < oldest) {
-			victim, oldest = other, e.seq
+		if other == c || e.serving > 0 {
+			continue
+		}
+		if best == nil || perSource[e.source] > perSource[best.source] ||
+			perSource[e.source] == perSource[best.source] && e.seq < best.seq {
+			victim, best = other, e
 		}
 	}
 	if victim == nil {
@@ -112,4 +123,12 @@ func (r *recorder) copyTo(w http.ResponseWriter) {
 	}
 	w.WriteHeader(r.code)
 	_, _ = w.Write(r.body) // the client went away: nothing to do
+}
+
+func sourceOf(c net.Conn) string {
+	addr := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
