@@ -4,7 +4,7 @@ package monitor_test
 // or a confused app) can do to it over real TCP or through its Handler.
 //
 // Each TestAttack* documents a property that holds. Those marked "FIXED:"
-// failed on the first version of the server (ba83769); their comment keeps
+// failed on the first version of the server (155a8bf); their comment keeps
 // the symptom it showed and the fix's idea, and the test holds the fix.
 
 import (
