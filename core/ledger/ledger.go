@@ -1,0 +1,92 @@
+// Package ledger keeps a pool's accounting durably: accepted work per user
+// and worker in short time buckets, found blocks and their reward split
+// (PPLNS, Split), balances and payouts, behind one interface (Store) with
+// an embedded SQLite engine (OpenSQLite) that needs nothing installed.
+//
+// The share path never waits on the database: a Recorder adds shares to
+// buckets in memory and writes them every flush interval, so a crash loses
+// at most that much accepted work; a found block is written at once, with
+// the work before it and its split, in one transaction.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Block states.
+const (
+	Pending   = "pending"   // found; not yet 100 blocks deep
+	Confirmed = "confirmed" // 100 blocks deep: its reward can be spent, and paid
+	Orphaned  = "orphaned"  // not on the chain
+)
+
+// Maturity is how deep a block must be before its reward can be spent.
+const Maturity = 100
+
+// Work is accepted (and rejected) work of one worker of one user in one
+// time bucket, as the ledger sums it.
+type Work struct {
+	Bucket     time.Time // the bucket's start
+	User       string
+	Worker     string // "" for a user's channel that names none
+	Accepted   uint64
+	Difficulty float64           // sum of the accepted shares' difficulty
+	Rejected   map[string]uint64 // by error code
+}
+
+// Block is a found block as the ledger keeps it.
+type Block struct {
+	Hash   string // display order hex
+	Height uint32
+	Reward uint64 // the coinbase's value, in satoshis: subsidy and fees
+	Fees   uint64 // of that, the transactions' fees
+	Found  time.Time
+	Finder string
+	State  string
+}
+
+// Payout is an amount for a user: a block's share of it, or a payment.
+type Payout struct {
+	User   string
+	Amount uint64 // satoshis
+}
+
+// Weight is a user's difficulty in a PPLNS window.
+type Weight struct {
+	User       string
+	Difficulty float64
+}
+
+// Store is where the ledger lives. Its methods are safe for concurrent use.
+type Store interface {
+	// AddWork adds work to the buckets it names (summing with what they hold).
+	AddWork(ctx context.Context, work []Work) error
+	// AddBlock records a found block with the work before it and its
+	// split, computed from the window ending with that work, in one
+	// transaction; it returns the split.
+	AddBlock(ctx context.Context, b Block, work []Work, rules Rules) ([]Payout, error)
+	// SetBlockState records a block's new state.
+	SetBlockState(ctx context.Context, hash, state string) error
+	// Window returns each user's difficulty in the last n units of
+	// difficulty of accepted work, the oldest bucket taken in part.
+	Window(ctx context.Context, n float64) ([]Weight, error)
+	// Blocks returns the latest blocks found, newest first.
+	Blocks(ctx context.Context, limit int) ([]Block, error)
+	// Split returns a block's split.
+	Split(ctx context.Context, hash string) ([]Payout, error)
+	// AddPayout records a payment to a user.
+	AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error
+	// Balances returns what each user is owed: the splits of confirmed
+	// blocks less the payouts.
+	Balances(ctx context.Context) ([]Payout, error)
+	Close() error
+}
+
+// ErrUnknownBlock is SetBlockState's and Split's error for a block the
+// ledger does not hold.
+var ErrUnknownBlock = errors.New("ledger: unknown block")
+
+// ErrOverpaid is Balances' error when payouts exceed what a user was owed.
+var ErrOverpaid = errors.New("ledger: paid more than owed")

@@ -1,0 +1,186 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// failingStore fails its writes while down.
+type failingStore struct {
+	Store
+	mu   sync.Mutex
+	down bool
+}
+
+func (f *failingStore) AddWork(ctx context.Context, w []Work) error {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return errors.New("database down")
+	}
+	return f.Store.AddWork(ctx, w)
+}
+
+func (f *failingStore) AddBlock(ctx context.Context, b Block, w []Work, r Rules) ([]Payout, error) {
+	f.mu.Lock()
+	down := f.down
+	f.mu.Unlock()
+	if down {
+		return nil, errors.New("database down")
+	}
+	return f.Store.AddBlock(ctx, b, w, r)
+}
+
+func (f *failingStore) setDown(d bool) { f.mu.Lock(); f.down = d; f.mu.Unlock() }
+
+func TestRecorderBatchesAndKeepsWhatFailed(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, filepath.Join(t.TempDir(), "ledger.db"))
+	fs := &failingStore{Store: s}
+	now := t0
+	r := NewRecorder(RecorderConfig{Store: fs, Rules: Rules{Window: 100, Pool: "pool"}, Now: func() time.Time { return now }})
+	for range 3 {
+		r.Share("alice", "rig1", true, 2, "")
+	}
+	r.Share("alice", "rig1", false, 0, "stale-share")
+	now = now.Add(15 * time.Second) // the next bucket
+	r.Share("bob", "", true, 1, "")
+	if w, _ := s.Window(ctx, 100); len(w) != 0 {
+		t.Fatalf("work written before a flush: %v", w)
+	}
+	fs.setDown(true)
+	if err := r.Flush(ctx); err == nil {
+		t.Fatal("a flush to a database down succeeded")
+	}
+	if _, err := r.Block(ctx, Block{Hash: "aa", Reward: 100}); err == nil {
+		t.Fatal("a block recorded in a database down")
+	}
+	fs.setDown(false)
+	split, err := r.Block(ctx, Block{Hash: "aa", Reward: 1000, Found: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The block carried the work the failed writes kept: alice 6, bob 1.
+	if len(split) != 3 || split[0] != (Payout{"alice", 857}) || split[1] != (Payout{"bob", 142}) || split[2] != (Payout{"pool", 1}) {
+		t.Errorf("split %v", split)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.Window(ctx, 100); len(w) != 2 || w[0].Difficulty != 6 || w[1].Difficulty != 1 {
+		t.Errorf("work written once: %v", w)
+	}
+	var rejected int
+	if err := s.db.QueryRow(`SELECT SUM(count) FROM rejects WHERE code = 'stale-share'`).Scan(&rejected); err != nil || rejected != 1 {
+		t.Errorf("rejects %d %v", rejected, err)
+	}
+}
+
+// The crash test's child: records a share every millisecond, flushing every
+// 20 ms, and says after each flush how many shares were written, until it
+// is killed.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("LEDGER_CRASH_CHILD"); path != "" {
+		crashChild(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(path string) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	r := NewRecorder(RecorderConfig{Store: s, Rules: Rules{Window: 1e9, Pool: "pool"}})
+	var shares int
+	tick := time.NewTicker(20 * time.Millisecond)
+	for {
+		select {
+		case <-tick.C:
+			if err := r.Flush(ctx); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+			fmt.Println("flushed", shares)
+		default:
+			r.Share("alice", "rig", true, 1, "")
+			shares++
+			if shares == 50 {
+				// A block mid-run: written at once, whatever comes after.
+				if _, err := r.Block(ctx, Block{Hash: "b1", Height: 7, Reward: 5000, Found: time.Now()}); err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				fmt.Println("block")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// kill -9 of a process mid-load: every share written by a flush it
+// reported, and the block, are in the ledger when it is opened again.
+func TestRecorderSurvivesKill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LEDGER_CRASH_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	lines := bufio.NewScanner(out)
+	flushed, flushes, block := 0, 0, false
+	for flushes < 10 && lines.Scan() {
+		f := strings.Fields(lines.Text())
+		switch f[0] {
+		case "flushed":
+			flushed, _ = strconv.Atoi(f[1])
+			flushes++
+		case "block":
+			block = true
+		default:
+			t.Fatalf("child: %s", lines.Text())
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred flush runs
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if flushes < 10 || !block || flushed < 50 {
+		t.Fatalf("child reported %d flushes, %d shares, block %v", flushes, flushed, block)
+	}
+	s := openTest(t, path)
+	w, err := s.Window(context.Background(), 1e9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 1 || w[0].Difficulty < float64(flushed) {
+		t.Errorf("after kill -9: %v in the ledger, %d shares reported written", w, flushed)
+	}
+	blocks, err := s.Blocks(context.Background(), 10)
+	if err != nil || len(blocks) != 1 || blocks[0].Hash != "b1" {
+		t.Errorf("blocks after kill -9: %+v %v", blocks, err)
+	}
+	split, err := s.Split(context.Background(), "b1")
+	if err != nil || len(split) != 1 || split[0] != (Payout{"alice", 5000}) {
+		t.Errorf("the block's split after kill -9: %v %v", split, err)
+	}
+}
