@@ -120,6 +120,7 @@ func TestStackWithBinaries(t *testing.T) {
 		payoutScript, _ := txscript.PayToAddrScript(payout)
 		tpAddr, poolAddr := freeAddr(t), freeAddr(t)
 		tpMon, poolMon, minerMon := freeAddr(t), freeAddr(t), freeAddr(t)
+		ledgerPath := filepath.Join(dir, "ledger.db")
 
 		tpConf := writeFile(t, dir, "tp.toml", fmt.Sprintf(`listen = %q
 	rpc-url = %q
@@ -139,7 +140,10 @@ func TestStackWithBinaries(t *testing.T) {
 	pool-tag = "/stack test/"
 	stats-interval = "2s"
 	monitor-listen = %q
-	`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1", poolMon))
+	ledger = %q
+	ledger-flush = "200ms"
+	pool-fee = 1.5
+	`, poolAddr, noise.FormatSecretKey(poolSK), tpAddr, tpPK, payout.EncodeAddress()+":1", poolMon, ledgerPath))
 		// One miner serves its monitoring, the other has it off.
 		minerConf := func(name, kind, monitor string) string {
 			return writeFile(t, dir, name+".toml", fmt.Sprintf(`pool = %q
@@ -189,10 +193,14 @@ func TestStackWithBinaries(t *testing.T) {
 		// and both miners' shares, the provider's solutions, the miner's.
 		checkStackMonitoring(t, "http://"+poolMon, "http://"+tpMon, "http://"+minerMon)
 
-		// Kill the pool and start it again: the miners come back by themselves.
+		// Kill the pool (SIGKILL) mid-load and start it again: the miners
+		// come back by themselves, and the ledger holds the work and blocks
+		// written before the kill, their splits unchanged.
+		before := checkLedgerBeforeKill(t, "http://"+poolMon, ledgerPath)
 		if err := poolProc.Kill(); err != nil {
 			t.Fatal(err)
 		}
+		checkLedgerAfterKill(t, ledgerPath, before)
 		height, _ := c.GetBlockCount(ctx)
 		harness.StartProcess(t, "sv2-pool (restarted)", poolBin, "--config", poolConf)
 		waitBlocks(t, ctx, c, height, payoutScript, 2)

@@ -375,6 +375,7 @@ func (h *miners) SubmitSharesExtended(ctx context.Context, id service.ClientID, 
 func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker string, r *mining.ShareResult) []sv2.Message {
 	found := r.Status == mining.ShareBlockFound
 	user := h.p.accounts.Share(ChannelKey{Client: id, Channel: channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
+	h.p.recordShare(user, worker, r)
 	if found {
 		// The finder is who the dashboard and the stats credit: the user,
 		// and the worker the share named, if any.
@@ -384,6 +385,7 @@ func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker st
 		}
 		h.p.log.Info("block share", "client", id, "channel", channel, "user", user, "worker", worker)
 		h.p.blocks.found(r.Block, r.Hash, finder)
+		h.p.ledgerBlock(r.Block, r.Hash, user)
 	}
 	if reply := r.Reply(channel, seq); reply != nil {
 		return []sv2.Message{reply}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stratumgo/stratum/core/ledger"
 	"log/slog"
 	"maps"
 	"net"
@@ -119,6 +120,10 @@ type Config struct {
 	// pool's).
 	Monitor *monitor.Config
 
+	// Ledger, when set, keeps the accounting durably: work, found blocks
+	// and their PPLNS split, balances (core/ledger).
+	Ledger *Ledger
+
 	// Node, when set, is a node's RPC for submitting blocks directly too.
 	Node *node.Config
 	// JobDeclaration, when set, accepts custom jobs (not with Solo).
@@ -167,9 +172,11 @@ type Pool struct {
 	tmpl     *tpclient.Handler
 	server   *service.ServerService
 	client   *service.ClientService
-	jds      *jdserver.JDS   // the in-process job declarator, if any
-	node     *node.Client    // the node RPC the blocks also go to, if any
-	mon      *monitor.Server // Config.Monitor's, if any
+	jds      *jdserver.JDS    // the in-process job declarator, if any
+	node     *node.Client     // the node RPC the blocks also go to, if any
+	mon      *monitor.Server  // Config.Monitor's, if any
+	ledger   *ledger.Recorder // Config.Ledger's, if any
+	writes   ledgerWrites     // found blocks on their way to the ledger
 	started  time.Time
 }
 
@@ -300,6 +307,7 @@ func New(cfg Config) (*Pool, error) {
 	if p.blocks, err = newBlocks(p); err != nil {
 		return nil, err
 	}
+	p.newLedger()
 	if err := p.newMonitor(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -355,8 +363,26 @@ func Run(ctx context.Context, cfg Config) error {
 // service fails; it returns after everything it started has stopped: nil
 // when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
+	if p.ledger != nil {
+		lctx, stop := context.WithCancel(ctx)
+		p.writes.start(lctx)
+		defer func() {
+			stop()
+			p.writes.wait() // each has tried once more, then logged what it could not write
+			if err := p.cfg.Ledger.Store.Close(); err != nil {
+				p.log.Error("ledger: closing", "error", err)
+			}
+		}()
+	}
 	return service.RunAll(ctx,
 		p.server, p.client, p.mon,
+		service.RunnerFunc(func(ctx context.Context) error {
+			if p.ledger == nil {
+				return nil
+			}
+			return p.ledger.Run(ctx)
+		}),
+		service.RunnerFunc(func(ctx context.Context) error { p.confirm(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)

@@ -127,9 +127,16 @@ func (r *Recorder) Flush(ctx context.Context) error {
 // work pending so far, its split computed from the window that work ends,
 // in one transaction. On failure the work is kept, and the error says the
 // block was not recorded (the caller logs it loudly and tries again).
-func (r *Recorder) Block(ctx context.Context, b Block) ([]Payout, error) {
+//
+// window, when positive, is the block's PPLNS window instead of the
+// configured one (a pool that sizes it by the block's network difficulty).
+func (r *Recorder) Block(ctx context.Context, b Block, window float64) ([]Payout, error) {
+	rules := r.cfg.Rules
+	if window > 0 {
+		rules.Window = window
+	}
 	work := r.take()
-	split, err := r.cfg.Store.AddBlock(ctx, b, work, r.cfg.Rules)
+	split, err := r.cfg.Store.AddBlock(ctx, b, work, rules)
 	if err != nil {
 		r.putBack(work)
 		return nil, err

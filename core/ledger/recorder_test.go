@@ -63,11 +63,11 @@ func TestRecorderBatchesAndKeepsWhatFailed(t *testing.T) {
 	if err := r.Flush(ctx); err == nil {
 		t.Fatal("a flush to a database down succeeded")
 	}
-	if _, err := r.Block(ctx, Block{Hash: "aa", Reward: 100}); err == nil {
+	if _, err := r.Block(ctx, Block{Hash: "aa", Reward: 100}, 0); err == nil {
 		t.Fatal("a block recorded in a database down")
 	}
 	fs.setDown(false)
-	split, err := r.Block(ctx, Block{Hash: "aa", Reward: 1000, Found: now})
+	split, err := r.Block(ctx, Block{Hash: "aa", Reward: 1000, Found: now}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func crashChild(path string) {
 			shares++
 			if shares == 50 {
 				// A block mid-run: written at once, whatever comes after.
-				if _, err := r.Block(ctx, Block{Hash: "b1", Height: 7, Reward: 5000, Found: time.Now()}); err != nil {
+				if _, err := r.Block(ctx, Block{Hash: "b1", Height: 7, Reward: 5000, Found: time.Now()}, 0); err != nil {
 					fmt.Println("error", err)
 					os.Exit(1)
 				}

@@ -52,6 +52,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
 	}
+	flags = append(flags, ledgerFlags(env)...)
 	flags = append(flags, appkit.Sv1Flags(app)...)
 	flags = append(flags, appkit.MonitorFlags(app, appkit.MonitorPool)...)
 	flags = append(flags, appkit.NodeFlags(app, "also submit found blocks straight to the node at `URL` (http:// or https://)")...)
@@ -71,7 +72,7 @@ Every flag can also be set through its SV2_POOL_* environment variable or a --co
 file (see sv2-pool.example.toml). The authority public key miners pin is logged at start.`,
 		Flags:    flags,
 		Before:   appkit.LoadConfigFile(flags),
-		Commands: []*cli.Command{appkit.KeygenCommand()},
+		Commands: []*cli.Command{appkit.KeygenCommand(), ledgerCommand()},
 		Action:   run,
 	}
 }
@@ -128,5 +129,8 @@ func run(c *cli.Context) error {
 	}
 	ctx, stop := appkit.SignalContext()
 	defer stop()
+	if cfg.Ledger, err = ledgerConfig(ctx, c); err != nil {
+		return err
+	}
 	return pool.Run(ctx, cfg)
 }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/stratumgo/stratum/apps/pool"
+	"github.com/stratumgo/stratum/core/ledger"
+)
+
+func ledgerFlags(env func(string) []string) []cli.Flag {
+	return []cli.Flag{
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "ledger", Usage: "keep the accounting durably in the SQLite `FILE` (made if missing): work, found blocks with their PPLNS split, balances", EnvVars: env("ledger")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ledger-flush", Value: ledger.DefaultFlush, Usage: "write accepted work to the ledger every `DURATION`: the most a crash can lose (found blocks are written at once)", EnvVars: env("ledger-flush")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pplns-window", Usage: fmt.Sprintf("split each block's reward over the last `N` units of difficulty (0: %d times the block's network difficulty)", pool.DefaultWindowFactor), EnvVars: env("pplns-window")}),
+		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pool-fee", Value: 0, Usage: "the pool's fee, in `PERCENT` of each block's reward, taken before the split", EnvVars: env("pool-fee")}),
+	}
+}
+
+// ledgerConfig opens --ledger, if set.
+func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
+	path := c.String("ledger")
+	if path == "" {
+		return nil, nil
+	}
+	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
+		return nil, errors.New("--ledger: PostgreSQL is not supported yet; give a SQLite file")
+	}
+	fee := c.Float64("pool-fee")
+	if fee < 0 || fee > 100 || math.IsNaN(fee) {
+		return nil, fmt.Errorf("--pool-fee %g: want 0 to 100", fee)
+	}
+	window := c.Float64("pplns-window")
+	if window < 0 || math.IsNaN(window) || math.IsInf(window, 0) {
+		return nil, fmt.Errorf("--pplns-window %g: want a positive number of difficulty units, or 0", window)
+	}
+	store, err := ledger.OpenSQLite(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("--ledger: %w", err)
+	}
+	return &pool.Ledger{Store: store, Flush: c.Duration("ledger-flush"),
+		Rules: ledger.Rules{Window: window, FeeBasisPoints: uint32(math.Round(fee * 100))}}, nil
+}
+
+// ledgerCommand reads the ledger: sv2-pool ledger --ledger FILE balances|blocks|payouts.
+func ledgerCommand() *cli.Command {
+	open := func(c *cli.Context) (*ledger.SQLite, error) {
+		path := c.String("ledger")
+		if path == "" {
+			return nil, errors.New("give the ledger's file: --ledger FILE")
+		}
+		return ledger.OpenSQLite(c.Context, path)
+	}
+	flag := &cli.StringFlag{Name: "ledger", Usage: "the SQLite `FILE` of the pool's --ledger"}
+	return &cli.Command{
+		Name:  "ledger",
+		Usage: "read the pool's ledger: balances, blocks and their splits",
+		Subcommands: []*cli.Command{
+			{
+				Name: "balances", Usage: "what each user is owed: the splits of confirmed blocks less payouts",
+				Flags: []cli.Flag{flag},
+				Action: func(c *cli.Context) error {
+					s, err := open(c)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					bal, err := s.Balances(c.Context)
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "USER\tSATOSHIS")
+					for _, b := range bal {
+						fmt.Fprintf(w, "%s\t%d\n", b.User, b.Amount)
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "blocks", Usage: "the latest blocks found, with their state and split",
+				Flags: []cli.Flag{flag, &cli.IntFlag{Name: "limit", Value: 20, Usage: "at most `N` blocks"}},
+				Action: func(c *cli.Context) error {
+					s, err := open(c)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					blocks, err := s.Blocks(c.Context, c.Int("limit"))
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "HEIGHT\tHASH\tSTATE\tREWARD\tFEES\tFINDER\tSPLIT")
+					for _, b := range blocks {
+						split, err := s.Split(c.Context, b.Hash)
+						if err != nil {
+							return err
+						}
+						parts := make([]string, len(split))
+						for i, p := range split {
+							parts[i] = fmt.Sprintf("%s=%d", p.User, p.Amount)
+						}
+						fmt.Fprintf(w, "%d\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Height, b.Hash, b.State, b.Reward, b.Fees, b.Finder, strings.Join(parts, " "))
+					}
+					return w.Flush()
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,96 @@
+package pool
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+
+	"github.com/stratumgo/stratum/core/ledger"
+	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/service"
+	"github.com/stratumgo/stratum/core/sv2"
+)
+
+// With a ledger, accepted work reaches it within the flush interval, and a
+// found block at once with its split over the window, the pool's fee first.
+func TestLedgerRecordsWorkAndBlocks(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	store, err := ledger.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPool(t, func(c *Config) {
+		c.ShareBatchSize = 1
+		c.Ledger = &Ledger{Store: store, Flush: 10 * time.Millisecond, Rules: ledger.Rules{Window: 1e9, FeeBasisPoints: 100}}
+	})
+	m := dialMiner(t, p, mining.FlagRequiresStandardJobs)
+	ch := m.openStandard(t, "carol.rig1", 1)
+	w := m.currentWork(t, ch)
+	nonces := grind(w, 0, 1<<16)
+	for i, n := range nonces[:3] {
+		m.send(t, share(w, uint32(i+1), n))
+		expect[*sv2.SubmitSharesSuccess](t, m)
+	}
+	waitFor(t, "the work in the ledger", func() bool {
+		ws, err := store.Window(ctx, 1e9)
+		return err == nil && len(ws) == 1 && ws[0].User == "carol.rig1" && ws[0].Difficulty > 0
+	})
+
+	// A block, on a tip with regtest's target.
+	const easyBits = 0x207fffff
+	tmpl := p.tp.template(true)
+	prev := p.tp.prevHash(tmpl.TemplateID)
+	prev.NBits, prev.Target = easyBits, mustTarget(t, easyBits)
+	for _, msg := range []sv2.Message{tmpl, prev} {
+		if err := p.tp.svc.HandleEvent(ctx, service.SendToAll{Protocol: sv2.ProtocolTemplateDistribution, Message: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect[*sv2.NewMiningJob](t, m)
+	expect[*sv2.SetNewPrevHash](t, m)
+	w = m.currentWork(t, ch)
+	var nonce uint32
+	var hash sv2.U256
+	for ; ; nonce++ {
+		h := w.Header(nil, nonce, w.MinNTime, w.Version)
+		if hash = h.Hash(); target.Meets(&hash, &prev.Target) {
+			break
+		}
+	}
+	m.send(t, share(w, 9, nonce))
+	expect[*sv2.SubmitSharesSuccess](t, m)
+	var blocks []ledger.Block
+	waitFor(t, "the block in the ledger", func() bool {
+		blocks, err = store.Blocks(ctx, 10)
+		return err == nil && len(blocks) == 1
+	})
+	b := blocks[0]
+	if b.Hash != chainhash.Hash(hash).String() || b.Height != 100 || b.Reward != 625_000_000 || b.Finder != "carol.rig1" || b.State != ledger.Pending {
+		t.Errorf("block %+v", b)
+	}
+	split, err := store.Split(ctx, b.Hash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1 % fee, the rest to carol, the only miner.
+	if len(split) != 2 || split[0] != (ledger.Payout{User: "carol.rig1", Amount: 618_750_000}) || split[1] != (ledger.Payout{User: "pool", Amount: 6_250_000}) {
+		t.Errorf("split %v", split)
+	}
+}
+
+// waitFor waits until cond holds: the ledger's writes have no event.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, waitLimit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
