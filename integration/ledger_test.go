@@ -50,6 +50,23 @@ func TestLedgerConfirmsBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := blocks[len(blocks)-1]
+	// The node has it before blocks are made on top: a block made while
+	// ours is on its way would take its place (the ledger then says
+	// orphaned, rightly, but this test is about confirmation).
+	eventually(t, time.Minute, "the node to have the block", func() bool {
+		h, err := n.Client().GetBestBlockHash(ctx)
+		if err != nil {
+			return false
+		}
+		bs, err := store.Blocks(ctx, 100) // the miner may have found more before it stopped
+		for _, b := range bs {
+			if err == nil && h.String() == b.Hash {
+				first = b
+				return true
+			}
+		}
+		return false
+	})
 	if first.State != ledger.Pending || first.Reward == 0 || first.Finder != "erin.rig1" {
 		t.Fatalf("block %+v", first)
 	}

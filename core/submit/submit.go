@@ -320,10 +320,12 @@ func (q *Queue) OnTip(prev sv2.U256) {
 		case fb.hash == prev:
 			fb.settled = true
 			q.settle(fb, confirmed)
+			q.moveOn(fb.rec, ChainConfirmed) // also when the node's answer settled it first
 			q.log.Info("block confirmed: the template provider builds on it", "height", fb.Height, "hash", displayHash(fb.hash))
 		case fb.Header.PrevHash != prev:
 			fb.settled = true
 			q.settle(fb, lost)
+			q.moveOn(fb.rec, ChainLost)
 			q.log.Error("block lost: another block took its place", "height", fb.Height, "hash", displayHash(fb.hash), "tip", displayHash(prev))
 		}
 	}
