@@ -48,18 +48,26 @@ func (p *Pool) newLedger() {
 	if l == nil {
 		return
 	}
-	if l.Rules.Pool == "" {
-		l.Rules.Pool = "pool"
+	rules := l.Rules // the caller's Ledger stays as given
+	if rules.Pool == "" {
+		rules.Pool = "pool"
 	}
-	p.ledger = ledger.NewRecorder(ledger.RecorderConfig{Store: l.Store, Rules: l.Rules, Flush: l.Flush, Logger: p.log.With("component", "ledger"), Now: p.now})
+	p.ledger = ledger.NewRecorder(ledger.RecorderConfig{Store: l.Store, Rules: rules, Flush: l.Flush, Logger: p.log.With("component", "ledger"), Now: p.now})
 }
 
 // recordShare puts a share in the ledger, if any; it never waits on the
-// database.
+// database. A refused share counts for its user alone: worker names cost
+// nothing to invent on shares that do no work, and must not fill the
+// ledger (as in core/accounting).
 func (p *Pool) recordShare(user, worker string, r *mining.ShareResult) {
-	if p.ledger != nil && user != "" {
-		p.ledger.Share(user, worker, r.Status != mining.ShareRejected, r.Difficulty, r.Code)
+	if p.ledger == nil || user == "" {
+		return
 	}
+	accepted := r.Status != mining.ShareRejected
+	if !accepted {
+		worker = ""
+	}
+	p.ledger.Share(user, worker, accepted, r.Difficulty, r.Code)
 }
 
 // ledgerWrites runs the found blocks' ledger writes, on goroutines of their

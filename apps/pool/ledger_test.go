@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -92,5 +94,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within %s", what, waitLimit)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A peer's refused shares naming fresh workers leave one row per user and
+// code in the ledger, not one per invented name (as the accounting does).
+func TestAttackRefusedSharesDoNotFillTheLedger(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	store, err := ledger.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPool(t, func(c *Config) {
+		c.ShareBatchSize = 1
+		c.Ledger = &Ledger{Store: store, Flush: time.Hour, Rules: ledger.Rules{Window: 1e9}}
+	})
+	attacker := dialMiner(t, p, 0, sv2.ExtensionWorkerHashrate)
+	ch := attacker.openExtended(t, "mallory")
+	const names = 200
+	for i := range names {
+		attacker.send(t, &sv2.SubmitSharesExtended{ChannelID: ch, SequenceNumber: uint32(i), JobID: 0xdead,
+			Extranonce: make([]byte, extranonceRollable), TLVs: []sv2.TLV{sv2.WorkerIdentityTLV(fmt.Sprintf("fake-%d", i))}})
+		expect[*sv2.SubmitSharesError](t, attacker)
+	}
+	if err := p.ledger.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows, count int
+	if err := db.QueryRow(`SELECT COUNT(*), COALESCE(SUM(count), 0) FROM rejects`).Scan(&rows, &count); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 1 || count != names {
+		t.Errorf("%d reject rows holding %d shares; want 1 row (mallory, no worker) holding %d", rows, count, names)
 	}
 }
