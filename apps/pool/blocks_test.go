@@ -1,13 +1,10 @@
 package pool
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/submit"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -20,38 +17,16 @@ func TestFoundBlockGoesToTheProvider(t *testing.T) {
 	ch := m.openStandard(t, "ivy", 1)
 
 	// A new tip with regtest's target: about every other hash is a block.
-	const easyBits = 0x207fffff
-	tpSend := func(msg sv2.Message) {
-		t.Helper()
-		if err := p.tp.svc.HandleEvent(context.Background(), service.SendToAll{Protocol: sv2.ProtocolTemplateDistribution, Message: msg}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tip := func() (*sv2.NewTemplate, *sv2.TemplateSetNewPrevHash) {
-		tmpl := p.tp.template(true)
-		prev := p.tp.prevHash(tmpl.TemplateID)
-		prev.NBits = easyBits
-		prev.Target, _ = target.FromCompact(easyBits)
-		return tmpl, prev
-	}
-	tmpl, prev := tip()
-	tpSend(tmpl)
-	tpSend(prev)
+	tmpl, prev := p.tp.easyTip()
+	p.tp.send(t, tmpl)
+	p.tp.send(t, prev)
 	expect[*sv2.NewMiningJob](t, m)
 	expect[*sv2.SetNewPrevHash](t, m)
 	w := m.currentWork(t, ch)
 	if w.NBits != easyBits {
 		t.Fatalf("work on nBits %#x, want %#x", w.NBits, easyBits)
 	}
-
-	var nonce uint32
-	var hash sv2.U256
-	for ; ; nonce++ {
-		h := w.Header(nil, nonce, w.MinNTime, w.Version)
-		if hash = h.Hash(); target.Meets(&hash, &prev.Target) {
-			break
-		}
-	}
+	nonce, hash := grindBlock(w, prev.Target)
 	m.send(t, share(w, 1, nonce))
 	sol := recv(t, p.tp.solutions, "the block's SubmitSolution")
 	if sol.TemplateID != tmpl.TemplateID || sol.HeaderNonce != nonce || sol.Version != w.Version || sol.HeaderTimestamp != w.MinNTime {
@@ -60,10 +35,10 @@ func TestFoundBlockGoesToTheProvider(t *testing.T) {
 	waitCounts(t, p, submit.Counts{Found: 1, Pending: 1})
 
 	// The provider moves to the block: confirmed.
-	next, nextPrev := tip()
+	next, nextPrev := p.tp.easyTip()
 	nextPrev.PrevHash = hash
-	tpSend(next)
-	tpSend(nextPrev)
+	p.tp.send(t, next)
+	p.tp.send(t, nextPrev)
 	waitCounts(t, p, submit.Counts{Found: 1, Confirmed: 1})
 }
 

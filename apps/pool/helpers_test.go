@@ -540,3 +540,35 @@ func (r *rawConn) closedByPool(t testing.TB) {
 		}
 	}
 }
+
+// easyBits is regtest's target: about every other hash is a block.
+const easyBits = 0x207fffff
+
+// send hands msg from the provider to the pool.
+func (tp *fakeTP) send(t testing.TB, msg sv2.Message) {
+	t.Helper()
+	if err := tp.svc.HandleEvent(context.Background(), service.SendToAll{Protocol: sv2.ProtocolTemplateDistribution, Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// easyTip makes a future template and the tip that activates it, at
+// regtest's target, without sending them.
+func (tp *fakeTP) easyTip() (*sv2.NewTemplate, *sv2.TemplateSetNewPrevHash) {
+	tmpl := tp.template(true)
+	prev := tp.prevHash(tmpl.TemplateID)
+	prev.NBits = easyBits
+	prev.Target, _ = target.FromCompact(easyBits)
+	return tmpl, prev
+}
+
+// grindBlock returns the first nonce of w whose header hash meets tg, and
+// that hash.
+func grindBlock(w *mining.Work, tg sv2.U256) (uint32, sv2.U256) {
+	for nonce := uint32(0); ; nonce++ {
+		h := w.Header(nil, nonce, w.MinNTime, w.Version)
+		if hash := h.Hash(); target.Meets(&hash, &tg) {
+			return nonce, hash
+		}
+	}
+}

@@ -12,8 +12,6 @@ import (
 
 	"github.com/stratumgo/stratum/core/ledger"
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/mining/target"
-	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -44,26 +42,13 @@ func TestLedgerRecordsWorkAndBlocks(t *testing.T) {
 	})
 
 	// A block, on a tip with regtest's target.
-	const easyBits = 0x207fffff
-	tmpl := p.tp.template(true)
-	prev := p.tp.prevHash(tmpl.TemplateID)
-	prev.NBits, prev.Target = easyBits, mustTarget(t, easyBits)
-	for _, msg := range []sv2.Message{tmpl, prev} {
-		if err := p.tp.svc.HandleEvent(ctx, service.SendToAll{Protocol: sv2.ProtocolTemplateDistribution, Message: msg}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tmpl, prev := p.tp.easyTip()
+	p.tp.send(t, tmpl)
+	p.tp.send(t, prev)
 	expect[*sv2.NewMiningJob](t, m)
 	expect[*sv2.SetNewPrevHash](t, m)
 	w = m.currentWork(t, ch)
-	var nonce uint32
-	var hash sv2.U256
-	for ; ; nonce++ {
-		h := w.Header(nil, nonce, w.MinNTime, w.Version)
-		if hash = h.Hash(); target.Meets(&hash, &prev.Target) {
-			break
-		}
-	}
+	nonce, hash := grindBlock(w, prev.Target)
 	m.send(t, share(w, 9, nonce))
 	expect[*sv2.SubmitSharesSuccess](t, m)
 	var blocks []ledger.Block

@@ -1,17 +1,14 @@
 package pool
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/monitor/monitortest"
-	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/submit"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -90,29 +87,13 @@ func TestMonitorCountsSharesAndBlocks(t *testing.T) {
 	}
 
 	// A block: a tip with regtest's target, about every other hash a block.
-	const easyBits = 0x207fffff
-	tpSend := func(msg sv2.Message) {
-		t.Helper()
-		if err := p.tp.svc.HandleEvent(context.Background(), service.SendToAll{Protocol: sv2.ProtocolTemplateDistribution, Message: msg}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmpl := p.tp.template(true)
-	prev := p.tp.prevHash(tmpl.TemplateID)
-	prev.NBits, prev.Target = easyBits, mustTarget(t, easyBits)
-	tpSend(tmpl)
-	tpSend(prev)
+	tmpl, prev := p.tp.easyTip()
+	p.tp.send(t, tmpl)
+	p.tp.send(t, prev)
 	expect[*sv2.NewMiningJob](t, m)
 	expect[*sv2.SetNewPrevHash](t, m)
 	w = m.currentWork(t, ch)
-	var nonce uint32
-	var hash sv2.U256
-	for ; ; nonce++ {
-		h := w.Header(nil, nonce, w.MinNTime, w.Version)
-		if hash = h.Hash(); target.Meets(&hash, &prev.Target) {
-			break
-		}
-	}
+	nonce, hash := grindBlock(w, prev.Target)
 	m.send(t, share(w, 4, nonce))
 	expect[*sv2.SubmitSharesSuccess](t, m)
 	recv(t, p.tp.solutions, "the block's SubmitSolution")
@@ -142,8 +123,8 @@ func TestMonitorCountsSharesAndBlocks(t *testing.T) {
 	next := p.tp.template(true)
 	nextPrev := p.tp.prevHash(next.TemplateID)
 	nextPrev.PrevHash = hash
-	tpSend(next)
-	tpSend(nextPrev)
+	p.tp.send(t, next)
+	p.tp.send(t, nextPrev)
 	waitCounts(t, p, submit.Counts{Found: 1, Confirmed: 1})
 	if got := monitortest.Scrape(t, base).Must(t, "sv2_blocks_confirmed_total"); got != 1 {
 		t.Errorf("confirmed %g", got)
@@ -163,13 +144,4 @@ func TestMonitorCountsSharesAndBlocks(t *testing.T) {
 	if len(conns) != 1 || !conns[0].Encrypted || conns[0].Protocol == "" {
 		t.Errorf("connections %+v", conns)
 	}
-}
-
-func mustTarget(t *testing.T, bits uint32) sv2.U256 {
-	t.Helper()
-	tg, err := target.FromCompact(bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
 }
