@@ -369,86 +369,67 @@ type Worker struct {
 	Counters
 }
 
-// ranked is a key and its hashrate, for ranking without copying counters.
-type ranked[K any] struct {
-	k K
-	h float64
-}
-
-// rank sorts keys by hashrate, busiest first, then by compare, and keeps
-// the first limit.
-func rank[K any](all []ranked[K], limit int, compare func(a, b K) int) []ranked[K] {
-	slices.SortFunc(all, func(x, y ranked[K]) int { return cmp.Or(cmp.Compare(y.h, x.h), compare(x.k, y.k)) })
-	return all[:min(len(all), limit)]
-}
-
-// BusiestUsers copies the limit users of the highest hashrate, busiest
-// first (then by name). The lock is held for a pass over the users' names
-// and hashrates and for copying the limit kept, not for sorting: a list of
-// a few users among many costs the share path little.
-func (a *Accounts) BusiestUsers(now time.Time, limit int) []User {
+// busiest ranks m's entries by hashrate at now, busiest first (then by
+// compare), and copies the first limit with wrap. The lock is held for a
+// pass over the keys and hashrates and for copying the ones kept, not for
+// sorting, so that a short list of many costs the share path little. keep
+// (nil: all) picks the entries to rank.
+func busiest[K comparable, V, T any](a *Accounts, m map[K]*V, now time.Time, limit int,
+	keep func(K) bool, counters func(*V) *Counters, compare func(x, y K) int, wrap func(K, *V) T) []T {
+	type ranked struct {
+		k K
+		h float64
+	}
 	a.mu.Lock()
-	all := make([]ranked[string], 0, len(a.users))
-	for u, c := range a.users {
-		all = append(all, ranked[string]{u, c.hashrate(now)})
+	all := make([]ranked, 0, len(m))
+	for k, v := range m {
+		if keep == nil || keep(k) {
+			all = append(all, ranked{k, counters(v).hashrate(now)})
+		}
 	}
 	a.mu.Unlock()
-	top := rank(all, limit, cmp.Compare[string])
-	out := make([]User, 0, len(top))
+	slices.SortFunc(all, func(x, y ranked) int { return cmp.Or(cmp.Compare(y.h, x.h), compare(x.k, y.k)) })
+	all = all[:min(len(all), limit)]
+	out := make([]T, 0, len(all))
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, r := range top {
-		if c := a.users[r.k]; c != nil { // not forgotten meanwhile
-			out = append(out, User{r.k, c.snapshot(now)})
+	for _, r := range all {
+		if v := m[r.k]; v != nil { // not forgotten meanwhile
+			out = append(out, wrap(r.k, v))
 		}
 	}
 	return out
+}
+
+// BusiestUsers copies the limit users of the highest hashrate, busiest
+// first, then by name.
+func (a *Accounts) BusiestUsers(now time.Time, limit int) []User {
+	return busiest(a, a.users, now, limit, nil, func(c *Counters) *Counters { return c }, cmp.Compare[string],
+		func(u string, c *Counters) User { return User{u, c.snapshot(now)} })
 }
 
 // BusiestWorkers is BusiestUsers for workers, of one user when user is not "".
 func (a *Accounts) BusiestWorkers(now time.Time, limit int, user string) []Worker {
-	a.mu.Lock()
-	all := make([]ranked[WorkerKey], 0, len(a.workers))
-	for k, c := range a.workers {
-		if user == "" || k.User == user {
-			all = append(all, ranked[WorkerKey]{k, c.hashrate(now)})
-		}
+	var keep func(WorkerKey) bool
+	if user != "" {
+		keep = func(k WorkerKey) bool { return k.User == user }
 	}
-	a.mu.Unlock()
-	top := rank(all, limit, func(x, y WorkerKey) int { return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Worker, y.Worker)) })
-	out := make([]Worker, 0, len(top))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, r := range top {
-		if c := a.workers[r.k]; c != nil {
-			out = append(out, Worker{r.k, c.snapshot(now)})
-		}
-	}
-	return out
+	return busiest(a, a.workers, now, limit, keep, func(c *Counters) *Counters { return c },
+		func(x, y WorkerKey) int { return cmp.Or(cmp.Compare(x.User, y.User), cmp.Compare(x.Worker, y.Worker)) },
+		func(k WorkerKey, c *Counters) Worker { return Worker{k, c.snapshot(now)} })
 }
 
 // BusiestChannels is BusiestUsers for the open channels.
 func (a *Accounts) BusiestChannels(now time.Time, limit int) []ChannelStats {
-	a.mu.Lock()
-	all := make([]ranked[ChannelKey], 0, len(a.channels))
-	for k, ch := range a.channels {
-		all = append(all, ranked[ChannelKey]{k, ch.hashrate(now)})
-	}
-	a.mu.Unlock()
-	top := rank(all, limit, func(x, y ChannelKey) int {
-		return cmp.Or(cmp.Compare(x.Client, y.Client), cmp.Compare(x.Channel, y.Channel))
-	})
-	out := make([]ChannelStats, 0, len(top))
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, r := range top {
-		if ch := a.channels[r.k]; ch != nil {
+	return busiest(a, a.channels, now, limit, nil, func(ch *ChannelStats) *Counters { return &ch.Counters },
+		func(x, y ChannelKey) int {
+			return cmp.Or(cmp.Compare(x.Client, y.Client), cmp.Compare(x.Channel, y.Channel))
+		},
+		func(_ ChannelKey, ch *ChannelStats) ChannelStats {
 			cs := *ch
 			cs.Counters = ch.snapshot(now)
-			out = append(out, cs)
-		}
-	}
-	return out
+			return cs
+		})
 }
 
 // OpenDevice is OpenWorkerChannel for the user and worker of a device's
