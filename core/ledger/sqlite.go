@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -159,7 +160,7 @@ func (s *SQLite) AddBlock(ctx context.Context, b Block, work []Work, rules Rules
 	var split []Payout
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO blocks (hash, height, reward, fees, found, finder, state) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			b.Hash, b.Height, int64(b.Reward), int64(b.Fees), b.Found.UnixNano(), b.Finder, cmpOr(b.State, Pending)); err != nil {
+			b.Hash, b.Height, int64(b.Reward), int64(b.Fees), b.Found.UnixNano(), b.Finder, cmp.Or(b.State, Pending)); err != nil {
 			return err
 		}
 		if err := addWork(ctx, tx, work); err != nil {
@@ -183,13 +184,6 @@ func (s *SQLite) AddBlock(ctx context.Context, b Block, work []Work, rules Rules
 		return nil, fmt.Errorf("ledger: add block %s: %w", b.Hash, err)
 	}
 	return split, nil
-}
-
-func cmpOr(s, or string) string {
-	if s == "" {
-		return or
-	}
-	return s
 }
 
 // SetBlockState records a block's new state.
@@ -286,15 +280,7 @@ func windowOf(ctx context.Context, q querier, n float64) ([]Weight, error) {
 			out = append(out, Weight{User: u, Difficulty: d})
 		}
 	}
-	slices.SortFunc(out, func(a, b Weight) int {
-		switch {
-		case a.User < b.User:
-			return -1
-		case a.User > b.User:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Weight) int { return cmp.Compare(a.User, b.User) })
 	return out, nil
 }
 
