@@ -400,9 +400,19 @@ func (c *Conn) activate(ch *channel, j *job) {
 
 // onTemplate makes this connection's jobs for a new template.
 func (c *Conn) onTemplate(e *templateEntry) ([]sv2.Message, error) {
+	return c.jobsFor(e, e.t.FutureTemplate)
+}
+
+// onActive makes this connection's jobs, active at once, of the tip's
+// template anew (with the server's new outputs): earlier jobs stay valid.
+func (c *Conn) onActive(e *templateEntry) ([]sv2.Message, error) {
+	return c.jobsFor(e, false)
+}
+
+// jobsFor makes a job of e for every channel, future or active.
+func (c *Conn) jobsFor(e *templateEntry, future bool) ([]sv2.Message, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	future := e.t.FutureTemplate
 	if !future && c.tip == nil {
 		c.tip = c.srv.tip
 	}

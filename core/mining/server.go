@@ -3,6 +3,7 @@ package mining
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -78,6 +79,7 @@ type Server struct {
 	minTarget sv2.U256 // the target of MinShareDifficulty: no channel's is easier
 
 	mu        sync.Mutex
+	coinbase  *coinbase.Config          // the server's outputs for new templates; replaced, never changed
 	templates map[uint64]*templateEntry // future templates and those of the current tip
 	active    *templateEntry            // newest template on the current tip
 	tip       *tip
@@ -86,6 +88,9 @@ type Server struct {
 
 type templateEntry struct {
 	t *sv2.NewTemplate
+	// cfg is the server's coinbase configuration when the entry was
+	// made: its jobs keep those outputs whatever the server's become.
+	cfg *coinbase.Config
 	// An upstream's job (NewUpstreamJob) has its coinbase fixed, for every
 	// connection, and may forbid version rolling.
 	fixed        *coinbase.Coinbase
@@ -175,7 +180,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		}
 		cfg.Vardiff = &vd
 	}
-	return &Server{cfg: cfg, minTarget: minTarget, templates: make(map[uint64]*templateEntry), conns: make(map[*Conn]struct{})}, nil
+	return &Server{cfg: cfg, minTarget: minTarget, coinbase: cloneCoinbase(cfg.Coinbase), templates: make(map[uint64]*templateEntry), conns: make(map[*Conn]struct{})}, nil
+}
+
+// cloneCoinbase copies cfg, so that the caller's slices may change.
+func cloneCoinbase(cfg coinbase.Config) *coinbase.Config {
+	cfg.Outputs = slices.Clone(cfg.Outputs)
+	cfg.Weights = slices.Clone(cfg.Weights)
+	cfg.Tag = slices.Clone(cfg.Tag)
+	cfg.Lead = slices.Clone(cfg.Lead)
+	return &cfg
 }
 
 // bound returns the easiest target a channel with maxTarget may have: its
@@ -193,11 +207,15 @@ type Outbound struct {
 	Messages []sv2.Message
 }
 
-// coinbaseFor returns the template's coinbase with the outputs of cfg for a
-// full extranonce size, built once.
+// coinbaseFor returns the template's coinbase with the outputs of cfg (nil:
+// the server's when the entry was made) for a full extranonce size, built
+// once.
 func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (*coinbase.Coinbase, error) {
 	if e.fixed != nil {
 		return e.fixed, nil
+	}
+	if cfg == nil {
+		cfg = e.cfg
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -225,7 +243,7 @@ func (s *Server) coinbaseFor(e *templateEntry, cfg *coinbase.Config, size int) (
 // kept until the next prev hash, so that a SetNewPrevHash naming it still
 // activates it. Templates without a BIP34 height are not checked.
 func (s *Server) NewTemplate(t *sv2.NewTemplate) ([]Outbound, error) {
-	return s.addTemplate(&templateEntry{t: t, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)})
+	return s.addTemplate(&templateEntry{t: t})
 }
 
 // UpstreamJob is a job of an upstream channel, for a proxy's devices to
@@ -269,7 +287,8 @@ func (s *Server) addTemplate(e *templateEntry) ([]Outbound, error) {
 	if !t.FutureTemplate && s.tip == nil {
 		return nil, fmt.Errorf("template %d: %w", t.TemplateID, ErrNoTip)
 	}
-	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
+	e.cfg, e.coinbases = s.coinbase, make(map[coinbaseKey]*coinbase.Coinbase)
+	if _, err := s.coinbaseFor(e, nil, s.cfg.Extranonce.FullSize()); err != nil {
 		return nil, err
 	}
 	if !t.FutureTemplate {
@@ -350,9 +369,7 @@ func (s *Server) newConn(flags uint32, cb *coinbase.Config, ids *ChannelIDs) (*C
 	if flags&FlagRequiresVersionRolling != 0 && s.cfg.FixedVersion {
 		return nil, fmt.Errorf("%w: REQUIRES_VERSION_ROLLING on a server with fixed versions", ErrFlags)
 	}
-	if cb == nil {
-		cb = &s.cfg.Coinbase
-	} else if len(cb.Outputs) == 0 {
+	if cb != nil && len(cb.Outputs) == 0 {
 		return nil, fmt.Errorf("%w: connection coinbase without outputs", ErrConfig)
 	}
 	c := &Conn{
@@ -402,36 +419,62 @@ func (s *Server) RemoveConn(c *Conn) {
 // devices keep their channels. Before the first prev hash it only records
 // the configuration.
 func (s *Server) SetCoinbase(cfg coinbase.Config) ([]Outbound, error) {
+	return s.replaceCoinbase(cfg, true)
+}
+
+// UpdateCoinbase replaces the outputs, tag and lead of the jobs that follow
+// (connections with a coinbase of their own keep it) and returns, for every
+// connection, a new job of the current template with it, active at once.
+// Unlike SetCoinbase it leaves earlier jobs valid until the next prev hash:
+// their shares are credited, and a block found on one pays the outputs that
+// job had. A pool whose coinbase pays its miners' recent work moves the
+// coinbase with the work this way, without making work in flight stale.
+// Future templates keep the jobs already sent for them. Before the first
+// prev hash it only records the configuration.
+func (s *Server) UpdateCoinbase(cfg coinbase.Config) ([]Outbound, error) {
+	return s.replaceCoinbase(cfg, false)
+}
+
+func (s *Server) replaceCoinbase(cfg coinbase.Config, stale bool) ([]Outbound, error) {
 	if len(cfg.Outputs) == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, coinbase.ErrNoOutputs)
 	}
+	next := cloneCoinbase(cfg)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.cfg.Coinbase
-	s.cfg.Coinbase = cfg
-	// Every template's coinbases were built with the old outputs: fresh
-	// entries, a future template's kept for its prev hash.
-	fresh := make(map[uint64]*templateEntry, len(s.templates))
-	for id, e := range s.templates {
-		fresh[id] = &templateEntry{t: e.t, fixed: e.fixed, fixedVersion: e.fixedVersion, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
-	}
 	if s.active == nil || s.tip == nil {
-		s.templates = fresh
+		// Nothing is mined yet: templates held (future ones) get the new
+		// outputs when their jobs are made.
+		s.coinbase = next
+		for id, e := range s.templates {
+			s.templates[id] = &templateEntry{t: e.t, fixed: e.fixed, fixedVersion: e.fixedVersion, cfg: next, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+		}
 		return nil, nil
 	}
-	e := fresh[s.active.t.TemplateID]
-	if e == nil {
-		e = &templateEntry{t: s.active.t, fixed: s.active.fixed, fixedVersion: s.active.fixedVersion, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
-		fresh[e.t.TemplateID] = e
+	a := s.active
+	e := &templateEntry{t: a.t, fixed: a.fixed, fixedVersion: a.fixedVersion, cfg: next, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+	if _, err := s.coinbaseFor(e, nil, s.cfg.Extranonce.FullSize()); err != nil {
+		return nil, err // nothing changed
 	}
-	if _, err := s.coinbaseFor(e, &s.cfg.Coinbase, s.cfg.Extranonce.FullSize()); err != nil {
-		s.cfg.Coinbase = old
-		return nil, err
+	s.coinbase = next
+	if stale {
+		// Every template's coinbases were built with the old outputs: fresh
+		// entries, a future template's kept for its prev hash.
+		for id, f := range s.templates {
+			s.templates[id] = &templateEntry{t: f.t, fixed: f.fixed, fixedVersion: f.fixedVersion, cfg: next, coinbases: make(map[coinbaseKey]*coinbase.Coinbase)}
+		}
 	}
-	s.active, s.templates = e, fresh
+	s.templates[e.t.TemplateID] = e
+	s.active = e
 	var out []Outbound
 	for c := range s.conns {
-		msgs, err := c.onPrevHash(e, s.tip)
+		var msgs []sv2.Message
+		var err error
+		if stale {
+			msgs, err = c.onPrevHash(e, s.tip)
+		} else {
+			msgs, err = c.onActive(e)
+		}
 		if err != nil {
 			return out, err
 		}
