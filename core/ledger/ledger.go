@@ -1,7 +1,9 @@
 // Package ledger keeps a pool's accounting durably: accepted work per user
 // and worker in short time buckets, found blocks and their reward split
 // (PPLNS, Split), balances and payouts, behind one interface (Store) with
-// an embedded SQLite engine (OpenSQLite) that needs nothing installed.
+// two engines of one schema: an embedded SQLite (OpenSQLite) that needs
+// nothing installed, and PostgreSQL (OpenPostgres), which several pool
+// frontends share, so that their work makes one PPLNS window.
 //
 // The share path never waits on the database: a Recorder adds shares to
 // buckets in memory and writes them every flush interval, so a crash loses
@@ -45,12 +47,30 @@ type Block struct {
 	Found  time.Time
 	Finder string
 	State  string
+
+	// Split, when set, is the block's split as its coinbase was built
+	// (a coinbase that pays the window's miners): AddBlock records it as
+	// given instead of computing one from the window at the block.
+	Split []Payout
+	// InCoinbase is the part of Split the coinbase paid users directly.
+	// It is owed to nobody: when the block is confirmed each amount is
+	// recorded as a payout of CoinbaseTxid, in the same transaction.
+	InCoinbase   []Payout
+	CoinbaseTxid string // display order hex
 }
 
 // Payout is an amount for a user: a block's share of it, or a payment.
 type Payout struct {
 	User   string
 	Amount uint64 // satoshis
+}
+
+// Paid is a payment the ledger recorded.
+type Paid struct {
+	User   string
+	Amount uint64 // satoshis
+	At     time.Time
+	Txid   string
 }
 
 // Weight is a user's difficulty in a PPLNS window.
@@ -64,8 +84,9 @@ type Store interface {
 	// AddWork adds work to the buckets it names (summing with what they hold).
 	AddWork(ctx context.Context, work []Work) error
 	// AddBlock records a found block with the work before it and its
-	// split, computed from the window ending with that work, in one
-	// transaction; it returns the split.
+	// split, in one transaction, and returns the split: b.Split if given
+	// (checked to sum to b.Reward), else computed from the window ending
+	// with that work.
 	AddBlock(ctx context.Context, b Block, work []Work, rules Rules) ([]Payout, error)
 	// SetBlockState records a block's new state.
 	SetBlockState(ctx context.Context, hash, state string) error
@@ -78,6 +99,8 @@ type Store interface {
 	Split(ctx context.Context, hash string) ([]Payout, error)
 	// AddPayout records a payment to a user.
 	AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error
+	// Payouts returns the latest payments, newest first.
+	Payouts(ctx context.Context, limit int) ([]Paid, error)
 	// Balances returns what each user is owed: the splits of confirmed
 	// blocks less the payouts.
 	Balances(ctx context.Context) ([]Payout, error)

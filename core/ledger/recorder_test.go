@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,8 +44,12 @@ func (f *failingStore) AddBlock(ctx context.Context, b Block, w []Work, r Rules)
 func (f *failingStore) setDown(d bool) { f.mu.Lock(); f.down = d; f.mu.Unlock() }
 
 func TestRecorderBatchesAndKeepsWhatFailed(t *testing.T) {
+	eachEngine(t, testRecorderBatchesAndKeepsWhatFailed)
+}
+
+func testRecorderBatchesAndKeepsWhatFailed(t *testing.T, spec string) {
 	ctx := context.Background()
-	s := openTest(t, filepath.Join(t.TempDir(), "ledger.db"))
+	s := openTest(t, spec)
 	fs := &failingStore{Store: s}
 	now := t0
 	r := NewRecorder(RecorderConfig{Store: fs, Rules: Rules{Window: 100, Pool: "pool"}, Now: func() time.Time { return now }})
@@ -91,16 +94,18 @@ func TestRecorderBatchesAndKeepsWhatFailed(t *testing.T) {
 // 20 ms, and says after each flush how many shares were written, until it
 // is killed.
 func TestMain(m *testing.M) {
-	if path := os.Getenv("LEDGER_CRASH_CHILD"); path != "" {
-		crashChild(path)
+	if spec := os.Getenv("LEDGER_CRASH_CHILD"); spec != "" {
+		crashChild(spec)
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
 }
 
-func crashChild(path string) {
+func crashChild(spec string) {
 	ctx := context.Background()
-	s, err := OpenSQLite(ctx, path)
+	s, err := Open(ctx, spec)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -135,9 +140,12 @@ func crashChild(path string) {
 // kill -9 of a process mid-load: every share written by a flush it
 // reported, and the block, are in the ledger when it is opened again.
 func TestRecorderSurvivesKill(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	eachEngine(t, testRecorderSurvivesKill)
+}
+
+func testRecorderSurvivesKill(t *testing.T, spec string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LEDGER_CRASH_CHILD="+path)
+	cmd.Env = append(os.Environ(), "LEDGER_CRASH_CHILD="+spec)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +175,7 @@ func TestRecorderSurvivesKill(t *testing.T) {
 	if flushes < 10 || !block || flushed < 50 {
 		t.Fatalf("child reported %d flushes, %d shares, block %v", flushes, flushed, block)
 	}
-	s := openTest(t, path)
+	s := openTest(t, spec)
 	w, err := s.Window(context.Background(), 1e9)
 	if err != nil {
 		t.Fatal(err)
