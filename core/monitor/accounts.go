@@ -35,21 +35,21 @@ type (
 // before Run.
 func (s *Server) ServeAccounts(a *accounting.Accounts) {
 	s.Handle("users", func(r *http.Request) (any, error) {
-		limit, err := listLimit(r)
+		limit, err := ListLimit(r)
 		if err != nil {
 			return nil, err
 		}
 		return a.BusiestUsers(s.cfg.Now(), limit), nil
 	})
 	s.Handle("workers", func(r *http.Request) (any, error) {
-		limit, err := listLimit(r)
+		limit, err := ListLimit(r)
 		if err != nil {
 			return nil, err
 		}
 		return a.BusiestWorkers(s.cfg.Now(), limit, r.URL.Query().Get("user")), nil
 	})
 	s.Handle("channels", func(r *http.Request) (any, error) {
-		limit, err := listLimit(r)
+		limit, err := ListLimit(r)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +58,9 @@ func (s *Server) ServeAccounts(a *accounting.Accounts) {
 	s.reg.MustRegister(&userCollector{a: a, now: s.cfg.Now})
 }
 
-func listLimit(r *http.Request) (int, error) {
+// ListLimit reads a list's ?limit= (DefaultListLimit if absent, at most
+// MaxListLimit), for an app's own endpoints.
+func ListLimit(r *http.Request) (int, error) {
 	v := r.URL.Query().Get("limit")
 	if v == "" {
 		return DefaultListLimit, nil

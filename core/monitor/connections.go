@@ -28,7 +28,7 @@ type Connection struct {
 // Call it before Run.
 func (s *Server) ServeConnections(srv *service.ServerService) {
 	s.Handle("connections", func(r *http.Request) (any, error) {
-		limit, err := listLimit(r)
+		limit, err := ListLimit(r)
 		if err != nil {
 			return nil, err
 		}

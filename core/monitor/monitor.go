@@ -188,6 +188,10 @@ func validToken(t string) bool {
 // configured.
 var ErrOff = errors.New("monitor: no monitoring configured")
 
+// ErrUnavailable, wrapped by a Handle function's error, answers 503: the
+// request was right, but what it needs (a database, say) cannot be had now.
+var ErrUnavailable = errors.New("unavailable")
+
 // NewFor is New for an app that monitors when cfg is set: nil, nil when cfg
 // is nil (a nil *Server's Run returns at once and its Addr says ErrOff); a
 // zero Logger or Now in cfg takes log and now.
@@ -209,8 +213,10 @@ func NewFor(cfg *Config, app string, log *slog.Logger, now func() time.Time, sta
 func (s *Server) Register(c prometheus.Collector) error { return s.reg.Register(c) }
 
 // Handle serves get's value as JSON at /api/v1/NAME; get is called for
-// each request, from the server's goroutines, a few at once at most. NAME
-// must not be health, status or history. Call it before Run.
+// each request, from the server's goroutines, a few at once at most. Its
+// error is answered 400 (the request was wrong), or 503 when it wraps
+// ErrUnavailable (what the answer needs cannot be had now). NAME must not
+// be health, status or history. Call it before Run.
 func (s *Server) Handle(name string, get func(r *http.Request) (any, error)) {
 	s.mu.Lock()
 	s.endpoints[name] = true
@@ -313,7 +319,11 @@ func (s *Server) jsonHandler(get func(*http.Request) (any, error)) http.Handler 
 		if !s.turn(w, r, func() {
 			var v any
 			if v, err = get(r); err != nil {
-				code, v = http.StatusBadRequest, map[string]string{"error": err.Error()}
+				code = http.StatusBadRequest
+				if errors.Is(err, ErrUnavailable) {
+					code = http.StatusServiceUnavailable
+				}
+				v = map[string]string{"error": err.Error()}
 			}
 			body, err = encodeJSON(v)
 		}) {
