@@ -51,6 +51,8 @@ func TestConfigErrors(t *testing.T) {
 		"solo and payouts": func(c *Config) { c.Solo = true },
 		"no authority key": func(c *Config) { c.AuthorityKey = nil },
 		"no TP address":    func(c *Config) { c.TemplateProvider.Address = "" },
+		"server id -1":     func(c *Config) { c.ServerID = -1 },
+		"server id 256":    func(c *Config) { c.ServerID = 256 },
 		"job declaration with solo": func(c *Config) {
 			c.Payouts, c.Solo = nil, true
 			c.JobDeclaration = &JobDeclaration{AuthorityKey: &pk}

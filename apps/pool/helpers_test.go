@@ -211,7 +211,14 @@ type testPool struct {
 // startPool runs a pool until the test ends; mod adjusts its configuration.
 func startPool(t testing.TB, mod func(*Config)) *testPool {
 	t.Helper()
-	tp := startFakeTP(t)
+	return startPoolOn(t, startFakeTP(t), mod)
+}
+
+// startPoolOn is startPool on a template provider of the test's, which
+// several pools may share (after the first, it does not wait for the pool
+// to reach the provider: a channel's first job does).
+func startPoolOn(t testing.TB, tp *fakeTP, mod func(*Config)) *testPool {
+	t.Helper()
 	sk, pk, err := noise.GenerateAuthorityKeyPair(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,7 @@ func (p *Pool) Status() monitor.Status {
 	if p.cfg.Solo {
 		st.Counters = append(st.Counters, monitor.Counter{Name: "solo", Help: "1 when the pool pays each miner's own address.", Value: 1})
 	}
-	st.Counters = append(st.Counters, monitor.Counter{Name: "workers", Help: "Workers the accounting keeps now.", Value: float64(t.Workers)})
+	st.Counters = append(st.Counters, monitor.Counter{Name: "workers", Help: "Workers the accounting keeps now.", Value: float64(t.Workers)},
+		monitor.Counter{Name: "server_id", Help: "The first byte of every extranonce prefix the pool hands out (--server-id).", Value: float64(p.cfg.ServerID)})
 	return st
 }

@@ -115,6 +115,15 @@ type Config struct {
 	MaxSharesPerTip    int
 	FixedVersion       bool // forbid version rolling
 
+	// ServerID, 0 to 255, is the first byte of every extranonce prefix this
+	// pool hands out, so that frontends sharing one ledger and template
+	// provider each have their own 2^24 channel indexes and never make the
+	// same headers: each must have a distinct id. The extranonce layout
+	// downstreams see does not change. 0, the default, is the layout of a
+	// pool without an id (its index never reached 2^24, so its first byte
+	// was always 0): a frontend that sets none is server 0.
+	ServerID int
+
 	// Monitor, when set, serves the pool's dashboard, JSON API and
 	// Prometheus metrics (core/monitor; its Logger and Now default to the
 	// pool's).
@@ -183,10 +192,12 @@ type Pool struct {
 // The pool's extranonce: a 4-byte channel index and 16 bytes a channel
 // rolls, so that a job declarator client or a proxy (or two nested) can
 // split its channel among devices and still leave each the 8 bytes miners
-// ask for.
+// ask for. The index's first byte is Config.ServerID, the other 3 count
+// this pool's channels (extranonce.MaxChannels of them).
 const (
 	extranonceIndex    = 4
 	extranonceRollable = 16
+	maxServerID        = 255
 )
 
 // maxTag is the longest pool tag that fits the 100-byte coinbase scriptSig
@@ -244,6 +255,8 @@ func New(cfg Config) (*Pool, error) {
 		return nil, fmt.Errorf("%w: no template provider address", ErrConfig)
 	case len(cfg.Tag) > maxTag:
 		return nil, fmt.Errorf("%w: pool tag of %d bytes; the coinbase scriptSig leaves room for %d", ErrConfig, len(cfg.Tag), maxTag)
+	case cfg.ServerID < 0 || cfg.ServerID > maxServerID:
+		return nil, fmt.Errorf("%w: server id %d, want 0 to %d", ErrConfig, cfg.ServerID, maxServerID)
 	}
 	if jd := cfg.JobDeclaration; jd != nil {
 		inProcess := jd.Listen != "" || jd.Listener != nil
@@ -273,7 +286,7 @@ func New(cfg Config) (*Pool, error) {
 		}
 	}
 	cbcfg.Tag = []byte(cfg.Tag)
-	alloc, err := extranonce.New(extranonce.Config{IndexSize: extranonceIndex, RollableSize: extranonceRollable})
+	alloc, err := extranonce.New(extranonce.Config{Prefix: []byte{byte(cfg.ServerID)}, IndexSize: extranonceIndex - 1, RollableSize: extranonceRollable})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

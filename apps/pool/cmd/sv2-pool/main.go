@@ -51,6 +51,7 @@ func newApp() *cli.App {
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-channels-per-connection", Value: pool.DefaultMaxChannelsPerConnection, Usage: "accept at most `N` channels on one connection", EnvVars: env("max-channels-per-connection")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections", Value: service.DefaultMaxConnections, Usage: "accept at most `N` miner connections", EnvVars: env("max-connections")}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: "max-connections-per-source", Value: service.DefaultMaxConnectionsPerSource, Usage: "accept at most `N` connections from one IP address (a farm behind one address: raise it, or use a proxy)", EnvVars: env("max-connections-per-source")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "server-id", Value: 0, Usage: "`ID` (0 to 255) put first in every extranonce prefix, so that several sv2-pool frontends on one ledger and template provider never hand out the same one: every frontend sharing a ledger needs a distinct id", EnvVars: env("server-id")}),
 	}
 	flags = append(flags, ledgerFlags(env)...)
 	flags = append(flags, appkit.Sv1Flags(app)...)
@@ -81,6 +82,10 @@ func run(c *cli.Context) error {
 	if c.Args().Present() {
 		return fmt.Errorf("unexpected argument %q", c.Args().First())
 	}
+	id, err := serverID(c)
+	if err != nil {
+		return err
+	}
 	log, err := appkit.Logger(c, os.Stderr)
 	if err != nil {
 		return err
@@ -99,6 +104,7 @@ func run(c *cli.Context) error {
 		MaxConnectionsPerSource: c.Int("max-connections-per-source"), MinShareDifficulty: c.Float64("min-share-difficulty"),
 		MaxChannels: c.Int("max-channels"), StatsInterval: c.Duration("stats-interval"),
 		MaxChannelsPerConnection: c.Int("max-channels-per-connection"),
+		ServerID:                 id,
 		Logger:                   log,
 		Sv1:                      appkit.Sv1Config(c),
 		Monitor:                  appkit.MonitorConfig(c, c.String("network"), log),
@@ -133,4 +139,13 @@ func run(c *cli.Context) error {
 		return err
 	}
 	return pool.Run(ctx, cfg)
+}
+
+// serverID is --server-id, checked.
+func serverID(c *cli.Context) (int, error) {
+	id := c.Int("server-id")
+	if id < 0 || id > 255 {
+		return 0, fmt.Errorf("--server-id %d: want 0 to 255", id)
+	}
+	return id, nil
 }
