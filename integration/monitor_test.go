@@ -67,9 +67,11 @@ type ledgerState struct {
 	splits     map[string][]ledger.Payout
 }
 
-func readLedger(t *testing.T, path string) ledgerState {
+// readLedger reads the ledger spec names: a SQLite file (beside the pool:
+// WAL lets a reader in) or a postgres:// URL.
+func readLedger(t *testing.T, spec string) ledgerState {
 	t.Helper()
-	s, err := ledger.OpenSQLite(t.Context(), path) // beside the pool: WAL lets a reader in
+	s, err := ledger.Open(t.Context(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}

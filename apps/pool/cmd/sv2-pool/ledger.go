@@ -17,7 +17,7 @@ import (
 
 func ledgerFlags(env func(string) []string) []cli.Flag {
 	return []cli.Flag{
-		altsrc.NewStringFlag(&cli.StringFlag{Name: "ledger", Usage: "keep the accounting durably in the SQLite `FILE` (made if missing): work, found blocks with their PPLNS split, balances", EnvVars: env("ledger")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "ledger", Usage: "keep the accounting durably in the SQLite `FILE` (made if missing) or the PostgreSQL database of a postgres://user:pass@host/db URL: work, found blocks with their PPLNS split, balances", EnvVars: env("ledger")}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ledger-flush", Value: ledger.DefaultFlush, Usage: "write accepted work to the ledger every `DURATION`: the most a crash can lose (found blocks are written at once)", EnvVars: env("ledger-flush")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pplns-window", Usage: fmt.Sprintf("split each block's reward over the last `N` units of difficulty (0: %d times the block's network difficulty)", pool.DefaultWindowFactor), EnvVars: env("pplns-window")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pool-fee", Value: 0, Usage: "the pool's fee, in `PERCENT` of each block's reward, taken before the split", EnvVars: env("pool-fee")}),
@@ -30,9 +30,6 @@ func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 	if path == "" {
 		return nil, nil
 	}
-	if strings.HasPrefix(path, "postgres://") || strings.HasPrefix(path, "postgresql://") {
-		return nil, errors.New("--ledger: PostgreSQL is not supported yet; give a SQLite file")
-	}
 	fee := c.Float64("pool-fee")
 	if fee < 0 || fee > 100 || math.IsNaN(fee) {
 		return nil, fmt.Errorf("--pool-fee %g: want 0 to 100", fee)
@@ -41,7 +38,7 @@ func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 	if window < 0 || math.IsNaN(window) || math.IsInf(window, 0) {
 		return nil, fmt.Errorf("--pplns-window %g: want a positive number of difficulty units, or 0", window)
 	}
-	store, err := ledger.OpenSQLite(ctx, path)
+	store, err := ledger.Open(ctx, path) // a SQLite file or a postgres:// URL
 	if err != nil {
 		return nil, fmt.Errorf("--ledger: %w", err)
 	}
@@ -51,14 +48,14 @@ func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 
 // ledgerCommand reads the ledger: sv2-pool ledger --ledger FILE balances|blocks|payouts.
 func ledgerCommand() *cli.Command {
-	open := func(c *cli.Context) (*ledger.SQLite, error) {
+	open := func(c *cli.Context) (ledger.Store, error) {
 		path := c.String("ledger")
 		if path == "" {
-			return nil, errors.New("give the ledger's file: --ledger FILE")
+			return nil, errors.New("give the ledger: --ledger FILE or --ledger postgres://...")
 		}
-		return ledger.OpenSQLite(c.Context, path)
+		return ledger.Open(c.Context, path)
 	}
-	flag := &cli.StringFlag{Name: "ledger", Usage: "the SQLite `FILE` of the pool's --ledger"}
+	flag := &cli.StringFlag{Name: "ledger", Usage: "the pool's --ledger: its SQLite `FILE` or PostgreSQL URL"}
 	return &cli.Command{
 		Name:  "ledger",
 		Usage: "read the pool's ledger: balances, blocks and their splits",
