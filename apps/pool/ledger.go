@@ -35,6 +35,10 @@ type Ledger struct {
 	// ConfirmEvery is how often pending blocks are checked against the
 	// node (Config.Node) for maturity or orphaning (a minute if zero).
 	ConfirmEvery time.Duration
+	// Coinbase, when set, makes the coinbase pay the window's miners
+	// directly (SchemeCoinbasePPLNS); nil pays the pool's payouts and
+	// credits each block's split in the ledger (SchemePPLNS).
+	Coinbase *CoinbasePayouts
 }
 
 // DefaultWindowFactor sizes the PPLNS window when none is set: this many
@@ -52,6 +56,7 @@ func (p *Pool) newLedger() {
 	if rules.Pool == "" {
 		rules.Pool = "pool"
 	}
+	p.rules = rules
 	p.ledger = ledger.NewRecorder(ledger.RecorderConfig{Store: l.Store, Rules: rules, Flush: l.Flush, Logger: p.log.With("component", "ledger"), Now: p.now})
 }
 
@@ -132,6 +137,17 @@ func (p *Pool) recordBlock(ctx context.Context, fb *mining.FoundBlock, hash sv2.
 	if p.cfg.Ledger.Rules.Window <= 0 {
 		if t, err := target.FromCompact(fb.Header.NBits); err == nil {
 			window = DefaultWindowFactor * target.Difficulty(t)
+		}
+	}
+	if p.coinbasePayouts() != nil && !fb.Custom {
+		// Its coinbase paid a window already: that window's split.
+		var err error
+		if b.Split, b.InCoinbase, err = p.coinbaseSplit(&cb, b.Reward, p.rules); err != nil {
+			p.log.Error("coinbase payouts: cannot split the block as its coinbase paid; the ledger splits the window at the block", "hash", b.Hash, "error", err)
+			b.Split, b.InCoinbase = nil, nil
+		}
+		if b.InCoinbase != nil {
+			b.CoinbaseTxid = cb.TxHash().String()
 		}
 	}
 	retry := backoff.Backoff{Base: 100 * time.Millisecond, Cap: 10 * time.Second}

@@ -34,6 +34,8 @@ var (
 	retarget = service.NewTopic[struct{}]("vardiff retarget")
 	closing  = service.NewTopic[closeRequest]("channel closed by the pool")
 	barrier  = service.NewTopic[chan struct{}]("barrier")
+	// coinbaseUpdates carry the coinbase of the window (Ledger.Coinbase).
+	coinbaseUpdates = service.NewTopic[coinbase.Config]("coinbase update")
 )
 
 // closeRequest closes one channel from the pool's side.
@@ -426,6 +428,9 @@ func (h *miners) HandleEvent(_ context.Context, payload any) ([]service.ServerEv
 	}
 	if m, ok := tpclient.PrevHashes.Of(payload); ok {
 		return h.route(h.server.SetNewPrevHash(m))
+	}
+	if cfg, ok := coinbaseUpdates.Of(payload); ok {
+		return h.route(h.server.UpdateCoinbase(cfg))
 	}
 	return nil, fmt.Errorf("pool: unexpected event %s", service.PayloadName(payload))
 }

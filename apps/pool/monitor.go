@@ -10,6 +10,7 @@ import (
 // newMonitor builds the monitoring server of Config.Monitor, if set.
 func (p *Pool) newMonitor() (err error) {
 	p.mon, err = monitor.NewForServer(p.cfg.Monitor, "pool", p.log, p.now, p.Status, p.server, p.accounts)
+	p.serveLedger()
 	return err
 }
 

@@ -11,9 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stratumgo/stratum/core/ledger"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"time"
@@ -22,6 +22,7 @@ import (
 
 	"github.com/stratumgo/stratum/core/accounting"
 	"github.com/stratumgo/stratum/core/jdserver"
+	"github.com/stratumgo/stratum/core/ledger"
 	"github.com/stratumgo/stratum/core/mining"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/extranonce"
@@ -185,6 +186,8 @@ type Pool struct {
 	node     *node.Client     // the node RPC the blocks also go to, if any
 	mon      *monitor.Server  // Config.Monitor's, if any
 	ledger   *ledger.Recorder // Config.Ledger's, if any
+	rules    ledger.Rules     // its rules, with their defaults
+	plans    plans            // the coinbases of the window lately mined (Ledger.Coinbase)
 	writes   ledgerWrites     // found blocks on their way to the ledger
 	started  time.Time
 }
@@ -258,6 +261,22 @@ func New(cfg Config) (*Pool, error) {
 	case cfg.ServerID < 0 || cfg.ServerID > maxServerID:
 		return nil, fmt.Errorf("%w: server id %d, want 0 to %d", ErrConfig, cfg.ServerID, maxServerID)
 	}
+	if l := cfg.Ledger; l != nil && l.Coinbase != nil {
+		var wp uint64
+		for _, po := range cfg.Payouts {
+			wp += po.Weight
+		}
+		switch cp := l.Coinbase; {
+		case cfg.Solo:
+			return nil, fmt.Errorf("%w: coinbase payouts pay the window's miners; solo mode pays each connection's own", ErrConfig)
+		case cp.MaxOutputs < 0 || cp.MaxOutputs > MaxCoinbaseOutputs:
+			return nil, fmt.Errorf("%w: %d coinbase outputs for miners, want 1 to %d", ErrConfig, cp.MaxOutputs, MaxCoinbaseOutputs)
+		case cp.Refresh < 0:
+			return nil, fmt.Errorf("%w: coinbase refresh every %v", ErrConfig, cp.Refresh)
+		case wp > math.MaxUint32:
+			return nil, fmt.Errorf("%w: payout weights summing to %d; coinbase payouts need at most %d", ErrConfig, wp, uint64(math.MaxUint32))
+		}
+	}
 	if jd := cfg.JobDeclaration; jd != nil {
 		inProcess := jd.Listen != "" || jd.Listener != nil
 		switch {
@@ -310,6 +329,12 @@ func New(cfg Config) (*Pool, error) {
 	size, sigops := constraintsFor(scripts)
 	if cfg.Solo {
 		size, sigops = soloOutputSize, soloOutputSigops
+	}
+	if cp := p.coinbasePayouts(); cp != nil {
+		// Room for the miners' outputs, each at most a solo miner's.
+		size += uint32(cp.MaxOutputs) * soloOutputSize
+		sigops += uint16(cp.MaxOutputs) * soloOutputSigops
+		p.plans.add(&coinbasePlan{cfg: cbcfg, pool: len(cfg.Payouts)})
 	}
 	p.tmpl = newTemplates(p, size, sigops)
 
@@ -396,6 +421,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			return p.ledger.Run(ctx)
 		}),
 		service.RunnerFunc(func(ctx context.Context) error { p.confirm(ctx); return nil }),
+		service.RunnerFunc(func(ctx context.Context) error { p.payInCoinbase(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)

@@ -30,6 +30,7 @@ func newTemplates(p *Pool, size uint32, sigops uint16) *tpclient.Handler {
 		},
 		OnPrevHash: func(_ context.Context, m *sv2.TemplateSetNewPrevHash) []service.ClientEvent {
 			p.blocks.OnTip(m.PrevHash)
+			p.plans.bits.Store(m.NBits)
 			return tpclient.ToSibling(tpclient.PrevHashes, m)
 		},
 	})

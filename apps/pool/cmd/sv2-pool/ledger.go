@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
@@ -21,13 +22,43 @@ func ledgerFlags(env func(string) []string) []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "ledger-flush", Value: ledger.DefaultFlush, Usage: "write accepted work to the ledger every `DURATION`: the most a crash can lose (found blocks are written at once)", EnvVars: env("ledger-flush")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pplns-window", Usage: fmt.Sprintf("split each block's reward over the last `N` units of difficulty (0: %d times the block's network difficulty)", pool.DefaultWindowFactor), EnvVars: env("pplns-window")}),
 		altsrc.NewFloat64Flag(&cli.Float64Flag{Name: "pool-fee", Value: 0, Usage: "the pool's fee, in `PERCENT` of each block's reward, taken before the split", EnvVars: env("pool-fee")}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: "payout-scheme", Value: pool.SchemePPLNS, Usage: "`SCHEME` of paying the split: " + pool.SchemePPLNS + " (the reward goes to --payout; the ledger credits each miner's balance) or " + pool.SchemeCoinbasePPLNS + " (the coinbase pays the window's miners whose identity is an address, largest first; the rest goes to --payout and stays their balance)", EnvVars: env("payout-scheme")}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: "coinbase-outputs", Value: pool.DefaultCoinbaseOutputs, Usage: fmt.Sprintf("with %s, pay at most `N` miners in one coinbase (1 to %d)", pool.SchemeCoinbasePPLNS, pool.MaxCoinbaseOutputs), EnvVars: env("coinbase-outputs")}),
+		altsrc.NewUint64Flag(&cli.Uint64Flag{Name: "dust", Value: pool.DefaultDust, Usage: "with " + pool.SchemeCoinbasePPLNS + ", pay no coinbase output under `SATOSHIS` (a smaller amount stays the miner's balance)", EnvVars: env("dust")}),
+		altsrc.NewDurationFlag(&cli.DurationFlag{Name: "coinbase-refresh", Value: pool.DefaultCoinbaseRefresh, Usage: "with " + pool.SchemeCoinbasePPLNS + ", move the coinbase with the window every `DURATION` (earlier jobs stay valid)", EnvVars: env("coinbase-refresh")}),
+	}
+}
+
+// payoutScheme reads --payout-scheme and its options.
+func payoutScheme(c *cli.Context) (*pool.CoinbasePayouts, error) {
+	switch s := c.String("payout-scheme"); s {
+	case pool.SchemePPLNS:
+		return nil, nil
+	case pool.SchemeCoinbasePPLNS:
+		n := c.Int("coinbase-outputs")
+		if n < 1 || n > pool.MaxCoinbaseOutputs {
+			return nil, fmt.Errorf("--coinbase-outputs %d: want 1 to %d", n, pool.MaxCoinbaseOutputs)
+		}
+		if d := c.Duration("coinbase-refresh"); d < time.Second {
+			return nil, fmt.Errorf("--coinbase-refresh %v: want a second or more", d)
+		}
+		return &pool.CoinbasePayouts{MaxOutputs: n, Dust: c.Uint64("dust"), Refresh: c.Duration("coinbase-refresh")}, nil
+	default:
+		return nil, fmt.Errorf("--payout-scheme %q: want %s or %s", s, pool.SchemePPLNS, pool.SchemeCoinbasePPLNS)
 	}
 }
 
 // ledgerConfig opens --ledger, if set.
 func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 	path := c.String("ledger")
+	scheme, err := payoutScheme(c)
+	if err != nil {
+		return nil, err
+	}
 	if path == "" {
+		if scheme != nil {
+			return nil, fmt.Errorf("--payout-scheme %s needs the ledger's window: set --ledger", pool.SchemeCoinbasePPLNS)
+		}
 		return nil, nil
 	}
 	fee := c.Float64("pool-fee")
@@ -42,7 +73,7 @@ func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ledger: %w", err)
 	}
-	return &pool.Ledger{Store: store, Flush: c.Duration("ledger-flush"),
+	return &pool.Ledger{Store: store, Flush: c.Duration("ledger-flush"), Coinbase: scheme,
 		Rules: ledger.Rules{Window: window, FeeBasisPoints: uint32(math.Round(fee * 100))}}, nil
 }
 
