@@ -97,7 +97,8 @@ type Store interface {
 	Blocks(ctx context.Context, limit int) ([]Block, error)
 	// Split returns a block's split.
 	Split(ctx context.Context, hash string) ([]Payout, error)
-	// AddPayout records a payment to a user.
+	// AddPayout records a payment to a user of what it is owed, refused
+	// with ErrOverpaid when it is more than its balance.
 	AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error
 	// Payouts returns the latest payments, newest first.
 	Payouts(ctx context.Context, limit int) ([]Paid, error)
@@ -111,5 +112,7 @@ type Store interface {
 // ledger does not hold.
 var ErrUnknownBlock = errors.New("ledger: unknown block")
 
-// ErrOverpaid is Balances' error when payouts exceed what a user was owed.
+// ErrOverpaid is AddPayout's error for a payment of more than a user's
+// balance, and Balances' when payouts exceed what a user was owed (a
+// block confirmed, its coinbase's payouts recorded, then orphaned).
 var ErrOverpaid = errors.New("ledger: paid more than owed")

@@ -70,6 +70,7 @@ var postgresDialect = dialect{
 	driver:        "pgx",
 	migrations:    postgresMigrations,
 	migrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockKey),
+	userLock:      "SELECT pg_advisory_xact_lock(27748, hashtext($1))", // "ld": a key space of its own
 	dollar:        true,
 	retry:         pgRetryable,
 }

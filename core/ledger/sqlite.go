@@ -74,6 +74,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
+	// Transactions take the write lock when they begin: one that reads then
+	// writes (a payout checking a balance) beside another process's writer
+	// would otherwise fail at once with SQLITE_BUSY rather than wait.
+	q.Add("_txlock", "immediate")
 	db, err := sql.Open(sqliteDialect.driver, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -24,11 +25,17 @@ var (
 	ErrInvalidSplit = errors.New("ledger: invalid split")
 )
 
+// IsURL is whether a ledger spec names a PostgreSQL database (a
+// postgres:// or postgresql:// URL) rather than a SQLite file.
+func IsURL(spec string) bool {
+	return strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://")
+}
+
 // Open opens the ledger spec names: a postgres:// or postgresql:// URL is
 // a PostgreSQL database (OpenPostgres), anything else the path of a SQLite
 // file (OpenSQLite).
 func Open(ctx context.Context, spec string) (Store, error) {
-	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+	if IsURL(spec) {
 		s, err := OpenPostgres(ctx, spec)
 		if err != nil {
 			return nil, err // not a nil *Postgres in a non-nil Store
@@ -57,6 +64,9 @@ type dialect struct {
 	migrationLock string
 	// dollar is whether placeholders are $1, $2, … rather than ?.
 	dollar bool
+	// userLock, if set, takes a lock on a user ($1) until the transaction
+	// ends, for checks of a balance that must hold when the write is made.
+	userLock string
 	// retry is whether a transaction that failed with err may succeed if
 	// run again (a deadlock or serialization failure); nil: never.
 	retry func(err error) bool
@@ -476,9 +486,34 @@ func (s *sqlStore) Split(ctx context.Context, hash string) ([]Payout, error) {
 	return s.payouts(ctx, `SELECT "user", amount FROM splits WHERE block = ? ORDER BY "user"`, hash)
 }
 
-// AddPayout records a payment.
+// AddPayout records a payment of what p.User is owed, refused with
+// ErrOverpaid when it is more than the user's balance, checked in the same
+// transaction (in PostgreSQL under a lock per user, so that two payments
+// made at once cannot both spend one balance).
 func (s *sqlStore) AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error {
-	if _, err := s.db.ExecContext(ctx, s.q(`INSERT INTO payouts ("user", amount, at, txid) VALUES (?, ?, ?, ?)`), p.User, int64(p.Amount), at.UnixNano(), txid); err != nil {
+	if p.Amount == 0 || p.Amount > math.MaxInt64 {
+		return fmt.Errorf("ledger: payout of %d sat to %s", p.Amount, p.User)
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if s.d.userLock != "" {
+			if _, err := tx.ExecContext(ctx, s.d.userLock, p.User); err != nil {
+				return err
+			}
+		}
+		var owed int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(amount), 0) FROM (
+				SELECT s.amount AS amount FROM splits s JOIN blocks b ON b.hash = s.block WHERE b.state = ? AND s."user" = ?
+				UNION ALL SELECT -amount FROM payouts WHERE "user" = ?
+			) owed`), Confirmed, p.User, p.User).Scan(&owed); err != nil {
+			return err
+		}
+		if owed < int64(p.Amount) {
+			return fmt.Errorf("%w: %s is owed %d sat, not %d", ErrOverpaid, p.User, max(owed, 0), p.Amount)
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO payouts ("user", amount, at, txid) VALUES (?, ?, ?, ?)`), p.User, int64(p.Amount), at.UnixNano(), txid)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("ledger: payout: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"strings"
@@ -172,11 +173,18 @@ func testWorkWindowBlocksBalances(t *testing.T, spec string) {
 	if diff := cmp.Diff([]Payout{{"alice", 294}, {"bob", 86}, {"pool", 20}}, bal); diff != "" {
 		t.Errorf("balances (-want +got)\n%s", diff)
 	}
-	if err := s.AddPayout(ctx, Payout{"alice", 1000}, t0.Add(time.Hour), "oops"); err != nil {
-		t.Fatal(err)
+	// Paying more than a balance is refused, and changes nothing.
+	if err := s.AddPayout(ctx, Payout{"alice", 295}, t0.Add(time.Hour), "oops"); !errors.Is(err, ErrOverpaid) {
+		t.Errorf("paying alice 295 of her 294: %v, want ErrOverpaid", err)
 	}
-	if _, err := s.Balances(ctx); !errors.Is(err, ErrOverpaid) {
-		t.Errorf("balances after overpaying: %v", err)
+	if err := s.AddPayout(ctx, Payout{"nobody", 1}, t0.Add(time.Hour), "oops"); !errors.Is(err, ErrOverpaid) {
+		t.Errorf("paying a user owed nothing: %v, want ErrOverpaid", err)
+	}
+	if err := s.AddPayout(ctx, Payout{"alice", 0}, t0.Add(time.Hour), "zero"); err == nil {
+		t.Error("a payout of 0 sat accepted")
+	}
+	if again, err := s.Balances(ctx); err != nil || !cmp.Equal(again, bal) {
+		t.Errorf("balances after refused payouts: %v %v, want %v", again, err, bal)
 	}
 
 	// Reopened, it holds the same, and the schema is not applied again.
@@ -368,6 +376,13 @@ func TestStorePayoutsNewestFirst(t *testing.T) {
 	eachEngine(t, func(t *testing.T, spec string) {
 		ctx := context.Background()
 		s := openTest(t, spec)
+		owed := []Payout{{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}}
+		if _, err := s.AddBlock(ctx, Block{Hash: "00aa", Height: 1, Reward: 10, Found: t0, Split: owed}, nil, Rules{Pool: "pool"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetBlockState(ctx, "00aa", Confirmed); err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range []Paid{
 			{"a", 1, t0.Add(time.Minute), "t1"},
 			{"b", 2, t0, "t2"},
@@ -500,4 +515,47 @@ func wholeTableWindow(t *testing.T, s *sqlStore, n float64) []Weight {
 		}
 	}
 	return out
+}
+
+// Two payments of one whole balance made at once, through two handles
+// (two frontends, or the CLI beside the pool): one is recorded, the other
+// refused, so the balance is never spent twice.
+func TestStorePayoutsCannotSpendABalanceTwice(t *testing.T) {
+	eachEngine(t, func(t *testing.T, spec string) {
+		ctx := context.Background()
+		a, b := openTest(t, spec), openTest(t, spec)
+		if _, err := a.AddBlock(ctx, Block{Hash: "00bb", Height: 1, Reward: 100, Found: t0, Split: []Payout{{"erin", 100}}}, nil, Rules{Pool: "pool"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.SetBlockState(ctx, "00bb", Confirmed); err != nil {
+			t.Fatal(err)
+		}
+		for round := range 10 {
+			errs := make(chan error, 2)
+			for i, s := range []*sqlStore{a, b} {
+				go func() { errs <- s.AddPayout(ctx, Payout{"erin", 100}, t0, fmt.Sprintf("tx-%d-%d", round, i)) }()
+			}
+			var ok, refused int
+			for range 2 {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case errors.Is(err, ErrOverpaid):
+					refused++
+				default:
+					t.Fatalf("round %d: %v; want a payment or ErrOverpaid", round, err)
+				}
+			}
+			wantOK := 0
+			if round == 0 {
+				wantOK = 1
+			}
+			if ok != wantOK || refused != 2-wantOK {
+				t.Fatalf("round %d: %d payments of erin's 100 recorded, %d refused; want %d recorded", round, ok, refused, wantOK)
+			}
+		}
+		if bal, err := a.Balances(ctx); err != nil || len(bal) != 0 {
+			t.Errorf("balances %v, %v; want erin paid exactly once", bal, err)
+		}
+	})
 }

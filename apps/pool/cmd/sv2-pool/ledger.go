@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,20 +78,73 @@ func ledgerConfig(ctx context.Context, c *cli.Context) (*pool.Ledger, error) {
 		Rules: ledger.Rules{Window: window, FeeBasisPoints: uint32(math.Round(fee * 100))}}, nil
 }
 
-// ledgerCommand reads the ledger: sv2-pool ledger --ledger FILE balances|blocks|payouts.
+// ledgerCommand reads the ledger and records payments: sv2-pool ledger balances|blocks|payouts|pay --ledger FILE|URL.
 func ledgerCommand() *cli.Command {
 	open := func(c *cli.Context) (ledger.Store, error) {
 		path := c.String("ledger")
 		if path == "" {
 			return nil, errors.New("give the ledger: --ledger FILE or --ledger postgres://...")
 		}
+		if !ledger.IsURL(path) {
+			// Reading must not make an empty ledger of a mistyped path.
+			if _, err := os.Stat(path); err != nil {
+				return nil, fmt.Errorf("no ledger at %s: %w", path, err)
+			}
+		}
 		return ledger.Open(c.Context, path)
 	}
 	flag := &cli.StringFlag{Name: "ledger", Usage: "the pool's --ledger: its SQLite `FILE` or PostgreSQL URL"}
 	return &cli.Command{
 		Name:  "ledger",
-		Usage: "read the pool's ledger: balances, blocks and their splits",
+		Usage: "read the pool's ledger (balances, blocks and their splits, payouts) and record payments",
 		Subcommands: []*cli.Command{
+			{
+				Name: "payouts", Usage: "the latest payments, newest first: coinbase outputs of confirmed blocks and those recorded with pay",
+				Flags: []cli.Flag{flag, &cli.IntFlag{Name: "limit", Value: 100, Usage: "at most `N` payments"}, &cli.StringFlag{Name: "user", Usage: "only `USER`'s"}},
+				Action: func(c *cli.Context) error {
+					if c.Int("limit") < 1 {
+						return fmt.Errorf("--limit %d: want 1 or more", c.Int("limit"))
+					}
+					s, err := open(c)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					paid, err := s.Payouts(c.Context, c.Int("limit"))
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "AT\tUSER\tSATOSHIS\tTXID")
+					for _, p := range paid {
+						if u := c.String("user"); u == "" || p.User == u {
+							fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.At.UTC().Format(time.RFC3339), p.User, p.Amount, p.Txid)
+						}
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "pay", Usage: "record that a user was paid (by a transaction made elsewhere): refused for more than the user's balance",
+				Flags: []cli.Flag{flag,
+					&cli.StringFlag{Name: "user", Required: true, Usage: "the `USER` paid, as the ledger names it"},
+					&cli.Uint64Flag{Name: "amount", Required: true, Usage: "`SATOSHIS` paid"},
+					&cli.StringFlag{Name: "txid", Required: true, Usage: "the payment's transaction `ID`"},
+				},
+				Action: func(c *cli.Context) error {
+					s, err := open(c)
+					if err != nil {
+						return err
+					}
+					defer s.Close()
+					p := ledger.Payout{User: c.String("user"), Amount: c.Uint64("amount")}
+					if err := s.AddPayout(c.Context, p, time.Now(), c.String("txid")); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.App.Writer, "recorded: %s paid %d sat in %s\n", p.User, p.Amount, c.String("txid"))
+					return nil
+				},
+			},
 			{
 				Name: "balances", Usage: "what each user is owed: the splits of confirmed blocks less payouts",
 				Flags: []cli.Flag{flag},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,8 +45,29 @@ func TestLedgerCommand(t *testing.T) {
 	if out := run("balances", "--ledger", path); !strings.Contains(out, "dave") || !strings.Contains(out, "990") || !strings.Contains(out, "pool") {
 		t.Errorf("ledger balances:\n%s", out)
 	}
+	// Payments: recorded up to the balance, listed newest first.
+	if out := run("pay", "--ledger", path, "--user", "dave", "--amount", "500", "--txid", "aa11"); !strings.Contains(out, "recorded") {
+		t.Errorf("ledger pay:\n%s", out)
+	}
+	if out := run("balances", "--ledger", path); !strings.Contains(out, "490") {
+		t.Errorf("ledger balances after paying 500 of 990:\n%s", out)
+	}
+	if err := newApp().Run([]string{"sv2-pool", "ledger", "pay", "--ledger", path, "--user", "dave", "--amount", "491", "--txid", "bb22"}); !errors.Is(err, ledger.ErrOverpaid) {
+		t.Errorf("paying dave 491 of his 490: %v, want ErrOverpaid", err)
+	}
+	if out := run("payouts", "--ledger", path, "--user", "dave"); !strings.Contains(out, "aa11") || !strings.Contains(out, "500") || strings.Contains(out, "bb22") {
+		t.Errorf("ledger payouts:\n%s", out)
+	}
+
 	app := newApp()
 	if err := app.Run([]string{"sv2-pool", "ledger", "blocks"}); err == nil {
 		t.Error("ledger blocks without --ledger ran")
+	}
+	missing := filepath.Join(t.TempDir(), "typo.db")
+	if err := newApp().Run([]string{"sv2-pool", "ledger", "balances", "--ledger", missing}); err == nil || !strings.Contains(err.Error(), "no ledger at") {
+		t.Errorf("balances of a missing file: %v", err)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("reading a missing ledger made a file")
 	}
 }
