@@ -3,7 +3,9 @@ package pool
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -235,4 +237,75 @@ func (p *Pool) confirmOnce(ctx context.Context) error {
 		p.log.Info("ledger: block "+state, "hash", b.Hash, "height", b.Height)
 	}
 	return nil
+}
+
+// serverIDClaim is how long a frontend's claim of its server id lasts
+// unrenewed in the ledger; it is renewed every third of it. A frontend
+// killed on another host holds its id up this long; restarted on the same
+// host and listen address, it is the same holder and claims it at once.
+const serverIDClaim = 30 * time.Second
+
+// claimHolder names this frontend in the ledger's claims: its host and
+// listen address, which no two running frontends share.
+func (p *Pool) claimHolder() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	addr := p.cfg.Listen
+	if p.cfg.Listener != nil {
+		addr = p.cfg.Listener.Addr().String()
+	}
+	return host + " " + addr
+}
+
+// claimServerID claims Config.ServerID in the ledger before the pool
+// serves: another running frontend with the same id is an error (their
+// miners would hash the same headers). A ledger that cannot be reached
+// is not: the claim is tried again with each renewal.
+func (p *Pool) claimServerID(ctx context.Context) error {
+	if p.ledger == nil {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := p.cfg.Ledger.Store.ClaimServerID(cctx, p.cfg.ServerID, p.claimHolder(), p.now(), serverIDClaim)
+	if errors.Is(err, ledger.ErrServerIDTaken) {
+		return fmt.Errorf("pool: --server-id %d: %w", p.cfg.ServerID, err)
+	}
+	if err != nil {
+		p.log.Warn("ledger: cannot claim the server id; trying again", "server_id", p.cfg.ServerID, "error", err)
+	}
+	return nil
+}
+
+// renewServerID renews the claim until ctx ends, then gives it up.
+func (p *Pool) renewServerID(ctx context.Context) {
+	if p.ledger == nil {
+		return
+	}
+	store, holder := p.cfg.Ledger.Store, p.claimHolder()
+	t := time.NewTicker(serverIDClaim / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := store.ReleaseServerID(rctx, p.cfg.ServerID, holder); err != nil {
+				p.log.Warn("ledger: cannot give the server id up; it expires by itself", "server_id", p.cfg.ServerID, "in", serverIDClaim, "error", err)
+			}
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := store.ClaimServerID(cctx, p.cfg.ServerID, holder, p.now(), serverIDClaim)
+			cancel()
+			switch {
+			case errors.Is(err, ledger.ErrServerIDTaken):
+				p.log.Error("ANOTHER FRONTEND HAS THIS SERVER ID: both hand out the same extranonce prefixes; give each a distinct --server-id", "server_id", p.cfg.ServerID, "error", err)
+			case err != nil && ctx.Err() == nil:
+				p.log.Warn("ledger: cannot renew the server id's claim", "server_id", p.cfg.ServerID, "error", err)
+			}
+		}
+	}
 }

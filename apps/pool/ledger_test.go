@@ -3,8 +3,10 @@ package pool
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +120,40 @@ func TestAttackRefusedSharesDoNotFillTheLedger(t *testing.T) {
 	if rows != 1 || count != names {
 		t.Errorf("%d reject rows holding %d shares; want 1 row (mallory, no worker) holding %d", rows, count, names)
 	}
+}
+
+// Two frontends with one server id on one ledger: the second refuses to
+// start, naming the first; with its own id it starts.
+func TestSecondFrontendWithTheSameServerIDRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	open := func() ledger.Store {
+		s, err := ledger.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	first := startPool(t, func(c *Config) {
+		c.ServerID = 7
+		c.Ledger = &Ledger{Store: open(), Rules: ledger.Rules{Window: 1e9}}
+	})
+	second, err := New(Config{Listen: "127.0.0.1:0", Plain: true, Network: "regtest", ServerID: 7,
+		TemplateProvider: TemplateProvider{Address: first.tp.addr, Plain: true}, Payouts: []Payout{{Script: []byte{0x51}, Weight: 1}},
+		Ledger: &Ledger{Store: open(), Rules: ledger.Rules{Window: 1e9}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Run(ctx); !errors.Is(err, ledger.ErrServerIDTaken) || !strings.Contains(err.Error(), "--server-id 7") {
+		t.Errorf("a second frontend with server id 7: %v, want ErrServerIDTaken naming the flag", err)
+	}
+	if err := first.stop(); err != nil { // gives its claim up
+		t.Fatal(err)
+	}
+	// Given up, the id is free: startPool fails if Run ends before the
+	// pool reaches its template provider.
+	startPool(t, func(c *Config) {
+		c.ServerID = 7
+		c.Ledger = &Ledger{Store: open(), Rules: ledger.Rules{Window: 1e9}}
+	})
 }

@@ -20,6 +20,10 @@ func (downStore) Window(context.Context, float64) ([]ledger.Weight, error) { ret
 func (downStore) Balances(context.Context) ([]ledger.Payout, error)        { return nil, errDown }
 func (downStore) AddWork(context.Context, []ledger.Work) error             { return errDown }
 func (downStore) Close() error                                             { return nil }
+func (downStore) ClaimServerID(context.Context, int, string, time.Time, time.Duration) error {
+	return errDown
+}
+func (downStore) ReleaseServerID(context.Context, int, string) error { return errDown }
 
 // A ledger that cannot be read answers 503 naming why, and a bad limit
 // 400; the pool keeps serving.

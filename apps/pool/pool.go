@@ -401,6 +401,9 @@ func Run(ctx context.Context, cfg Config) error {
 // service fails; it returns after everything it started has stopped: nil
 // when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
+	if err := p.claimServerID(ctx); err != nil {
+		return err
+	}
 	if p.ledger != nil {
 		lctx, stop := context.WithCancel(ctx)
 		p.writes.start(lctx)
@@ -422,6 +425,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}),
 		service.RunnerFunc(func(ctx context.Context) error { p.confirm(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error { p.payInCoinbase(ctx); return nil }),
+		service.RunnerFunc(func(ctx context.Context) error { p.renewServerID(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)

@@ -102,6 +102,12 @@ type Store interface {
 	AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error
 	// Payouts returns the latest payments, newest first.
 	Payouts(ctx context.Context, limit int) ([]Paid, error)
+	// ClaimServerID claims a frontend's server id for holder until ttl
+	// after now, or renews its claim; it fails with ErrServerIDTaken while
+	// another holder's claim has not expired.
+	ClaimServerID(ctx context.Context, id int, holder string, now time.Time, ttl time.Duration) error
+	// ReleaseServerID gives holder's claim of id up.
+	ReleaseServerID(ctx context.Context, id int, holder string) error
 	// Balances returns what each user is owed: the splits of confirmed
 	// blocks less the payouts.
 	Balances(ctx context.Context) ([]Payout, error)
@@ -111,6 +117,10 @@ type Store interface {
 // ErrUnknownBlock is SetBlockState's and Split's error for a block the
 // ledger does not hold.
 var ErrUnknownBlock = errors.New("ledger: unknown block")
+
+// ErrServerIDTaken is ClaimServerID's error for a server id another
+// running frontend holds.
+var ErrServerIDTaken = errors.New("ledger: server id in use by another frontend")
 
 // ErrOverpaid is AddPayout's error for a payment of more than a user's
 // balance, and Balances' when payouts exceed what a user was owed (a

@@ -60,6 +60,13 @@ var postgresMigrations = []string{
 	ALTER TABLE payouts ADD COLUMN block TEXT REFERENCES blocks (hash); -- NULL: not a coinbase's
 	CREATE UNIQUE INDEX payouts_block_user ON payouts (block, "user");
 	CREATE INDEX payouts_at ON payouts (at, id);`,
+	// 3: the pool frontends sharing the ledger, each with its server id
+	// (the first byte of its extranonce prefixes), while they run.
+	`CREATE TABLE frontends (
+		server_id INTEGER PRIMARY KEY,
+		holder    TEXT    NOT NULL,
+		seen      BIGINT  NOT NULL -- Unix nanoseconds of its last claim
+	);`,
 }
 
 // migrationLockKey is the advisory lock PostgreSQL's migrations hold, the

@@ -569,3 +569,34 @@ func (s *sqlStore) payouts(ctx context.Context, query string, args ...any) ([]Pa
 	}
 	return out, rows.Err()
 }
+
+// ClaimServerID claims id for holder, or renews its claim: a claim not
+// renewed within ttl is taken over, so a frontend killed without releasing
+// its id holds it up for ttl at most. The clocks of frontends sharing a
+// ledger must agree to well within ttl.
+func (s *sqlStore) ClaimServerID(ctx context.Context, id int, holder string, now time.Time, ttl time.Duration) error {
+	r, err := s.db.ExecContext(ctx, s.q(`INSERT INTO frontends (server_id, holder, seen) VALUES (?, ?, ?)
+		ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, seen = excluded.seen
+		WHERE frontends.holder = excluded.holder OR frontends.seen < ?`), id, holder, now.UnixNano(), now.Add(-ttl).UnixNano())
+	if err != nil {
+		return fmt.Errorf("ledger: claim server id %d: %w", id, err)
+	}
+	if n, err := r.RowsAffected(); err != nil || n == 1 {
+		return err
+	}
+	var other string
+	var seen int64
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, seen FROM frontends WHERE server_id = ?`), id).Scan(&other, &seen); err != nil {
+		return fmt.Errorf("%w: %d", ErrServerIDTaken, id)
+	}
+	return fmt.Errorf("%w: %d is %s's, last renewed %s ago", ErrServerIDTaken, id, other, now.Sub(time.Unix(0, seen)).Round(time.Millisecond))
+}
+
+// ReleaseServerID gives holder's claim of id up; another holder's claim
+// stays.
+func (s *sqlStore) ReleaseServerID(ctx context.Context, id int, holder string) error {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM frontends WHERE server_id = ? AND holder = ?`), id, holder); err != nil {
+		return fmt.Errorf("ledger: release server id %d: %w", id, err)
+	}
+	return nil
+}

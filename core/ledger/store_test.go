@@ -559,3 +559,46 @@ func TestStorePayoutsCannotSpendABalanceTwice(t *testing.T) {
 		}
 	})
 }
+
+// A server id is one frontend's while it renews its claim; another is
+// refused until the claim expires or is given up.
+func TestStoreServerIDClaims(t *testing.T) {
+	eachEngine(t, func(t *testing.T, spec string) {
+		ctx := context.Background()
+		a, b := openTest(t, spec), openTest(t, spec)
+		const ttl = 30 * time.Second
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0, ttl); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(20*time.Second), ttl); err != nil {
+			t.Errorf("renewing a claim: %v", err)
+		}
+		err := b.ClaimServerID(ctx, 1, "host-b:2", t0.Add(40*time.Second), ttl)
+		if !errors.Is(err, ErrServerIDTaken) || !strings.Contains(err.Error(), "host-a:1") {
+			t.Errorf("claiming a held id: %v, want ErrServerIDTaken naming its holder", err)
+		}
+		if err := b.ClaimServerID(ctx, 2, "host-b:2", t0.Add(40*time.Second), ttl); err != nil {
+			t.Errorf("claiming a free id: %v", err)
+		}
+		// a stops renewing: past ttl, b takes id 1 over, and a's renewal fails.
+		if err := b.ClaimServerID(ctx, 1, "host-b:2", t0.Add(51*time.Second), ttl); err != nil {
+			t.Errorf("taking over an expired claim: %v", err)
+		}
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(52*time.Second), ttl); !errors.Is(err, ErrServerIDTaken) {
+			t.Errorf("renewing a claim taken over: %v, want ErrServerIDTaken", err)
+		}
+		// Releasing another's claim does nothing; releasing one's own frees it.
+		if err := a.ReleaseServerID(ctx, 1, "host-a:1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(53*time.Second), ttl); !errors.Is(err, ErrServerIDTaken) {
+			t.Errorf("claiming after releasing another's claim: %v, want ErrServerIDTaken", err)
+		}
+		if err := b.ReleaseServerID(ctx, 1, "host-b:2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(54*time.Second), ttl); err != nil {
+			t.Errorf("claiming a released id: %v", err)
+		}
+	})
+}
