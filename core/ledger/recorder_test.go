@@ -131,6 +131,21 @@ func crashChild(spec string) {
 					os.Exit(1)
 				}
 				fmt.Println("block")
+				// Confirmed, and part of it paid: what is owed must survive too.
+				if err := s.SetBlockState(ctx, "b1", Confirmed); err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				if err := s.AddPayout(ctx, Payout{"alice", 1234}, time.Now(), "tx1"); err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				bal, err := s.Balances(ctx)
+				if err != nil {
+					fmt.Println("error", err)
+					os.Exit(1)
+				}
+				fmt.Println("balances", fmt.Sprint(bal))
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -138,7 +153,8 @@ func crashChild(spec string) {
 }
 
 // kill -9 of a process mid-load: every share written by a flush it
-// reported, and the block, are in the ledger when it is opened again.
+// reported, the block, and the balances it reported are in the ledger
+// when it is opened again.
 func TestRecorderSurvivesKill(t *testing.T) {
 	eachEngine(t, testRecorderSurvivesKill)
 }
@@ -155,7 +171,7 @@ func testRecorderSurvivesKill(t *testing.T, spec string) {
 	}
 	defer cmd.Wait()
 	lines := bufio.NewScanner(out)
-	flushed, flushes, block := 0, 0, false
+	flushed, flushes, block, balances := 0, 0, false, ""
 	for flushes < 10 && lines.Scan() {
 		f := strings.Fields(lines.Text())
 		switch f[0] {
@@ -164,6 +180,8 @@ func testRecorderSurvivesKill(t *testing.T, spec string) {
 			flushes++
 		case "block":
 			block = true
+		case "balances":
+			balances = strings.TrimPrefix(lines.Text(), "balances ")
 		default:
 			t.Fatalf("child: %s", lines.Text())
 		}
@@ -172,7 +190,7 @@ func testRecorderSurvivesKill(t *testing.T, spec string) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
-	if flushes < 10 || !block || flushed < 50 {
+	if flushes < 10 || !block || flushed < 50 || balances == "" {
 		t.Fatalf("child reported %d flushes, %d shares, block %v", flushes, flushed, block)
 	}
 	s := openTest(t, spec)
@@ -190,5 +208,8 @@ func testRecorderSurvivesKill(t *testing.T, spec string) {
 	split, err := s.Split(context.Background(), "b1")
 	if err != nil || len(split) != 1 || split[0] != (Payout{"alice", 5000}) {
 		t.Errorf("the block's split after kill -9: %v %v", split, err)
+	}
+	if bal, err := s.Balances(context.Background()); err != nil || fmt.Sprint(bal) != balances || balances != "[{alice 3766}]" {
+		t.Errorf("balances after kill -9: %v %v; the child had %s, want [{alice 3766}]", bal, err, balances)
 	}
 }
