@@ -38,6 +38,7 @@ var (
 	ErrOutputs          = errors.New("coinbase: malformed coinbase_tx_outputs")
 	ErrNoOutputs        = errors.New("coinbase: no pool outputs")
 	ErrMalformed        = errors.New("coinbase: malformed coinbase transaction")
+	ErrTooLarge         = errors.New("coinbase: suffix over the 65,535 bytes a job carries")
 )
 
 // WitnessCommitmentPrefix is the first 6 bytes of a BIP141 witness
@@ -121,9 +122,18 @@ func New(t *sv2.NewTemplate, cfg Config, extranonceSize int) (*Coinbase, error) 
 		body = appendTxOut(body, &o)
 	}
 	body = append(body, t.CoinbaseTxOutputs...)
-	return build(t.CoinbaseTxVersion, scriptSig, extranonceSize, t.CoinbaseTxInputSequence,
-		uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount), body, t.CoinbaseTxLocktime, segWit), nil
+	cb := build(t.CoinbaseTxVersion, scriptSig, extranonceSize, t.CoinbaseTxInputSequence,
+		uint64(len(outs))+uint64(t.CoinbaseTxOutputsCount), body, t.CoinbaseTxLocktime, segWit)
+	if n := len(cb.suffix); n > MaxSuffixSize {
+		// NewExtendedMiningJob's coinbase_tx_suffix is a B0_64K: a job
+		// of it could not be sent.
+		return nil, fmt.Errorf("%w: %d bytes (%d outputs)", ErrTooLarge, n, len(outs))
+	}
+	return cb, nil
 }
+
+// MaxSuffixSize is the longest coinbase suffix a job can carry: a B0_64K.
+const MaxSuffixSize = 0xffff
 
 // FromCustomJob builds the coinbase a custom job describes (SetCustomMiningJob,
 // §5.3.18), for a full extranonce of extranonceSize bytes. Its scriptSig is the

@@ -193,3 +193,20 @@ func TestWitnessCommitmentPrefix(t *testing.T) {
 		t.Fatal("isWitnessCommitment takes a short script or a wrong header")
 	}
 }
+
+// A coinbase whose suffix a job could not carry (a B0_64K) is refused.
+func TestNewRefusesASuffixOverB064K(t *testing.T) {
+	tmpl := &sv2.NewTemplate{TemplateID: 1, Version: 0x20000000, CoinbaseTxVersion: 2, CoinbasePrefix: []byte{0x01, 0x65},
+		CoinbaseTxInputSequence: 0xffffffff, CoinbaseTxValueRemaining: 1_000_000}
+	outs := make([]*wire.TxOut, 1600) // 1600 × 43 bytes: over 65,535
+	weights := make([]uint64, len(outs))
+	for i := range outs {
+		outs[i], weights[i] = wire.NewTxOut(0, append([]byte{0x51, 0x20}, make([]byte, 32)...)), 1
+	}
+	if _, err := New(tmpl, Config{Outputs: outs, Weights: weights}, 8); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a coinbase of 1600 outputs: %v, want ErrTooLarge", err)
+	}
+	if _, err := New(tmpl, Config{Outputs: outs[:1000], Weights: weights[:1000]}, 8); err != nil {
+		t.Errorf("a coinbase of 1000 outputs: %v", err)
+	}
+}
