@@ -19,6 +19,7 @@ import (
 	"github.com/stratumgo/stratum/core/ledger"
 	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/mining/target"
+	"github.com/stratumgo/stratum/core/service"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 
@@ -36,7 +37,7 @@ import (
 // before stay valid when the coinbase moves, so no work in flight is lost.
 type CoinbasePayouts struct {
 	MaxOutputs int           // miners one coinbase pays at most (DefaultCoinbaseOutputs)
-	Dust       uint64        // the least a miner's output pays, in satoshis (DefaultDust)
+	Dust       uint64        // the least a miner's output pays, in satoshis (DefaultDust if 0)
 	Refresh    time.Duration // how often the coinbase follows the window (DefaultCoinbaseRefresh)
 }
 
@@ -178,6 +179,41 @@ func quantize(window []ledger.Weight, scale uint64) []ledger.Weight {
 	return out
 }
 
+// windowSize is the PPLNS window of a block of nBits: the configured one,
+// or DefaultWindowFactor times its network difficulty (0 when nBits is none).
+func (p *Pool) windowSize(nbits uint32) float64 {
+	if p.rules.Window > 0 {
+		return p.rules.Window
+	}
+	t, err := target.FromCompact(nbits)
+	if nbits == 0 || err != nil {
+		return 0
+	}
+	return DefaultWindowFactor * target.Difficulty(t)
+}
+
+// weightedShare is value × w / sum rounded down, as the coinbase pays a weighted
+// output (coinbase.Config.Weights); w ≤ sum.
+func weightedShare(value, w, sum uint64) uint64 {
+	hi, lo := bits.Mul64(value, w)
+	q, _ := bits.Div64(hi, lo, sum) // hi < sum: the quotient is at most value
+	return q
+}
+
+// amounts are what the plan's coinbase pays each miner of a coinbase of
+// value, in the order of miners.
+func (pl *coinbasePlan) amounts(value uint64) []uint64 {
+	var sum uint64
+	for _, w := range pl.cfg.Weights {
+		sum += w
+	}
+	out := make([]uint64, len(pl.miners))
+	for i := range pl.miners {
+		out[i] = weightedShare(value, pl.cfg.Weights[pl.pool+i], sum)
+	}
+	return out
+}
+
 // sameOutputs reports whether two plans build the same coinbases.
 func (pl *coinbasePlan) sameOutputs(o *coinbasePlan) bool {
 	return slices.Equal(pl.cfg.Weights, o.cfg.Weights) && slices.EqualFunc(pl.cfg.Outputs, o.cfg.Outputs, func(a, b *wire.TxOut) bool {
@@ -201,12 +237,28 @@ func (pl *coinbasePlan) matches(outs []*wire.TxOut) bool {
 		weights += pl.cfg.Weights[i]
 	}
 	for i := 1; i < n; i++ { // the first takes what rounding leaves
-		hi, lo := bits.Mul64(value, pl.cfg.Weights[i])
-		if q, _ := bits.Div64(hi, lo, weights); uint64(outs[i].Value) != q { // hi < weights: the quotient is at most value
+		if uint64(outs[i].Value) != weightedShare(value, pl.cfg.Weights[i], weights) {
 			return false
 		}
 	}
+	// The template's outputs follow; none of them pays one of the plan's
+	// miners (then the coinbase is not this plan's alone, and its miner
+	// would be recorded paid less than the coinbase paid it).
+	for _, o := range outs[n:] {
+		for i := range pl.miners {
+			if bytes.Equal(o.PkScript, pl.cfg.Outputs[pl.pool+i].PkScript) {
+				return false
+			}
+		}
+	}
 	return true
+}
+
+// coinbaseUpdate carries a plan to the mining side, which answers on done
+// once its jobs are made (or with why they could not be).
+type coinbaseUpdate struct {
+	plan *coinbasePlan
+	done chan error
 }
 
 // plans are the coinbases the pool has mined lately, newest last.
@@ -292,6 +344,9 @@ func (p *Pool) coinbasePayouts() *CoinbasePayouts {
 	if cp.Refresh <= 0 {
 		cp.Refresh = DefaultCoinbaseRefresh
 	}
+	if cp.Dust == 0 {
+		cp.Dust = DefaultDust
+	}
 	return &cp
 }
 
@@ -304,13 +359,9 @@ func (p *Pool) refreshCoinbase(ctx context.Context) error {
 		return nil // the first template will do
 	}
 	rules := p.rules
-	n := rules.Window
+	n := p.windowSize(nbits)
 	if n <= 0 {
-		t, err := target.FromCompact(nbits)
-		if err != nil {
-			return fmt.Errorf("tip nBits %08x: %w", nbits, err)
-		}
-		n = DefaultWindowFactor * target.Difficulty(t)
+		return fmt.Errorf("tip nBits %08x: no window size", nbits)
 	}
 	window, err := p.cfg.Ledger.Store.Window(ctx, n)
 	if err != nil {
@@ -321,11 +372,29 @@ func (p *Pool) refreshCoinbase(ctx context.Context) error {
 		return err
 	}
 	if last := p.plans.current(); last != nil && last.sameOutputs(plan) {
+		if !slices.Equal(last.window, plan.window) {
+			// The same coinbase, of another window (the work of those it
+			// does not pay moved): blocks on its jobs are split by the
+			// newer window; no new jobs are needed.
+			p.plans.add(plan)
+		}
 		return nil
 	}
-	p.plans.add(plan) // before its jobs: a block on them finds it
-	if err := p.server.HandleEvent(ctx, coinbaseUpdates.Notify(sv2.ProtocolMining, plan.cfg)); err != nil {
+	// Through the template provider's queue, in order with its templates and
+	// tips: jobs made of the old tip must not reach a miner after the new
+	// tip's SetNewPrevHash. The mining side remembers the plan once its
+	// jobs are made (coinbaseUpdates).
+	u := coinbaseUpdate{plan: plan, done: make(chan error, 1)}
+	if err := p.client.HandleEvent(ctx, service.SendEventToSiblingServerService{Event: coinbaseUpdates.Notify(sv2.ProtocolMining, u)}); err != nil {
 		return err
+	}
+	select {
+	case err := <-u.done:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	p.log.Info("coinbase pays the window", "miners", len(plan.miners), "window", n)
 	return nil
@@ -357,18 +426,11 @@ func (p *Pool) coinbaseSplit(cb *wire.MsgTx, reward uint64, rules ledger.Rules) 
 		return nil, nil, nil
 	}
 	p.log.Error("COINBASE PAID MINERS BY NO KNOWN PLAN: recording what it paid, the rest to the pool", "txid", cb.TxHash().String())
-	byUser := map[string]uint64{}
-	for _, ic := range inCoinbase {
-		byUser[ic.User] += ic.Amount
-	}
+	split = slices.Clone(inCoinbase)
 	if reward > paid {
-		byUser[rules.Pool] += reward - paid
+		split = append(split, ledger.Payout{User: rules.Pool, Amount: reward - paid})
 	}
-	for u, a := range byUser {
-		split = append(split, ledger.Payout{User: u, Amount: a})
-	}
-	slices.SortFunc(split, func(a, b ledger.Payout) int { return cmp.Compare(a.User, b.User) })
-	return split, mergePayouts(inCoinbase), nil
+	return mergePayouts(split), mergePayouts(inCoinbase), nil
 }
 
 // mergePayouts sums payouts by user, ordered by user.

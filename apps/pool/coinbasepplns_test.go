@@ -18,9 +18,9 @@ import (
 
 	"github.com/stratumgo/stratum/core/ledger"
 	"github.com/stratumgo/stratum/core/mining"
+	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/monitor"
 	"github.com/stratumgo/stratum/core/monitor/monitortest"
-	"github.com/stratumgo/stratum/core/mining/coinbase"
 	"github.com/stratumgo/stratum/core/sv2"
 )
 

@@ -15,7 +15,6 @@ import (
 	"github.com/stratumgo/stratum/core/backoff"
 	"github.com/stratumgo/stratum/core/ledger"
 	"github.com/stratumgo/stratum/core/mining"
-	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/network"
 	"github.com/stratumgo/stratum/core/sv2"
 )
@@ -135,12 +134,7 @@ func (p *Pool) recordBlock(ctx context.Context, fb *mining.FoundBlock, hash sv2.
 	if sub := network.Subsidy(p.net, fb.Height); fb.Height > 0 && b.Reward > uint64(sub) {
 		b.Fees = b.Reward - uint64(sub)
 	}
-	var window float64 // the configured one
-	if p.cfg.Ledger.Rules.Window <= 0 {
-		if t, err := target.FromCompact(fb.Header.NBits); err == nil {
-			window = DefaultWindowFactor * target.Difficulty(t)
-		}
-	}
+	window := p.windowSize(fb.Header.NBits)
 	if p.coinbasePayouts() != nil && !fb.Custom {
 		// Its coinbase paid a window already: that window's split.
 		var err error
@@ -158,6 +152,13 @@ func (p *Pool) recordBlock(ctx context.Context, fb *mining.FoundBlock, hash sv2.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		split, err := p.ledger.Block(wctx, b, window)
 		cancel()
+		if errors.Is(err, ledger.ErrInvalidSplit) && b.Split != nil {
+			// Trying again cannot help: the ledger's split of the window
+			// at the block, logged loudly, rather than no record.
+			p.log.Error("COINBASE SPLIT REFUSED BY THE LEDGER: recording the window's split instead", "hash", b.Hash, "error", err)
+			b.Split, b.InCoinbase, b.CoinbaseTxid = nil, nil, ""
+			continue
+		}
 		if err == nil {
 			p.log.Info("block recorded in the ledger", "hash", b.Hash, "height", b.Height, "reward", b.Reward, "split", fmt.Sprint(split))
 			return
@@ -245,46 +246,51 @@ func (p *Pool) confirmOnce(ctx context.Context) error {
 // host and listen address, it is the same holder and claims it at once.
 const serverIDClaim = 30 * time.Second
 
-// claimHolder names this frontend in the ledger's claims: its host and
-// listen address, which no two running frontends share.
-func (p *Pool) claimHolder() string {
+// claimTries is how many times a frontend tries to claim its server id
+// before serving without a claim (the ledger cannot be reached), a second
+// apart; renewals try again.
+const claimTries = 3
+
+// holdServerID claims Config.ServerID in the ledger once the pool listens,
+// renews the claim until ctx ends, then gives it up. Another running
+// frontend holding the id is an error that stops the pool (their miners
+// would hash the same headers); a ledger that cannot be reached is not.
+// The holder is the host and the address listened on, which no two
+// running frontends share.
+func (p *Pool) holdServerID(ctx context.Context) error {
+	if p.ledger == nil {
+		return nil
+	}
+	addr, err := p.server.Addr(ctx)
+	if err != nil {
+		return nil // not listening: Run ends with the service's error
+	}
 	host, err := os.Hostname()
 	if err != nil {
 		host = "unknown-host"
 	}
-	addr := p.cfg.Listen
-	if p.cfg.Listener != nil {
-		addr = p.cfg.Listener.Addr().String()
+	store, id, holder := p.cfg.Ledger.Store, p.cfg.ServerID, host+" "+addr.String()
+	claim := func() error {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return store.ClaimServerID(cctx, id, holder, serverIDClaim)
 	}
-	return host + " " + addr
-}
-
-// claimServerID claims Config.ServerID in the ledger before the pool
-// serves: another running frontend with the same id is an error (their
-// miners would hash the same headers). A ledger that cannot be reached
-// is not: the claim is tried again with each renewal.
-func (p *Pool) claimServerID(ctx context.Context) error {
-	if p.ledger == nil {
-		return nil
+	for try := 1; ; try++ {
+		err := claim()
+		if errors.Is(err, ledger.ErrServerIDTaken) {
+			return fmt.Errorf("pool: --server-id %d: %w", id, err)
+		}
+		if err == nil || try == claimTries || ctx.Err() != nil {
+			if err != nil {
+				p.log.Warn("ledger: cannot claim the server id; serving, and trying again", "server_id", id, "error", err)
+			}
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	err := p.cfg.Ledger.Store.ClaimServerID(cctx, p.cfg.ServerID, p.claimHolder(), p.now(), serverIDClaim)
-	if errors.Is(err, ledger.ErrServerIDTaken) {
-		return fmt.Errorf("pool: --server-id %d: %w", p.cfg.ServerID, err)
-	}
-	if err != nil {
-		p.log.Warn("ledger: cannot claim the server id; trying again", "server_id", p.cfg.ServerID, "error", err)
-	}
-	return nil
-}
-
-// renewServerID renews the claim until ctx ends, then gives it up.
-func (p *Pool) renewServerID(ctx context.Context) {
-	if p.ledger == nil {
-		return
-	}
-	store, holder := p.cfg.Ledger.Store, p.claimHolder()
 	t := time.NewTicker(serverIDClaim / 3)
 	defer t.Stop()
 	for {
@@ -292,19 +298,16 @@ func (p *Pool) renewServerID(ctx context.Context) {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			defer cancel()
-			if err := store.ReleaseServerID(rctx, p.cfg.ServerID, holder); err != nil {
-				p.log.Warn("ledger: cannot give the server id up; it expires by itself", "server_id", p.cfg.ServerID, "in", serverIDClaim, "error", err)
+			if err := store.ReleaseServerID(rctx, id, holder); err != nil {
+				p.log.Warn("ledger: cannot give the server id up; it expires by itself", "server_id", id, "in", serverIDClaim, "error", err)
 			}
-			return
+			return nil
 		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := store.ClaimServerID(cctx, p.cfg.ServerID, holder, p.now(), serverIDClaim)
-			cancel()
-			switch {
+			switch err := claim(); {
 			case errors.Is(err, ledger.ErrServerIDTaken):
-				p.log.Error("ANOTHER FRONTEND HAS THIS SERVER ID: both hand out the same extranonce prefixes; give each a distinct --server-id", "server_id", p.cfg.ServerID, "error", err)
+				p.log.Error("ANOTHER FRONTEND HAS THIS SERVER ID: both hand out the same extranonce prefixes; give each a distinct --server-id", "server_id", id, "error", err)
 			case err != nil && ctx.Err() == nil:
-				p.log.Warn("ledger: cannot renew the server id's claim", "server_id", p.cfg.ServerID, "error", err)
+				p.log.Warn("ledger: cannot renew the server id's claim", "server_id", id, "error", err)
 			}
 		}
 	}

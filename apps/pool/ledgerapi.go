@@ -3,13 +3,11 @@ package pool
 import (
 	"context"
 	"fmt"
-	"math/bits"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/stratumgo/stratum/core/ledger"
-	"github.com/stratumgo/stratum/core/mining/target"
 	"github.com/stratumgo/stratum/core/monitor"
 )
 
@@ -80,10 +78,20 @@ func (p *Pool) serveLedger() {
 	if p.mon == nil || p.ledger == nil {
 		return
 	}
+	busy := make(chan struct{}, 1) // one ledger view at a time
 	p.mon.Handle("ledger", func(r *http.Request) (any, error) {
 		limit, err := monitor.ListLimit(r)
 		if err != nil {
 			return nil, err
+		}
+		// The view holds one of monitoring's turns, which scrapes share,
+		// while the database answers: a second view waiting on a slow
+		// database would hold the other too.
+		select {
+		case busy <- struct{}{}:
+			defer func() { <-busy }()
+		default:
+			return nil, fmt.Errorf("%w: the ledger is being read for another request", monitor.ErrUnavailable)
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), ledgerQueryTimeout)
 		defer cancel()
@@ -106,28 +114,18 @@ func (p *Pool) LedgerView(ctx context.Context, user string, limit int) (*LedgerV
 		Balances: []PayoutView{}, Blocks: []BlockView{}, Payouts: []PaymentView{}, Window: WindowView{Users: []WeightView{}}}
 	if p.coinbasePayouts() != nil {
 		v.Scheme = SchemeCoinbasePPLNS
-		if pl, cur := p.plans.current(), p.currentValue(); pl != nil {
-			var sum uint64
-			for _, w := range pl.cfg.Weights {
-				sum += w
-			}
+		if pl := p.plans.current(); pl != nil {
+			amounts := pl.amounts(p.currentValue())
 			for i, u := range pl.miners {
-				if user == "" || u == user {
-					hi, lo := bits.Mul64(cur, pl.cfg.Weights[pl.pool+i])
-					amount, _ := bits.Div64(hi, lo, sum) // hi < sum: the quotient is at most cur
-					v.Coinbase = append(v.Coinbase, PayoutView{User: u, Amount: amount})
+				if (user == "" || u == user) && len(v.Coinbase) < limit {
+					v.Coinbase = append(v.Coinbase, PayoutView{User: u, Amount: amounts[i]})
 				}
 			}
 		}
 	}
 	keep := func(u string) bool { return user == "" || u == user }
 
-	v.Window.Size = p.rules.Window
-	if v.Window.Size <= 0 {
-		if t, err := target.FromCompact(p.plans.bits.Load()); err == nil && p.plans.bits.Load() != 0 {
-			v.Window.Size = DefaultWindowFactor * target.Difficulty(t)
-		}
-	}
+	v.Window.Size = p.windowSize(p.plans.bits.Load())
 	if v.Window.Size > 0 {
 		window, err := store.Window(ctx, v.Window.Size)
 		if err != nil {
@@ -174,7 +172,7 @@ func (p *Pool) LedgerView(ctx context.Context, user string, limit int) (*LedgerV
 		}
 		bv := BlockView{Hash: b.Hash, Height: b.Height, Reward: b.Reward, Fees: b.Fees, Found: b.Found, Finder: b.Finder, State: b.State, Split: []PayoutView{}}
 		for _, s := range split {
-			if keep(s.User) {
+			if keep(s.User) && len(bv.Split) < limit {
 				bv.Split = append(bv.Split, PayoutView(s))
 			}
 		}

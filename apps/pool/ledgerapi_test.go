@@ -20,7 +20,7 @@ func (downStore) Window(context.Context, float64) ([]ledger.Weight, error) { ret
 func (downStore) Balances(context.Context) ([]ledger.Payout, error)        { return nil, errDown }
 func (downStore) AddWork(context.Context, []ledger.Work) error             { return errDown }
 func (downStore) Close() error                                             { return nil }
-func (downStore) ClaimServerID(context.Context, int, string, time.Time, time.Duration) error {
+func (downStore) ClaimServerID(context.Context, int, string, time.Duration) error {
 	return errDown
 }
 func (downStore) ReleaseServerID(context.Context, int, string) error { return errDown }

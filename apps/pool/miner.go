@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -35,7 +37,7 @@ var (
 	closing  = service.NewTopic[closeRequest]("channel closed by the pool")
 	barrier  = service.NewTopic[chan struct{}]("barrier")
 	// coinbaseUpdates carry the coinbase of the window (Ledger.Coinbase).
-	coinbaseUpdates = service.NewTopic[coinbase.Config]("coinbase update")
+	coinbaseUpdates = service.NewTopic[coinbaseUpdate]("coinbase update")
 )
 
 // closeRequest closes one channel from the pool's side.
@@ -170,6 +172,9 @@ func reply(id service.ClientID, f func() ([]sv2.Message, error)) ([]service.Serv
 // admit checks a channel request against the connection's channel limit,
 // then makes sure the connection has its mining.Conn.
 func (h *miners) admit(mc *minerConn, identity string) (string, error) {
+	if err := checkIdentity(identity); err != nil {
+		return CodeInvalidUserIdentity, err
+	}
 	if len(mc.opened) >= h.p.cfg.MaxChannelsPerConnection {
 		return mining.CodeChannelCapacityExhausted, fmt.Errorf("pool: connection already has %d channels", len(mc.opened))
 	}
@@ -376,8 +381,8 @@ func (h *miners) SubmitSharesExtended(ctx context.Context, id service.ClientID, 
 // hands a found block on, and answers the miner.
 func (h *miners) shareResult(id service.ClientID, channel, seq uint32, worker string, r *mining.ShareResult) []sv2.Message {
 	found := r.Status == mining.ShareBlockFound
-	user := h.p.accounts.Share(ChannelKey{Client: id, Channel: channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
-	h.p.recordShare(user, worker, r)
+	user, counted := h.p.accounts.Share(ChannelKey{Client: id, Channel: channel}, worker, h.p.now(), r.Status != mining.ShareRejected, r.Difficulty, r.Code, found)
+	h.p.recordShare(user, counted, r) // the ledger keeps the workers the accounting keeps, no more
 	if found {
 		// The finder is who the dashboard and the stats credit: the user,
 		// and the worker the share named, if any.
@@ -429,8 +434,13 @@ func (h *miners) HandleEvent(_ context.Context, payload any) ([]service.ServerEv
 	if m, ok := tpclient.PrevHashes.Of(payload); ok {
 		return h.route(h.server.SetNewPrevHash(m))
 	}
-	if cfg, ok := coinbaseUpdates.Of(payload); ok {
-		return h.route(h.server.UpdateCoinbase(cfg))
+	if u, ok := coinbaseUpdates.Of(payload); ok {
+		out, err := h.server.UpdateCoinbase(u.plan.cfg)
+		if err == nil || len(out) > 0 {
+			h.p.plans.add(u.plan) // before its jobs go out: a block on them finds it
+		}
+		u.done <- err
+		return h.route(out, err)
 	}
 	return nil, fmt.Errorf("pool: unexpected event %s", service.PayloadName(payload))
 }
@@ -472,4 +482,20 @@ func (h *miners) HandleClientEvent(ctx context.Context, id service.ClientID, pay
 		return nil, nil
 	}
 	return nil, fmt.Errorf("pool: unexpected client event %s", service.PayloadName(payload))
+}
+
+// checkIdentity refuses a user_identity that is not valid UTF-8 or holds
+// control characters (a NUL among them): a STR0_255 may hold any bytes,
+// but such a name cannot be stored in every ledger (PostgreSQL refuses NUL
+// and invalid UTF-8) nor logged as it is.
+func checkIdentity(identity string) error {
+	if !utf8.ValidString(identity) {
+		return fmt.Errorf("pool: user identity %q is not UTF-8", identity)
+	}
+	for _, r := range identity {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("pool: user identity %q holds the control character %U", identity, r)
+		}
+	}
+	return nil
 }

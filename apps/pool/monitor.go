@@ -47,5 +47,8 @@ func (p *Pool) Status() monitor.Status {
 	}
 	st.Counters = append(st.Counters, monitor.Counter{Name: "workers", Help: "Workers the accounting keeps now.", Value: float64(t.Workers)},
 		monitor.Counter{Name: "server_id", Help: "The first byte of every extranonce prefix the pool hands out (--server-id).", Value: float64(p.cfg.ServerID)})
+	if p.ledger != nil {
+		st.Counters = append(st.Counters, monitor.Counter{Name: "ledger_refused_rows", Help: "Work rows the ledger's database refused (bad names), set aside and logged.", Value: float64(p.ledger.Refused()), Total: true})
+	}
 	return st
 }

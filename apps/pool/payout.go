@@ -40,10 +40,21 @@ func ParsePayout(s string, net *chaincfg.Params) (Payout, error) {
 // ErrAddress means a string is not an address of the pool's network.
 var ErrAddress = network.ErrAddress
 
-// soloAddress reads a solo miner's user_identity, "<address>[.<worker>]".
+// soloAddress reads a solo miner's user_identity, "<address>[.<worker>]":
+// an address whose output fits the room the pool reserves for a miner's
+// (soloOutputSize, soloOutputSigops). A public key given as an address
+// (pay-to-pubkey: 76 bytes uncompressed) is refused: it would outgrow the
+// room the template provider left, and the block would be too heavy.
 func soloAddress(identity string, net *chaincfg.Params) ([]byte, error) {
 	addr, _, _ := strings.Cut(identity, ".")
-	return network.AddressScript(addr, net)
+	script, err := network.AddressScript(addr, net)
+	if err != nil {
+		return nil, err
+	}
+	if size, sigops := constraintsFor([][]byte{script}); size > soloOutputSize || sigops > soloOutputSigops {
+		return nil, fmt.Errorf("%q: %w: its output is %d bytes and %d sigops, over the %d and %d a miner's may take", addr, ErrAddress, size, sigops, soloOutputSize, soloOutputSigops)
+	}
+	return script, nil
 }
 
 // outputs turns payouts into coinbase outputs and weights.

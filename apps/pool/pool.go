@@ -270,7 +270,7 @@ func New(cfg Config) (*Pool, error) {
 		case cfg.Solo:
 			return nil, fmt.Errorf("%w: coinbase payouts pay the window's miners; solo mode pays each connection's own", ErrConfig)
 		case cp.MaxOutputs < 0 || cp.MaxOutputs > MaxCoinbaseOutputs:
-			return nil, fmt.Errorf("%w: %d coinbase outputs for miners, want 1 to %d", ErrConfig, cp.MaxOutputs, MaxCoinbaseOutputs)
+			return nil, fmt.Errorf("%w: %d coinbase outputs for miners, want 1 to %d (0: %d)", ErrConfig, cp.MaxOutputs, MaxCoinbaseOutputs, DefaultCoinbaseOutputs)
 		case cp.Refresh < 0:
 			return nil, fmt.Errorf("%w: coinbase refresh every %v", ErrConfig, cp.Refresh)
 		case wp > math.MaxUint32:
@@ -401,9 +401,6 @@ func Run(ctx context.Context, cfg Config) error {
 // service fails; it returns after everything it started has stopped: nil
 // when ctx ended, the first failure otherwise.
 func (p *Pool) Run(ctx context.Context) error {
-	if err := p.claimServerID(ctx); err != nil {
-		return err
-	}
 	if p.ledger != nil {
 		lctx, stop := context.WithCancel(ctx)
 		p.writes.start(lctx)
@@ -415,6 +412,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			}
 		}()
 	}
+
 	return service.RunAll(ctx,
 		p.server, p.client, p.mon,
 		service.RunnerFunc(func(ctx context.Context) error {
@@ -425,7 +423,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}),
 		service.RunnerFunc(func(ctx context.Context) error { p.confirm(ctx); return nil }),
 		service.RunnerFunc(func(ctx context.Context) error { p.payInCoinbase(ctx); return nil }),
-		service.RunnerFunc(func(ctx context.Context) error { p.renewServerID(ctx); return nil }),
+		service.RunnerFunc(p.holdServerID),
 		service.RunnerFunc(func(ctx context.Context) error {
 			if addr, err := p.server.Addr(ctx); err == nil {
 				p.log.Info("pool listening", "address", addr.String(), "solo", p.cfg.Solo)

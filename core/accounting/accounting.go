@@ -254,14 +254,16 @@ func (a *Accounts) CloseClient(id service.ClientID) {
 // Share records one share on channel k, for the worker it names too (""
 // for none): accepted or refused with code, of difficulty, completing a
 // block or not. It returns the channel's user ("" if unknown: the share
-// then counts in the totals only).
-func (a *Accounts) Share(k ChannelKey, worker string, now time.Time, accepted bool, difficulty float64, code string, block bool) string {
+// then counts in the totals only) and the worker it was counted for (""
+// when none, or when the bounds on workers left it out), so that what
+// else keeps per-worker records (a ledger) is bounded the same way.
+func (a *Accounts) Share(k ChannelKey, worker string, now time.Time, accepted bool, difficulty float64, code string, block bool) (user, counted string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.total.share(now, accepted, difficulty, code, block)
 	ch := a.channels[k]
 	if ch == nil {
-		return ""
+		return "", ""
 	}
 	ch.share(now, accepted, difficulty, code, block)
 	a.users[ch.User].share(now, accepted, difficulty, code, block)
@@ -279,6 +281,7 @@ func (a *Accounts) Share(k ChannelKey, worker string, now time.Time, accepted bo
 		switch {
 		case w != nil:
 			w.share(now, accepted, difficulty, code, block)
+			counted = worker
 		case accepted:
 			a.untracked++
 		}
@@ -286,7 +289,7 @@ func (a *Accounts) Share(k ChannelKey, worker string, now time.Time, accepted bo
 	if block {
 		a.blocks++
 	}
-	return ch.User
+	return ch.User, counted
 }
 
 // worker returns the counters of k, made if the bounds allow; a.mu is held.

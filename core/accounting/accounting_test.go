@@ -130,3 +130,23 @@ func TestWorkerChannels(t *testing.T) {
 		t.Errorf("busiest workers of farm: %+v", ws)
 	}
 }
+
+// Share says which worker it counted a share for: none past the bounds,
+// so that a ledger keeping per-worker rows is bounded as the accounting is.
+func TestShareReportsTheWorkerCounted(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := New(Config{MaxWorkersPerUser: 1, MaxWorkers: 10})
+	a.OpenChannel(ChannelKey{1, 1}, "alice", now)
+	if u, w := a.Share(ChannelKey{1, 1}, "rig1", now, true, 1, "", false); u != "alice" || w != "rig1" {
+		t.Errorf("first worker: %q %q, want alice rig1", u, w)
+	}
+	if u, w := a.Share(ChannelKey{1, 1}, "rig2", now, true, 1, "", false); u != "alice" || w != "" {
+		t.Errorf("a worker past the bound: %q %q, want alice and none", u, w)
+	}
+	if u, w := a.Share(ChannelKey{1, 1}, "rig3", now, false, 0, "stale-share", false); u != "alice" || w != "" {
+		t.Errorf("a refused share naming a new worker: %q %q, want alice and none", u, w)
+	}
+	if u, w := a.Share(ChannelKey{9, 9}, "rig1", now, true, 1, "", false); u != "" || w != "" {
+		t.Errorf("an unknown channel: %q %q, want none", u, w)
+	}
+}

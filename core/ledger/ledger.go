@@ -103,9 +103,9 @@ type Store interface {
 	// Payouts returns the latest payments, newest first.
 	Payouts(ctx context.Context, limit int) ([]Paid, error)
 	// ClaimServerID claims a frontend's server id for holder until ttl
-	// after now, or renews its claim; it fails with ErrServerIDTaken while
-	// another holder's claim has not expired.
-	ClaimServerID(ctx context.Context, id int, holder string, now time.Time, ttl time.Duration) error
+	// from now by the database's clock, or renews its claim; it fails with
+	// ErrServerIDTaken while another holder's claim has not expired.
+	ClaimServerID(ctx context.Context, id int, holder string, ttl time.Duration) error
 	// ReleaseServerID gives holder's claim of id up.
 	ReleaseServerID(ctx context.Context, id int, holder string) error
 	// Balances returns what each user is owed: the splits of confirmed

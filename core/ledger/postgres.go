@@ -2,12 +2,14 @@ package ledger
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // postgresMigrations are PostgreSQL's versions of the schema
@@ -80,6 +82,10 @@ var postgresDialect = dialect{
 	userLock:      "SELECT pg_advisory_xact_lock(27748, hashtext($1))", // "ld": a key space of its own
 	dollar:        true,
 	retry:         pgRetryable,
+	badData:       pgBadData,
+	// clock_timestamp, not now: the time of the statement, not of the
+	// transaction it may be part of.
+	now: "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000000 AS BIGINT)",
 }
 
 // pgRetryable is whether err is a deadlock or serialization failure, which
@@ -91,6 +97,20 @@ func pgRetryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+// pgBadData is whether err is PostgreSQL refusing a statement's values: a
+// data exception (class 22: a NUL byte or invalid UTF-8 in a text, a
+// number out of range) or a program limit (class 54: a name too long for
+// an index's row).
+func pgBadData(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54"))
+}
+
+// connectTimeout is how long a connection may take to be made when dsn
+// sets no connect_timeout: pgx would otherwise wait as long as a server
+// that accepts and never answers lets it.
+const connectTimeout = 5 * time.Second
+
 // Postgres is the Store in a PostgreSQL database, which several pool
 // frontends can share: their work sums in the same buckets, and a block
 // found by any of them is split over all the work committed.
@@ -100,16 +120,36 @@ var _ Store = (*Postgres)(nil)
 
 // OpenPostgres connects to the PostgreSQL database of dsn (a postgres://
 // URL or key=value string, as pgx reads it) and brings its schema up to
-// date, under a lock that several processes starting at once share.
+// date, under a lock that several processes starting at once share. Each
+// connection gives up after dsn's connect_timeout (5 s if it sets none),
+// and the whole open after a minute if ctx has no deadline.
 func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
-	db, err := sql.Open(postgresDialect.driver, dsn)
+	s, err := openPostgres(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %w", err)
+		return nil, err
 	}
-	s := &Postgres{newSQLStore(db, &postgresDialect)}
+	ctx, cancel := withOpenTimeout(ctx)
+	defer cancel()
+	if err := s.connect(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.migrate(ctx); err != nil {
-		db.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openPostgres is OpenPostgres without the migration: it connects lazily,
+// at the first statement.
+func openPostgres(dsn string) (*Postgres, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	return &Postgres{newSQLStore(stdlib.OpenDB(*cfg), &postgresDialect)}, nil
 }

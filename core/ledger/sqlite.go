@@ -3,10 +3,12 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver: nothing to install
+	"modernc.org/sqlite" // the pure-Go SQLite driver: nothing to install
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqliteMigrations are SQLite's versions of the schema (dialect.migrations).
@@ -66,7 +68,28 @@ var sqliteMigrations = []string{
 	);`,
 }
 
-var sqliteDialect = dialect{driver: "sqlite", migrations: sqliteMigrations}
+var sqliteDialect = dialect{
+	driver:     "sqlite",
+	migrations: sqliteMigrations,
+	badData:    sqliteBadData,
+	// julianday('now') is the statement's time in days, to the
+	// millisecond; 2440587.5 is the Unix epoch's.
+	now: "CAST((julianday('now') - 2440587.5) * 86400000000000 AS INTEGER)",
+}
+
+// sqliteBadData is whether err is SQLite refusing a statement's values: a
+// string or blob too big, a constraint or a type they break.
+func sqliteBadData(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary code, without the extended part
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
+}
 
 // SQLite is the embedded Store: one file, written through one connection.
 type SQLite struct{ sqlStore }
@@ -77,8 +100,27 @@ var _ Store = (*SQLite)(nil)
 // and brings its schema up to date. The file is in WAL mode: a committed
 // write survives the process being killed.
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	s, err := openSQLite(path, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSQLite is OpenSQLite without the migration; unless create, it
+// neither makes the file nor sets its journal mode (a write): the file of
+// a pool is in WAL mode already.
+func openSQLite(path string, create bool) (*SQLite, error) {
 	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
+	if create {
+		q.Add("_pragma", "journal_mode(WAL)") // kept in the file, for every later open
+	} else {
+		q.Add("mode", "rw") // SQLite's: a missing file is an error, not made
+	}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	// Transactions take the write lock when they begin: one that reads then
@@ -90,10 +132,5 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}
 	db.SetMaxOpenConns(1) // SQLite has one writer; one connection keeps it so
-	s := &SQLite{newSQLStore(db, &sqliteDialect)}
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return &SQLite{newSQLStore(db, &sqliteDialect)}, nil
 }

@@ -20,9 +20,22 @@ var (
 	// ErrNewerSchema is the error of opening a database whose schema is of
 	// a later version than this program knows: it is refused, not used.
 	ErrNewerSchema = errors.New("ledger: the database's schema is newer than this program")
+	// ErrOlderSchema is OpenExisting's error for a database whose schema
+	// is of an earlier version than this program's: Open upgrades it.
+	ErrOlderSchema = errors.New("ledger: the database's schema is older than this program")
 	// ErrInvalidSplit is AddBlock's error for a block whose given split or
-	// coinbase payments cannot be right; trying again does not help.
+	// coinbase payments cannot be right. It is not retryable: the same
+	// block fails the same way however often it is tried, so a caller
+	// that retries failed writes must stop on it (and record the block
+	// otherwise, e.g. with the split computed from the window).
 	ErrInvalidSplit = errors.New("ledger: invalid split")
+	// ErrBadData wraps AddWork's and AddBlock's error when the database
+	// refused the values themselves (PostgreSQL's data exceptions, a name
+	// too long for its index): written again as they are they fail again,
+	// unlike a write that failed for the connection or a lock. Recorder
+	// writes the rows of such a batch apart and sets the refused ones
+	// aside, so that one bad row cannot block every later write.
+	ErrBadData = errors.New("ledger: the database refused the data")
 )
 
 // IsURL is whether a ledger spec names a PostgreSQL database (a
@@ -49,6 +62,59 @@ func Open(ctx context.Context, spec string) (Store, error) {
 	return s, nil
 }
 
+// OpenExisting opens the ledger spec names, as Open does, but changes
+// nothing to open it: a SQLite file must exist, and the schema is not
+// migrated. A schema of another version than this program's is refused
+// (ErrOlderSchema, ErrNewerSchema): a tool that reads or pays must not
+// upgrade the schema under the pool that owns the ledger, which would then
+// refuse it, and it cannot read a schema it does not know.
+func OpenExisting(ctx context.Context, spec string) (Store, error) {
+	var (
+		st  Store
+		s   *sqlStore
+		err error
+	)
+	if IsURL(spec) {
+		var p *Postgres
+		if p, err = openPostgres(spec); err == nil {
+			st, s = p, &p.sqlStore
+		}
+	} else {
+		var l *SQLite
+		if l, err = openSQLite(spec, false); err == nil {
+			st, s = l, &l.sqlStore
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withOpenTimeout(ctx)
+	defer cancel()
+	if err := s.connect(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.checkVersion(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// openTimeout bounds opening a ledger (connecting, migrating) when the
+// caller's context has no deadline: a database that never answers is an
+// error, not a program that waits for ever. It leaves room for a
+// migration waiting on another process's.
+const openTimeout = time.Minute
+
+// withOpenTimeout is ctx, with openTimeout as its deadline if it has none.
+func withOpenTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, openTimeout)
+}
+
 // dialect is what differs between the SQL engines behind sqlStore; every
 // query is written once, with ? placeholders and "user" quoted (a reserved
 // word in PostgreSQL).
@@ -70,6 +136,12 @@ type dialect struct {
 	// retry is whether a transaction that failed with err may succeed if
 	// run again (a deadlock or serialization failure); nil: never.
 	retry func(err error) bool
+	// badData is whether err is the database refusing a statement's
+	// values, which no retry can fix (ErrBadData); nil: never.
+	badData func(err error) bool
+	// now is an SQL expression of the database's clock in Unix
+	// nanoseconds: the one clock of every process sharing the database.
+	now string
 }
 
 // sqlStore is the Store over database/sql that each engine's type embeds.
@@ -154,6 +226,38 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	return nil
 }
 
+// connect makes a connection now, so that a database out of reach is
+// reported as such rather than as its first statement's failure.
+func (s *sqlStore) connect(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("ledger: cannot open the database: %w", err)
+	}
+	return nil
+}
+
+// checkVersion fails unless the schema is this program's version.
+func (s *sqlStore) checkVersion(ctx context.Context) error {
+	var have int
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return fmt.Errorf("ledger: no schema version (is it a ledger?): %w", err)
+	}
+	switch want := len(s.d.migrations); {
+	case have > want:
+		return fmt.Errorf("%w: version %d, this program's is %d", ErrNewerSchema, have, want)
+	case have < want:
+		return fmt.Errorf("%w: version %d, this program's is %d", ErrOlderSchema, have, want)
+	}
+	return nil
+}
+
+// badData marks err with ErrBadData if the database refused the data.
+func (s *sqlStore) badData(err error) error {
+	if s.d.badData != nil && s.d.badData(err) {
+		return fmt.Errorf("%w: %w", ErrBadData, err)
+	}
+	return err
+}
+
 // tx runs f in a transaction, again if it fails in a way the dialect says
 // a new run may not.
 func (s *sqlStore) tx(ctx context.Context, f func(*sql.Tx) error) error {
@@ -183,7 +287,7 @@ func (s *sqlStore) AddWork(ctx context.Context, work []Work) error {
 		return nil
 	}
 	if err := s.tx(ctx, func(tx *sql.Tx) error { return s.addWork(ctx, tx, work) }); err != nil {
-		return fmt.Errorf("ledger: add work: %w", err)
+		return fmt.Errorf("ledger: add work: %w", s.badData(err))
 	}
 	return nil
 }
@@ -261,7 +365,7 @@ func (s *sqlStore) AddBlock(ctx context.Context, b Block, work []Work, rules Rul
 		return nil, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ledger: add block %s: %w", b.Hash, err)
+		return nil, fmt.Errorf("ledger: add block %s: %w", b.Hash, s.badData(err))
 	}
 	return split, nil
 }
@@ -572,12 +676,13 @@ func (s *sqlStore) payouts(ctx context.Context, query string, args ...any) ([]Pa
 
 // ClaimServerID claims id for holder, or renews its claim: a claim not
 // renewed within ttl is taken over, so a frontend killed without releasing
-// its id holds it up for ttl at most. The clocks of frontends sharing a
-// ledger must agree to well within ttl.
-func (s *sqlStore) ClaimServerID(ctx context.Context, id int, holder string, now time.Time, ttl time.Duration) error {
-	r, err := s.db.ExecContext(ctx, s.q(`INSERT INTO frontends (server_id, holder, seen) VALUES (?, ?, ?)
+// its id holds it up for ttl at most. Claims are stamped and expire by the
+// database's clock, so that a frontend whose own clock is off cannot take
+// the id of one that runs.
+func (s *sqlStore) ClaimServerID(ctx context.Context, id int, holder string, ttl time.Duration) error {
+	r, err := s.db.ExecContext(ctx, s.q(`INSERT INTO frontends (server_id, holder, seen) VALUES (?, ?, `+s.d.now+`)
 		ON CONFLICT (server_id) DO UPDATE SET holder = excluded.holder, seen = excluded.seen
-		WHERE frontends.holder = excluded.holder OR frontends.seen < ?`), id, holder, now.UnixNano(), now.Add(-ttl).UnixNano())
+		WHERE frontends.holder = excluded.holder OR frontends.seen < excluded.seen - ?`), id, holder, ttl.Nanoseconds())
 	if err != nil {
 		return fmt.Errorf("ledger: claim server id %d: %w", id, err)
 	}
@@ -585,11 +690,11 @@ func (s *sqlStore) ClaimServerID(ctx context.Context, id int, holder string, now
 		return err
 	}
 	var other string
-	var seen int64
-	if err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, seen FROM frontends WHERE server_id = ?`), id).Scan(&other, &seen); err != nil {
+	var ago int64
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT holder, `+s.d.now+` - seen FROM frontends WHERE server_id = ?`), id).Scan(&other, &ago); err != nil {
 		return fmt.Errorf("%w: %d", ErrServerIDTaken, id)
 	}
-	return fmt.Errorf("%w: %d is %s's, last renewed %s ago", ErrServerIDTaken, id, other, now.Sub(time.Unix(0, seen)).Round(time.Millisecond))
+	return fmt.Errorf("%w: %d is %s's, last renewed %s ago", ErrServerIDTaken, id, other, time.Duration(ago).Round(time.Millisecond))
 }
 
 // ReleaseServerID gives holder's claim of id up; another holder's claim

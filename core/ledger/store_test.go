@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -566,39 +568,136 @@ func TestStoreServerIDClaims(t *testing.T) {
 	eachEngine(t, func(t *testing.T, spec string) {
 		ctx := context.Background()
 		a, b := openTest(t, spec), openTest(t, spec)
-		const ttl = 30 * time.Second
-		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0, ttl); err != nil {
+		const ttl = 300 * time.Millisecond
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", ttl); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(20*time.Second), ttl); err != nil {
+		renewed := time.Now()
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", ttl); err != nil {
 			t.Errorf("renewing a claim: %v", err)
 		}
-		err := b.ClaimServerID(ctx, 1, "host-b:2", t0.Add(40*time.Second), ttl)
+		err := b.ClaimServerID(ctx, 1, "host-b:2", ttl)
 		if !errors.Is(err, ErrServerIDTaken) || !strings.Contains(err.Error(), "host-a:1") {
 			t.Errorf("claiming a held id: %v, want ErrServerIDTaken naming its holder", err)
 		}
-		if err := b.ClaimServerID(ctx, 2, "host-b:2", t0.Add(40*time.Second), ttl); err != nil {
+		if err := b.ClaimServerID(ctx, 2, "host-b:2", ttl); err != nil {
 			t.Errorf("claiming a free id: %v", err)
 		}
-		// a stops renewing: past ttl, b takes id 1 over, and a's renewal fails.
-		if err := b.ClaimServerID(ctx, 1, "host-b:2", t0.Add(51*time.Second), ttl); err != nil {
-			t.Errorf("taking over an expired claim: %v", err)
+		// a stops renewing: past ttl by the database's clock, b takes id 1
+		// over, and a's renewal fails.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			err := b.ClaimServerID(ctx, 1, "host-b:2", ttl)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrServerIDTaken) || time.Now().After(deadline) {
+				t.Fatalf("taking over an expired claim: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(52*time.Second), ttl); !errors.Is(err, ErrServerIDTaken) {
+		// SQLite's clock counts whole milliseconds: a claim may look a
+		// millisecond older than it is.
+		if d := time.Since(renewed); d < ttl-2*time.Millisecond {
+			t.Errorf("a claim renewed %v ago, under its ttl of %v, was taken over", d, ttl)
+		}
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", ttl); !errors.Is(err, ErrServerIDTaken) {
 			t.Errorf("renewing a claim taken over: %v, want ErrServerIDTaken", err)
 		}
 		// Releasing another's claim does nothing; releasing one's own frees it.
 		if err := a.ReleaseServerID(ctx, 1, "host-a:1"); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(53*time.Second), ttl); !errors.Is(err, ErrServerIDTaken) {
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", ttl); !errors.Is(err, ErrServerIDTaken) {
 			t.Errorf("claiming after releasing another's claim: %v, want ErrServerIDTaken", err)
 		}
 		if err := b.ReleaseServerID(ctx, 1, "host-b:2"); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.ClaimServerID(ctx, 1, "host-a:1", t0.Add(54*time.Second), ttl); err != nil {
+		if err := a.ClaimServerID(ctx, 1, "host-a:1", ttl); err != nil {
 			t.Errorf("claiming a released id: %v", err)
 		}
 	})
+}
+
+// OpenExisting opens a ledger of this program's schema as it is, and
+// refuses one of another version without changing it, or a SQLite file
+// that is not there without making it.
+func TestOpenExisting(t *testing.T) {
+	eachEngine(t, func(t *testing.T, spec string) {
+		ctx := context.Background()
+		s := openTest(t, spec)
+		version := func() int {
+			var v int
+			if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		want := version()
+		e, err := OpenExisting(ctx, spec)
+		if err != nil {
+			t.Fatalf("a ledger of this version: %v", err)
+		}
+		if _, err := e.Balances(ctx); err != nil {
+			t.Error(err)
+		}
+		e.Close()
+		for _, c := range []struct {
+			version int
+			want    error
+		}{{want + 1, ErrNewerSchema}, {want - 1, ErrOlderSchema}} {
+			if _, err := s.db.Exec(`DELETE FROM schema_version`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.db.Exec(s.q(`INSERT INTO schema_version (version) VALUES (?)`), c.version); err != nil {
+				t.Fatal(err)
+			}
+			if e, err := OpenExisting(ctx, spec); !errors.Is(err, c.want) {
+				t.Errorf("a ledger of version %d, this program's %d: %v, want %v", c.version, want, err, c.want)
+				if err == nil {
+					e.Close()
+				}
+			}
+			if v := version(); v != c.version {
+				t.Errorf("OpenExisting changed the schema's version from %d to %d", c.version, v)
+			}
+		}
+	})
+	missing := filepath.Join(t.TempDir(), "missing.db")
+	if _, err := OpenExisting(context.Background(), missing); err == nil {
+		t.Error("OpenExisting of a missing file: no error")
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("OpenExisting of a missing file made it")
+	}
+}
+
+// A PostgreSQL server that accepts connections and never answers is an
+// error soon, though neither the URL nor the context set a timeout.
+func TestOpenPostgresNoAnswer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // silent until the test ends
+		}
+	}()
+	dsn := "postgres://nobody@" + ln.Addr().String() + "/none?sslmode=disable"
+	for name, open := range map[string]func(context.Context, string) (Store, error){"Open": Open, "OpenExisting": OpenExisting} {
+		start := time.Now()
+		if s, err := open(context.Background(), dsn); err == nil {
+			s.Close()
+			t.Errorf("%s of a server that never answers: no error", name)
+		} else if d := time.Since(start); d > connectTimeout+time.Second {
+			t.Errorf("%s of a server that never answers took %v to fail: %v", name, d, err)
+		}
+	}
 }

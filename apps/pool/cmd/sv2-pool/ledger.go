@@ -91,7 +91,16 @@ func ledgerCommand() *cli.Command {
 				return nil, fmt.Errorf("no ledger at %s: %w", path, err)
 			}
 		}
-		return ledger.Open(c.Context, path)
+		// Not ledger.Open: these commands must not migrate the schema of
+		// a ledger under the pool that owns it, which would then refuse it.
+		s, err := ledger.OpenExisting(c.Context, path)
+		if errors.Is(err, ledger.ErrOlderSchema) {
+			return nil, fmt.Errorf("--ledger: %w: run sv2-pool --ledger on it to upgrade it first", err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--ledger: %w", err)
+		}
+		return s, nil
 	}
 	flag := &cli.StringFlag{Name: "ledger", Usage: "the pool's --ledger: its SQLite `FILE` or PostgreSQL URL"}
 	return &cli.Command{
