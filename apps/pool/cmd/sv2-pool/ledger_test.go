@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -69,5 +70,34 @@ func TestLedgerCommand(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("reading a missing ledger made a file")
+	}
+}
+
+// sv2-pool ledger of a ledger an older pool left says to upgrade it with
+// the pool, and leaves it as it is.
+func TestLedgerCommandOlderSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := ledger.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DELETE FROM schema_version WHERE version > 1`); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range ledgerCommands {
+		err := runLedger(cmd, path)
+		if !errors.Is(err, ledger.ErrOlderSchema) || !strings.Contains(err.Error(), "run sv2-pool --ledger") {
+			t.Errorf("ledger %s of an older schema: %v, want ErrOlderSchema saying to run the pool on it", cmd[0], err)
+		}
+	}
+	var v int
+	if err := db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil || v != 1 {
+		t.Errorf("the schema is at version %d (%v) after the commands, want 1", v, err)
 	}
 }
