@@ -311,7 +311,10 @@ func (r *Recorder) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-t.C:
-			fctx, cancel := context.WithTimeout(ctx, timeout)
+			// Not cancelled with ctx: a stop landing at COMMIT would leave
+			// the outcome unknown, the work put back, and written twice by
+			// the last flush (seen with PostgreSQL).
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 			err := r.Flush(fctx)
 			cancel()
 			if err != nil && ctx.Err() == nil {

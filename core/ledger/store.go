@@ -29,6 +29,9 @@ var (
 	// that retries failed writes must stop on it (and record the block
 	// otherwise, e.g. with the split computed from the window).
 	ErrInvalidSplit = errors.New("ledger: invalid split")
+	// ErrConfirmed is SetBlockState's error for a confirmed block given
+	// another state: confirmed is final.
+	ErrConfirmed = errors.New("ledger: a confirmed block stays confirmed")
 	// ErrBadData wraps AddWork's and AddBlock's error when the database
 	// refused the values themselves (PostgreSQL's data exceptions, a name
 	// too long for its index): written again as they are they fail again,
@@ -300,24 +303,69 @@ func (s *sqlStore) addWork(ctx context.Context, tx *sql.Tx, work []Work) error {
 	slices.SortFunc(work, func(a, b Work) int {
 		return cmp.Or(a.Bucket.Compare(b.Bucket), cmp.Compare(a.User, b.User), cmp.Compare(a.Worker, b.Worker))
 	})
+	// Rows of one key once (an upsert of many rows may not touch a row
+	// twice), in key order, so that writers lock rows in one order.
+	type rejectRow struct {
+		bucket       int64
+		user, worker string
+		code         string
+		count        uint64
+	}
+	var rows []Work
+	var rejects []rejectRow
 	for _, w := range work {
-		b := w.Bucket.Unix()
-		if w.Accepted > 0 || w.Difficulty > 0 {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO work (bucket, "user", worker, accepted, difficulty) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (bucket, "user", worker) DO UPDATE SET accepted = work.accepted + excluded.accepted, difficulty = work.difficulty + excluded.difficulty`),
-				b, w.User, w.Worker, int64(w.Accepted), w.Difficulty); err != nil {
-				return err
-			}
+		if n := len(rows); n > 0 && rows[n-1].Bucket.Equal(w.Bucket) && rows[n-1].User == w.User && rows[n-1].Worker == w.Worker {
+			rows[n-1].Accepted += w.Accepted
+			rows[n-1].Difficulty += w.Difficulty
+		} else {
+			rows = append(rows, Work{Bucket: w.Bucket, User: w.User, Worker: w.Worker, Accepted: w.Accepted, Difficulty: w.Difficulty})
 		}
 		for _, code := range slices.Sorted(maps.Keys(w.Rejected)) {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rejects (bucket, "user", worker, code, count) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (bucket, "user", worker, code) DO UPDATE SET count = rejects.count + excluded.count`),
-				b, w.User, w.Worker, code, int64(w.Rejected[code])); err != nil {
-				return err
+			r := rejectRow{w.Bucket.Unix(), w.User, w.Worker, code, w.Rejected[code]}
+			if n := len(rejects); n > 0 && rejects[n-1].bucket == r.bucket && rejects[n-1].user == r.user && rejects[n-1].worker == r.worker && rejects[n-1].code == r.code {
+				rejects[n-1].count += r.count
+			} else {
+				rejects = append(rejects, r)
 			}
 		}
 	}
+	rows = slices.DeleteFunc(rows, func(w Work) bool { return w.Accepted == 0 && w.Difficulty <= 0 })
+	slices.SortFunc(rejects, func(a, b rejectRow) int {
+		return cmp.Or(cmp.Compare(a.bucket, b.bucket), cmp.Compare(a.user, b.user), cmp.Compare(a.worker, b.worker), cmp.Compare(a.code, b.code))
+	})
+	// Many rows a statement: one round trip, one statement to compile, per
+	// upsertRows rows (a flush of 1000 workers was 1000 round trips).
+	for chunk := range slices.Chunk(rows, upsertRows) {
+		args := make([]any, 0, 5*len(chunk))
+		for _, w := range chunk {
+			args = append(args, w.Bucket.Unix(), w.User, w.Worker, int64(w.Accepted), w.Difficulty)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO work (bucket, "user", worker, accepted, difficulty) VALUES `+values(len(chunk), 5)+`
+			ON CONFLICT (bucket, "user", worker) DO UPDATE SET accepted = work.accepted + excluded.accepted, difficulty = work.difficulty + excluded.difficulty`), args...); err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(rejects, upsertRows) {
+		args := make([]any, 0, 5*len(chunk))
+		for _, r := range chunk {
+			args = append(args, r.bucket, r.user, r.worker, r.code, int64(r.count))
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO rejects (bucket, "user", worker, code, count) VALUES `+values(len(chunk), 5)+`
+			ON CONFLICT (bucket, "user", worker, code) DO UPDATE SET count = rejects.count + excluded.count`), args...); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// upsertRows is how many rows one upsert statement writes: 500
+// parameters, well under either engine's limit.
+const upsertRows = 100
+
+// values is the VALUES list of n rows of k placeholders: (?, ?), (?, ?).
+func values(n, k int) string {
+	row := "(" + strings.Repeat("?, ", k-1) + "?)"
+	return strings.Repeat(row+", ", n-1) + row
 }
 
 // AddBlock records b, the work before it and its split (b.Split, or one
@@ -331,10 +379,22 @@ func (s *sqlStore) AddBlock(ctx context.Context, b Block, work []Work, rules Rul
 		}
 	}
 	var split []Payout
+	existed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO blocks (hash, height, reward, fees, found, finder, state, coinbase_txid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-			b.Hash, int64(b.Height), int64(b.Reward), int64(b.Fees), b.Found.UnixNano(), b.Finder, cmp.Or(b.State, Pending), b.CoinbaseTxid); err != nil {
+		r, err := tx.ExecContext(ctx, s.q(`INSERT INTO blocks (hash, height, reward, fees, found, finder, state, coinbase_txid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (hash) DO NOTHING`),
+			b.Hash, int64(b.Height), int64(b.Reward), int64(b.Fees), b.Found.UnixNano(), b.Finder, cmp.Or(b.State, Pending), b.CoinbaseTxid)
+		if err != nil {
 			return err
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			// Recorded already: a try whose commit went through though its
+			// caller saw an error (a timeout at COMMIT). Its work is kept
+			// for the next flush; the split is the one recorded.
+			existed = true
+			return nil
 		}
 		if err := s.addWork(ctx, tx, work); err != nil {
 			return err
@@ -366,6 +426,12 @@ func (s *sqlStore) AddBlock(ctx context.Context, b Block, work []Work, rules Rul
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger: add block %s: %w", b.Hash, s.badData(err))
+	}
+	if existed {
+		if err := s.AddWork(ctx, work); err != nil {
+			return nil, err
+		}
+		return s.Split(ctx, b.Hash)
 	}
 	return split, nil
 }
@@ -420,8 +486,13 @@ func checkInCoinbase(b Block, split []Payout) (map[string]uint64, error) {
 // once: the index on payouts (block, user) keeps a block confirmed again
 // (or by another process at the same time) from paying twice.
 func (s *sqlStore) SetBlockState(ctx context.Context, hash, state string) error {
+	if state != Pending && state != Confirmed && state != Orphaned {
+		return fmt.Errorf("ledger: block %s: no state %q (want %s, %s or %s)", hash, state, Pending, Confirmed, Orphaned)
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, s.q(`UPDATE blocks SET state = ? WHERE hash = ?`), state, hash)
+		// A confirmed block stays so: its coinbase's payouts are recorded,
+		// and a reorganization 100 deep is not the ledger's to follow.
+		r, err := tx.ExecContext(ctx, s.q(`UPDATE blocks SET state = ? WHERE hash = ? AND (state != ? OR state = ?)`), state, hash, Confirmed, state)
 		if err != nil {
 			return err
 		}
@@ -430,7 +501,11 @@ func (s *sqlStore) SetBlockState(ctx context.Context, hash, state string) error 
 			return err
 		}
 		if n == 0 {
-			return ErrUnknownBlock
+			var was string
+			if err := tx.QueryRowContext(ctx, s.q(`SELECT state FROM blocks WHERE hash = ?`), hash).Scan(&was); err != nil {
+				return ErrUnknownBlock
+			}
+			return fmt.Errorf("%w: it is %s", ErrConfirmed, was)
 		}
 		if state != Confirmed {
 			return nil
