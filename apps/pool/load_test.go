@@ -55,6 +55,28 @@ const (
 )
 
 func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Duration) {
+	runLoad(b, loadCase{batch: batch, rate: rate, scrapeEvery: scrapeEvery})
+}
+
+// loadCase is one load of runLoad.
+type loadCase struct {
+	batch       int
+	rate        float64       // offered shares per second; 0: as many as the pool takes
+	scrapeEvery time.Duration // if set, monitoring is served and scraped that often
+	// identity names channel ch of connection conn: "load.ch" if nil (10
+	// users, each on every connection).
+	identity func(conn, ch int) string
+	// config adjusts the pool's configuration, after the load's own.
+	config func(*Config)
+	// measure, if set, is called as the timed run starts, and what it
+	// returns as the run ends.
+	measure func() (end func())
+	// after runs once the metrics are reported, with the shares accepted.
+	after func(p *testPool, accepted uint64)
+}
+
+func runLoad(b *testing.B, lc loadCase) {
+	batch, rate, scrapeEvery := lc.batch, lc.rate, lc.scrapeEvery
 	p := startPool(b, func(c *Config) {
 		c.ShareBatchSize = batch
 		c.VardiffInterval = time.Hour // the targets stay the easiest
@@ -63,12 +85,19 @@ func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Durat
 		if scrapeEvery > 0 {
 			c.Monitor = &monitor.Config{Listen: "127.0.0.1:0"}
 		}
+		if lc.config != nil {
+			lc.config(c)
+		}
 	})
+	identity := lc.identity
+	if identity == nil {
+		identity = func(_, ch int) string { return fmt.Sprintf("load.%d", ch) }
+	}
 	// Shares per channel: b.N in all, whole batches, at least one.
 	perChannel := max(1, (b.N+loadConns*loadChannels*batch-1)/(loadConns*loadChannels*batch)) * batch
 	conns := make([]*loadConn, loadConns)
 	for i := range conns {
-		conns[i] = newLoadConn(b, p, batch, perChannel)
+		conns[i] = newLoadConn(b, p, batch, perChannel, func(ch int) string { return identity(i, ch) })
 	}
 	runtime.GC()
 	var before runtime.MemStats
@@ -98,6 +127,10 @@ func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Durat
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	var end func()
+	if lc.measure != nil {
+		end = lc.measure()
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*loadConns)
@@ -115,6 +148,9 @@ func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Durat
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if end != nil {
+		end()
+	}
 	b.StopTimer()
 	close(scraping)
 	scraper.Wait()
@@ -143,6 +179,9 @@ func benchmarkLoad(b *testing.B, batch int, rate float64, scrapeEvery time.Durat
 	if scrapeEvery > 0 {
 		b.ReportMetric(float64(scrapes.Load()), "scrapes-run")
 	}
+	if lc.after != nil {
+		lc.after(p, accepted)
+	}
 }
 
 // loadConn is one connection of the load: 10 channels, a writer that keeps
@@ -158,6 +197,7 @@ type loadConn struct {
 	msg        sv2.SubmitSharesStandard
 	accepted   atomic.Uint64
 	lat        latencies // written by the reader only
+	turn       int       // the channel fill serves first, by the writer only
 }
 
 type loadChannel struct {
@@ -167,13 +207,13 @@ type loadChannel struct {
 	acked atomic.Int64
 }
 
-func newLoadConn(b *testing.B, p *testPool, batch, perChannel int) *loadConn {
+func newLoadConn(b *testing.B, p *testPool, batch, perChannel int, identity func(ch int) string) *loadConn {
 	r := dialRaw(b, p)
 	r.setup(b, mining.FlagRequiresStandardJobs)
 	c := &loadConn{r: r, batch: batch, perChannel: perChannel, credit: make(chan struct{}, 1), stop: make(chan struct{})}
 	client := mining.NewClient()
 	for i := range loadChannels {
-		r.write(b, &sv2.OpenStandardMiningChannel{RequestID: uint32(i), UserIdentity: fmt.Sprintf("load.%d", i), NominalHashRate: 0.01, MaxTarget: target.Max()})
+		r.write(b, &sv2.OpenStandardMiningChannel{RequestID: uint32(i), UserIdentity: identity(i), NominalHashRate: 0.01, MaxTarget: target.Max()})
 		ok, is := r.read(b).(*sv2.OpenStandardMiningChannelSuccess)
 		if !is {
 			b.Fatal("channel not opened")
@@ -234,12 +274,17 @@ func (c *loadConn) write(perSecond float64) error {
 }
 
 // fill sends up to limit shares, one per channel in turn, as far as the
-// windows allow; done means every share has been sent.
+// windows allow; done means every share has been sent. Each call starts
+// after the channel the last one served, so that a paced load's few shares
+// per tick go round all the channels.
 func (c *loadConn) fill(limit int) (n int, done bool, err error) {
 	window := int64(loadWindow * c.batch)
 	for {
 		wrote, left := false, false
-		for _, ch := range c.channels {
+		start := c.turn
+		for j := range c.channels {
+			i := (start + j) % len(c.channels)
+			ch := c.channels[i]
 			if ch.next == int64(c.perChannel) {
 				continue
 			}
@@ -257,6 +302,7 @@ func (c *loadConn) fill(limit int) (n int, done bool, err error) {
 			ch.next++
 			n++
 			wrote = true
+			c.turn = (i + 1) % len(c.channels)
 		}
 		if !left {
 			return n, true, c.r.conn.Flush()
