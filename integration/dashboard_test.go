@@ -87,7 +87,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		c.Node = &nc
 		c.Monitor = &monitor.Config{Listener: monLn, HistoryInterval: 500 * time.Millisecond}
 	})
-	harness.Go(t, "cpuminer", func(ctx context.Context) error {
+	miner := harness.Go(t, "cpuminer", func(ctx context.Context) error {
 		return cpuminer.Run(ctx, cpuminer.Config{Pool: p.addr, AuthorityKey: &p.key, User: "alice.rig1", ChannelKind: cpuminer.Extended,
 			Threads: 1, NominalHashrate: 1e6, Logger: testLogger(t, "cpuminer")})
 	})
@@ -162,10 +162,25 @@ func TestDashboardInBrowser(t *testing.T) {
 			const points = line ? (line.getAttribute("d").match(/[ML]/g) || []).length : 0;
 			return points >= 2 && fetch("api/v1/history").then(r => r.json()).then(h => h.points.filter(p => p.hashrate_hs > 0).length >= 2);
 		})()`),
-		waitJS("the found block in the list", fmt.Sprintf(
-			`Array.from(document.querySelectorAll("#blocks li.block .hash")).some(e => e.textContent.includes(%q))`, hash)),
 	)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The miner stops, so that the confirmed block shown stays among the
+	// latest the pool lists (regtest makes blocks faster than a loaded
+	// machine draws the chart): the newest confirmed one now.
+	if err := miner.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range p.pool.Status().Blocks.Recent { // newest first
+		if b.State == "confirmed" {
+			hash = b.Hash
+			break
+		}
+	}
+	t.Logf("waiting for block %s in the list", hash)
+	if err := chromedp.Do(bctx, waitJS("the found block in the list", fmt.Sprintf(
+		`Array.from(document.querySelectorAll("#blocks li.block .hash")).some(e => e.textContent.includes(%q))`, hash))); err != nil {
 		t.Fatal(err)
 	}
 	text := func(sel string) string {
