@@ -180,11 +180,11 @@ func TestAttackFreshWorkerNamesOnAcceptedShares(t *testing.T) {
 	}
 	defer db.Close()
 	var rows int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM work WHERE user = 'mallory'`).Scan(&rows); err != nil {
+	if err := db.QueryRow(`SELECT COUNT(DISTINCT worker) FROM work WHERE user = 'mallory'`).Scan(&rows); err != nil { // the shares may span two buckets
 		t.Fatal(err)
 	}
 	if rows > maxWorkers+1 {
-		t.Errorf("one user's %d accepted shares naming fresh workers made %d work rows in one bucket; the accounting keeps %d workers per user, the ledger must not keep more (+1 for the user's own)", names, rows, maxWorkers)
+		t.Errorf("one user's %d accepted shares naming fresh workers made %d workers in the ledger; the accounting keeps %d workers per user, the ledger must not keep more (+1 for the user's own)", names, rows, maxWorkers)
 	}
 }
 
