@@ -146,7 +146,7 @@ func TestCoinbasePPLNSOnRegtest(t *testing.T) {
 	for _, s := range split {
 		owed[s.User] = s.Amount
 	}
-	payouts, err := store.Payouts(ctx, 1000)
+	payouts, err := store.Payouts(ctx, "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -362,7 +362,7 @@ func TestCoinbasePPLNSPaysTheWindowInTheCoinbase(t *testing.T) {
 	if balance[addr+".rig1"] != owed[addr+".rig1"]-paid || balance["bob"] != owed["bob"] || balance["pool"] != owed["pool"] {
 		t.Errorf("balances %v after confirmation; want the miner's split less the coinbase's %d", bal, paid)
 	}
-	payouts, err := store.Payouts(ctx, 10)
+	payouts, err := store.Payouts(ctx, "", 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,16 +181,12 @@ func (p *Pool) LedgerView(ctx context.Context, user string, limit int) (*LedgerV
 		}
 	}
 
-	// A user's payouts are among the latest limit ones of everybody's;
-	// the CLI reads further back.
-	payouts, err := store.Payouts(ctx, limit)
+	payouts, err := store.Payouts(ctx, user, limit)
 	if err != nil {
 		return nil, err
 	}
 	for _, pm := range payouts {
-		if keep(pm.User) {
-			v.Payouts = append(v.Payouts, PaymentView(pm))
-		}
+		v.Payouts = append(v.Payouts, PaymentView(pm))
 	}
 	return v, nil
 }

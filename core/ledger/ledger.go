@@ -100,8 +100,9 @@ type Store interface {
 	// AddPayout records a payment to a user of what it is owed, refused
 	// with ErrOverpaid when it is more than its balance.
 	AddPayout(ctx context.Context, p Payout, at time.Time, txid string) error
-	// Payouts returns the latest payments, newest first.
-	Payouts(ctx context.Context, limit int) ([]Paid, error)
+	// Payouts returns the latest payments, newest first: user's, or
+	// everybody's when user is "".
+	Payouts(ctx context.Context, user string, limit int) ([]Paid, error)
 	// ClaimServerID claims a frontend's server id for holder until ttl
 	// from now by the database's clock, or renews its claim; it fails with
 	// ErrServerIDTaken while another holder's claim has not expired.

@@ -106,7 +106,7 @@ func TestPostgresFrontends(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	paid, err := a.Payouts(ctx, 10)
+	paid, err := a.Payouts(ctx, "", 10)
 	if err != nil || len(paid) != 1 || paid[0].User != "onlyb" || paid[0].Amount != 500 {
 		t.Errorf("payouts %+v %v: want onlyb 500, once", paid, err)
 	}

@@ -64,7 +64,7 @@ func TestSQLiteUpgradesVersion1(t *testing.T) {
 	if err := s.SetBlockState(ctx, "00aa", Confirmed); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := s.Payouts(ctx, 10); err != nil || len(p) != 1 {
+	if p, err := s.Payouts(ctx, "", 10); err != nil || len(p) != 1 {
 		t.Errorf("payouts %v %v", p, err)
 	}
 }

@@ -700,8 +700,8 @@ func (s *sqlStore) AddPayout(ctx context.Context, p Payout, at time.Time, txid s
 
 // Payouts returns the latest payments, newest first (the last recorded
 // first among those of one time).
-func (s *sqlStore) Payouts(ctx context.Context, limit int) ([]Paid, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT "user", amount, at, txid FROM payouts ORDER BY at DESC, id DESC LIMIT ?`), limit)
+func (s *sqlStore) Payouts(ctx context.Context, user string, limit int) ([]Paid, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT "user", amount, at, txid FROM payouts WHERE ? = '' OR "user" = ? ORDER BY at DESC, id DESC LIMIT ?`), user, user, limit)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: payouts: %w", err)
 	}

@@ -340,7 +340,7 @@ func TestStoreCoinbasePayouts(t *testing.T) {
 		if _, err := s.AddBlock(ctx, b, nil, Rules{Pool: "pool"}); err != nil {
 			t.Fatal(err)
 		}
-		if p, err := s.Payouts(ctx, 10); err != nil || len(p) != 0 {
+		if p, err := s.Payouts(ctx, "", 10); err != nil || len(p) != 0 {
 			t.Fatalf("payouts of a pending block: %v %v", p, err)
 		}
 		before := time.Now()
@@ -349,7 +349,7 @@ func TestStoreCoinbasePayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		paid, err := s.Payouts(ctx, 10)
+		paid, err := s.Payouts(ctx, "", 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -395,7 +395,10 @@ func TestStorePayoutsNewestFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got, err := s.Payouts(ctx, 3)
+		if got, err := s.Payouts(ctx, "b", 3); err != nil || len(got) != 1 || got[0].User != "b" {
+			t.Errorf("b's payouts: %v %v, want b's one", got, err)
+		}
+		got, err := s.Payouts(ctx, "", 3)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -119,16 +119,14 @@ func ledgerCommand() *cli.Command {
 						return err
 					}
 					defer s.Close()
-					paid, err := s.Payouts(c.Context, c.Int("limit"))
+					paid, err := s.Payouts(c.Context, c.String("user"), c.Int("limit"))
 					if err != nil {
 						return err
 					}
 					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "AT\tUSER\tSATOSHIS\tTXID")
 					for _, p := range paid {
-						if u := c.String("user"); u == "" || p.User == u {
-							fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.At.UTC().Format(time.RFC3339), p.User, p.Amount, p.Txid)
-						}
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", p.At.UTC().Format(time.RFC3339), p.User, p.Amount, p.Txid)
 					}
 					return w.Flush()
 				},
