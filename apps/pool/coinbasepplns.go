@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -192,26 +191,14 @@ func (p *Pool) windowSize(nbits uint32) float64 {
 	return DefaultWindowFactor * target.Difficulty(t)
 }
 
-// weightedShare is value × w / sum rounded down, as the coinbase pays a weighted
-// output (coinbase.Config.Weights); w ≤ sum.
-func weightedShare(value, w, sum uint64) uint64 {
-	hi, lo := bits.Mul64(value, w)
-	q, _ := bits.Div64(hi, lo, sum) // hi < sum: the quotient is at most value
-	return q
-}
-
 // amounts are what the plan's coinbase pays each miner of a coinbase of
 // value, in the order of miners.
 func (pl *coinbasePlan) amounts(value uint64) []uint64 {
-	var sum uint64
-	for _, w := range pl.cfg.Weights {
-		sum += w
+	all, err := coinbase.Weighted(value, pl.cfg.Weights)
+	if err != nil { // the plan's weights are never 0 and sum below 2^63
+		return make([]uint64, len(pl.miners))
 	}
-	out := make([]uint64, len(pl.miners))
-	for i := range pl.miners {
-		out[i] = weightedShare(value, pl.cfg.Weights[pl.pool+i], sum)
-	}
-	return out
+	return all[pl.pool:]
 }
 
 // sameOutputs reports whether two plans build the same coinbases.
@@ -228,16 +215,19 @@ func (pl *coinbasePlan) matches(outs []*wire.TxOut) bool {
 	if len(outs) < n {
 		return false
 	}
-	var value, weights uint64
+	var value uint64
 	for i := range n {
 		if outs[i].Value < 0 || !bytes.Equal(outs[i].PkScript, pl.cfg.Outputs[i].PkScript) {
 			return false
 		}
 		value += uint64(outs[i].Value)
-		weights += pl.cfg.Weights[i]
 	}
-	for i := 1; i < n; i++ { // the first takes what rounding leaves
-		if uint64(outs[i].Value) != weightedShare(value, pl.cfg.Weights[i], weights) {
+	want, err := coinbase.Weighted(value, pl.cfg.Weights)
+	if err != nil {
+		return false
+	}
+	for i := range n {
+		if uint64(outs[i].Value) != want[i] {
 			return false
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
+	"math/bits"
 
 	"github.com/btcsuite/btcd/wire/v2"
 
@@ -305,6 +305,21 @@ func weighted(outs []wire.TxOut, weights []uint64, value uint64) ([]wire.TxOut, 
 	if len(weights) != len(outs) {
 		return nil, fmt.Errorf("%w: %d weights for %d outputs", ErrValue, len(weights), len(outs))
 	}
+	amounts, err := Weighted(value, weights)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range amounts {
+		outs[i].Value = int64(a)
+	}
+	return outs, nil
+}
+
+// Weighted is how Config.Weights split value: the i-th amount is value ×
+// weights[i] / sum(weights) rounded down, the first also takes what
+// rounding leaves, so the amounts sum to value. A weight of 0, or weights
+// summing past 2^64, is an error.
+func Weighted(value uint64, weights []uint64) ([]uint64, error) {
 	var sum uint64
 	for i, w := range weights {
 		if w == 0 || sum+w < sum {
@@ -312,17 +327,18 @@ func weighted(outs []wire.TxOut, weights []uint64, value uint64) ([]wire.TxOut, 
 		}
 		sum += w
 	}
-	total := new(big.Int).SetUint64(value)
+	out := make([]uint64, len(weights))
 	var paid uint64
 	for i, w := range weights {
 		// value × w can exceed 64 bits; the quotient cannot exceed value.
-		share := new(big.Int).Mul(total, new(big.Int).SetUint64(w))
-		share.Quo(share, new(big.Int).SetUint64(sum))
-		outs[i].Value = share.Int64()
-		paid += share.Uint64()
+		hi, lo := bits.Mul64(value, w)
+		out[i], _ = bits.Div64(hi, lo, sum) // hi < sum since w ≤ sum
+		paid += out[i]
 	}
-	outs[0].Value += int64(value - paid)
-	return outs, nil
+	if len(out) > 0 {
+		out[0] += value - paid
+	}
+	return out, nil
 }
 
 // checkOutputs parses the template's outputs (no count prefix, §7.2) and reports
