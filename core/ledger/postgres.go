@@ -128,14 +128,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withOpenTimeout(ctx)
-	defer cancel()
-	if err := s.connect(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
+	if err := s.ready(ctx, s.migrate); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -104,8 +104,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
+	if err := s.ready(ctx, s.migrate); err != nil {
 		return nil, err
 	}
 	return s, nil

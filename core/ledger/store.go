@@ -91,17 +91,25 @@ func OpenExisting(ctx context.Context, spec string) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withOpenTimeout(ctx)
-	defer cancel()
-	if err := s.connect(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.checkVersion(ctx); err != nil {
-		s.Close()
+	if err := s.ready(ctx, s.checkVersion); err != nil {
 		return nil, err
 	}
 	return st, nil
+}
+
+// ready connects and runs schema (a migration or a version check), within
+// openTimeout if ctx has no deadline; on failure the store is closed.
+func (s *sqlStore) ready(ctx context.Context, schema func(context.Context) error) error {
+	ctx, cancel := withOpenTimeout(ctx)
+	defer cancel()
+	err := s.connect(ctx)
+	if err == nil {
+		err = schema(ctx)
+	}
+	if err != nil {
+		s.Close()
+	}
+	return err
 }
 
 // openTimeout bounds opening a ledger (connecting, migrating) when the
