@@ -308,18 +308,7 @@ func (p *Pool) payInCoinbase(ctx context.Context) {
 	if cp == nil {
 		return
 	}
-	t := time.NewTicker(cp.Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := p.refreshCoinbase(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("coinbase payouts: the coinbase keeps paying the window of before", "error", err)
-			}
-		}
-	}
+	p.every(ctx, cp.Refresh, "coinbase payouts: the coinbase keeps paying the window of before", p.refreshCoinbase)
 }
 
 // coinbasePayouts is Config.Ledger.Coinbase with its defaults, or nil.

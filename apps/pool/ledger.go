@@ -187,15 +187,20 @@ func (p *Pool) confirm(ctx context.Context) {
 	if every <= 0 {
 		every = time.Minute
 	}
-	t := time.NewTicker(every)
+	p.every(ctx, every, "ledger: cannot check pending blocks", p.confirmOnce)
+}
+
+// every runs f every d until ctx ends, logging its failures as what.
+func (p *Pool) every(ctx context.Context, d time.Duration, what string, f func(context.Context) error) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := p.confirmOnce(ctx); err != nil && ctx.Err() == nil {
-				p.log.Warn("ledger: cannot check pending blocks", "error", err)
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				p.log.Warn(what, "error", err)
 			}
 		}
 	}
